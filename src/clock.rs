@@ -1,0 +1,124 @@
+//! Time as documents carry it, and the injected clock.
+//!
+//! Every tool takes `--now` so scripts and tests are reproducible; protocol code never reads
+//! the system clock itself. Times are whole seconds in UTC, written as RFC 3339
+//! (`2026-11-25T15:47:08Z`), which is their only accepted form in signed documents.
+
+use std::fmt;
+use std::str::FromStr;
+
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::error::{Error, Result};
+
+/// An instant, to the second, in UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Time(i64);
+
+impl Time {
+    /// The system clock, truncated to the second.
+    pub fn now() -> Time {
+        Time(Timestamp::now().as_second())
+    }
+
+    /// Seconds since the Unix epoch.
+    pub fn unix_seconds(self) -> i64 {
+        self.0
+    }
+
+    /// `self + d`, or an error when the result leaves the representable range.
+    pub fn plus(self, d: SignedDuration) -> Result<Time> {
+        let t = Timestamp::from_second(self.0)
+            .and_then(|t| t.checked_add(d))
+            .map_err(|e| Error::usage(format!("time out of range: {e}")))?;
+        Ok(Time(t.as_second()))
+    }
+
+    /// `self - earlier` in whole seconds (negative when `earlier` is later).
+    pub fn seconds_since(self, earlier: Time) -> i64 {
+        self.0 - earlier.0
+    }
+
+    /// The compact form used inside identifiers: `20261125T154708Z`.
+    pub fn compact(self) -> String {
+        self.timestamp().strftime("%Y%m%dT%H%M%SZ").to_string()
+    }
+
+    fn timestamp(self) -> Timestamp {
+        Timestamp::from_second(self.0).expect("Time is built only from valid timestamps")
+    }
+}
+
+impl fmt::Display for Time {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.timestamp().strftime("%Y-%m-%dT%H:%M:%SZ"))
+    }
+}
+
+impl FromStr for Time {
+    type Err = Error;
+
+    /// Accepts exactly `YYYY-MM-DDTHH:MM:SSZ`.
+    fn from_str(s: &str) -> Result<Time> {
+        let bad = || Error::malformed(format!("invalid time {s:?}: expected UTC like 2026-11-25T15:47:08Z"));
+        if s.len() != 20 || !s.ends_with('Z') {
+            return Err(bad());
+        }
+        let ts: Timestamp = s.parse().map_err(|_| bad())?;
+        let t = Time(ts.as_second());
+        if t.to_string() != s {
+            return Err(bad());
+        }
+        Ok(t)
+    }
+}
+
+/// Parses a duration given on the command line: `10m`, `2h 30m`, `1 day`, or ISO 8601 `PT10M`.
+pub fn parse_duration(s: &str) -> Result<SignedDuration> {
+    let d: SignedDuration = s
+        .parse()
+        .or_else(|_| s.parse::<jiff::Span>().and_then(|span| span.to_duration(jiff::SpanRelativeTo::days_are_24_hours())))
+        .map_err(|_| Error::usage(format!("invalid duration {s:?}: use e.g. 10m, 2h, 7 days")))?;
+    if d.is_negative() {
+        return Err(Error::usage(format!("invalid duration {s:?}: must not be negative")));
+    }
+    Ok(d)
+}
+
+impl Serialize for Time {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Time {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(|e: Error| serde::de::Error::custom(e.message()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_the_one_accepted_form() {
+        let t: Time = "2026-11-25T15:47:08Z".parse().unwrap();
+        assert_eq!(t.to_string(), "2026-11-25T15:47:08Z");
+        assert_eq!(t.compact(), "20261125T154708Z");
+        for bad in ["2026-11-25T15:47:08+00:00", "2026-11-25T15:47:08.5Z", "2026-11-25", "2026-13-25T15:47:08Z"] {
+            assert!(bad.parse::<Time>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn durations_in_friendly_and_iso_forms() {
+        assert_eq!(parse_duration("10m").unwrap().as_secs(), 600);
+        assert_eq!(parse_duration("PT1H").unwrap().as_secs(), 3600);
+        assert_eq!(parse_duration("7 days").unwrap().as_secs(), 7 * 86400);
+        assert!(parse_duration("-5m").is_err());
+        assert!(parse_duration("soon").is_err());
+    }
+}

@@ -1,0 +1,227 @@
+//! A party's keys and public identity.
+//!
+//! Each party has an Ed25519 key for signing and an X25519 key for receiving sealed
+//! secrets. The secret-key file holds both (mode 0600, never overwritten); the identity
+//! document publishes the public halves with the party's name and key id, and is signed by
+//! the key it names, so a copy damaged or edited in transit is rejected.
+
+use std::fmt;
+use std::str::FromStr;
+
+use ed25519_dalek::{SigningKey, VerifyingKey};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use sha2::{Digest, Sha256};
+use x25519_dalek::{PublicKey as X25519Public, StaticSecret};
+use zeroize::Zeroizing;
+
+use crate::doc::{Body, Hex, Plain, Signed};
+use crate::error::{Error, Result};
+
+/// A key's short name: the first 8 bytes of SHA-256("atomic-commerce key id" 0x00 ‖ Ed25519
+/// public key), as 16 hex digits. Every signature names its key id, so a document signed by
+/// the wrong key is reported as such before any signature check.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct KeyId(pub [u8; 8]);
+
+impl KeyId {
+    /// The key id of an Ed25519 public key.
+    pub fn of(ed25519_public: &[u8; 32]) -> KeyId {
+        let digest = Sha256::new_with_prefix(b"atomic-commerce key id\0").chain_update(ed25519_public).finalize();
+        let mut id = [0u8; 8];
+        id.copy_from_slice(&digest[..8]);
+        KeyId(id)
+    }
+}
+
+impl fmt::Display for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl fmt::Debug for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl FromStr for KeyId {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<KeyId> {
+        Hex::<8>::parse(s).map(|h| KeyId(h.0)).map_err(|e| Error::malformed(format!("invalid key id {s:?}: {e}")))
+    }
+}
+
+impl Serialize for KeyId {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        Hex(self.0).serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for KeyId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        Hex::<8>::deserialize(d).map(|h| KeyId(h.0))
+    }
+}
+
+/// Checks a party name: 1–64 characters from `A-Z a-z 0-9 . _ -`, starting with a letter or
+/// digit (names become account names and file names).
+pub fn check_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.as_bytes()[0].is_ascii_alphanumeric()
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::malformed(format!(
+            "invalid party name {name:?}: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+        )))
+    }
+}
+
+/// The body of an `identity` document: a party's public keys.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Identity {
+    /// The party's name.
+    pub name: String,
+    /// Key id of `ed25519`.
+    pub key_id: KeyId,
+    /// Ed25519 public key (signatures).
+    pub ed25519: Hex<32>,
+    /// X25519 public key (sealed secrets).
+    pub x25519: Hex<32>,
+}
+
+impl Body for Identity {
+    const TYPE: &'static str = "identity";
+}
+
+impl Identity {
+    /// The Ed25519 verifying key, rejecting weak (small-order) keys.
+    pub fn verifying_key(&self) -> Result<VerifyingKey> {
+        let key = VerifyingKey::from_bytes(&self.ed25519.0)
+            .map_err(|_| Error::malformed(format!("identity {}: invalid Ed25519 public key", self.name)))?;
+        if key.is_weak() {
+            return Err(Error::malformed(format!("identity {}: weak Ed25519 public key", self.name)));
+        }
+        Ok(key)
+    }
+
+    /// Parses an identity document and checks that it is consistent and self-signed.
+    pub fn parse(bytes: &[u8]) -> Result<Identity> {
+        let doc = Signed::<Identity>::parse(bytes)?;
+        let claimed = doc.unverified().clone();
+        check_name(&claimed.name)?;
+        if KeyId::of(&claimed.ed25519.0) != claimed.key_id {
+            return Err(Error::malformed(format!("identity {}: key id does not match its Ed25519 key", claimed.name)));
+        }
+        doc.verify(&claimed)?;
+        Ok(claimed)
+    }
+}
+
+/// A party's secret keys. Both halves are zeroized when dropped.
+pub struct PartyKeys {
+    name: String,
+    signing: SigningKey,
+    sealing: StaticSecret,
+}
+
+/// The body of a `secret-key` file.
+#[derive(Serialize, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+struct SecretKeyFile {
+    name: String,
+    ed25519_seed: Hex<32>,
+    x25519_secret: Hex<32>,
+}
+
+impl Drop for SecretKeyFile {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.ed25519_seed.0.zeroize();
+        self.x25519_secret.0.zeroize();
+    }
+}
+
+impl Body for SecretKeyFile {
+    const TYPE: &'static str = "secret-key";
+}
+
+impl PartyKeys {
+    /// Fresh keys for `name` from the operating system's random generator.
+    pub fn generate(name: &str) -> Result<PartyKeys> {
+        check_name(name)?;
+        let seed = Zeroizing::new(super::random::<32>());
+        let sealing = Zeroizing::new(super::random::<32>());
+        Ok(PartyKeys {
+            name: name.to_string(),
+            signing: SigningKey::from_bytes(&seed),
+            sealing: StaticSecret::from(*sealing),
+        })
+    }
+
+    /// The party's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The key id of the signing key.
+    pub fn key_id(&self) -> KeyId {
+        KeyId::of(self.signing.verifying_key().as_bytes())
+    }
+
+    /// The Ed25519 signing key.
+    pub fn signing_key(&self) -> &SigningKey {
+        &self.signing
+    }
+
+    /// The X25519 secret for opening sealed boxes.
+    pub fn sealing_secret(&self) -> &StaticSecret {
+        &self.sealing
+    }
+
+    /// The public identity (unsigned body).
+    pub fn identity(&self) -> Identity {
+        Identity {
+            name: self.name.clone(),
+            key_id: self.key_id(),
+            ed25519: Hex(self.signing.verifying_key().to_bytes()),
+            x25519: Hex(X25519Public::from(&self.sealing).to_bytes()),
+        }
+    }
+
+    /// The self-signed identity document.
+    pub fn identity_document(&self) -> Signed<Identity> {
+        Signed::sign(self.identity(), self)
+    }
+
+    /// The secret-key file's contents (to be written with mode 0600).
+    pub fn to_file(&self) -> Zeroizing<String> {
+        let body = SecretKeyFile {
+            name: self.name.clone(),
+            ed25519_seed: Hex(self.signing.to_bytes()),
+            x25519_secret: Hex(self.sealing.to_bytes()),
+        };
+        Zeroizing::new(Plain(body).to_json_pretty())
+    }
+
+    /// Parses a secret-key file.
+    pub fn parse(bytes: &[u8]) -> Result<PartyKeys> {
+        let body = Plain::<SecretKeyFile>::parse(bytes)?;
+        check_name(&body.name)?;
+        Ok(PartyKeys {
+            name: body.name.clone(),
+            signing: SigningKey::from_bytes(&body.ed25519_seed.0),
+            sealing: StaticSecret::from(body.x25519_secret.0),
+        })
+    }
+}
+
+impl fmt::Debug for PartyKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PartyKeys({}, {})", self.name, self.key_id())
+    }
+}

@@ -1,0 +1,83 @@
+//! Binary values in documents: lowercase hexadecimal strings, nothing else.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Exactly `N` bytes, written as `2N` lowercase hex digits.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Hex<const N: usize>(pub [u8; N]);
+
+/// Any number of bytes, written as lowercase hex digits.
+#[derive(Clone, PartialEq, Eq)]
+pub struct HexBytes(pub Vec<u8>);
+
+/// Decodes lowercase hex, rejecting uppercase digits (they would be a second encoding of the
+/// same bytes, and signed documents allow one encoding only).
+pub fn decode(s: &str) -> Result<Vec<u8>, String> {
+    if s.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Err("hex digits must be lowercase".into());
+    }
+    hex::decode(s).map_err(|e| format!("invalid hex: {e}"))
+}
+
+impl<const N: usize> Hex<N> {
+    /// Parses exactly `2N` lowercase hex digits.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let bytes = decode(s)?;
+        let array: [u8; N] = bytes
+            .try_into()
+            .map_err(|v: Vec<u8>| format!("expected {N} bytes ({} hex digits), found {}", 2 * N, v.len()))?;
+        Ok(Hex(array))
+    }
+}
+
+impl<const N: usize> fmt::Display for Hex<N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl<const N: usize> fmt::Debug for Hex<N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl fmt::Debug for HexBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(&self.0))
+    }
+}
+
+impl<const N: usize> Serialize for Hex<N> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(self.0))
+    }
+}
+
+impl<'de, const N: usize> Deserialize<'de> for Hex<N> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Hex::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for HexBytes {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(&self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for HexBytes {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        decode(&s).map(HexBytes).map_err(serde::de::Error::custom)
+    }
+}
+
+impl<const N: usize> zeroize::Zeroize for Hex<N> {
+    fn zeroize(&mut self) {
+        self.0.zeroize();
+    }
+}

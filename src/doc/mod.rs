@@ -1,0 +1,303 @@
+//! Documents: the type-tagged, versioned JSON every tool reads and writes.
+//!
+//! A document is `{"type": T, "version": 1, "body": {...}, "signature": {...}}`. Parsing is
+//! total and strict: wrong type or version, unknown or duplicate fields, and any
+//! non-canonical encoding of a value (an uppercase hex digit, `"0.10"` for `"0.1"`, an
+//! explicit `null`) are rejected, so every document has exactly one encoding and a signature
+//! that verifies here verifies in any other implementation of docs/FORMATS.md.
+//!
+//! A signature is Ed25519 over `"atomic-commerce:" T ":v1" 0x00 JCS(document minus
+//! "signature")` (RFC 8785), so reformatting with `jq .` never breaks it and changing any
+//! field always does. [`Signed`] is a parsed document whose signature has not been checked;
+//! [`Verified`] is what [`Signed::verify`] returns, and the only way to read a body as trusted.
+
+pub mod hex;
+
+use std::io::Read;
+use std::ops::Deref;
+
+use ed25519_dalek::{Signature, Signer};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::crypto::keys::{Identity, KeyId, PartyKeys};
+use crate::error::{Error, Result};
+pub use hex::{Hex, HexBytes};
+
+/// The version every document of this release carries.
+pub const VERSION: u32 = 1;
+
+/// The body of one document type.
+pub trait Body: Serialize + DeserializeOwned + Clone {
+    /// The type tag, such as `netbill.epo`.
+    const TYPE: &'static str;
+}
+
+/// The signature block: who signed (key id) and the Ed25519 signature.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignatureBlock {
+    /// Key id of the signing key (see [`KeyId`]).
+    pub key_id: KeyId,
+    /// The 64-byte Ed25519 signature.
+    pub ed25519: Hex<64>,
+}
+
+/// The wire form shared by all documents.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Wire<B> {
+    #[serde(rename = "type")]
+    doc_type: String,
+    version: u32,
+    body: B,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    signature: Option<SignatureBlock>,
+}
+
+/// A document without a signature (secret-key files, sealed answers).
+#[derive(Debug, Clone)]
+pub struct Plain<B>(pub B);
+
+/// A parsed document carrying a signature that has not been checked yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signed<B> {
+    body: B,
+    signature: SignatureBlock,
+}
+
+/// Proof that a document's signature was checked against a known identity; it derefs to
+/// the body. Only [`Signed::verify`] makes one.
+#[derive(Debug)]
+pub struct Verified<'a, B> {
+    body: &'a B,
+}
+
+impl<B> Deref for Verified<'_, B> {
+    type Target = B;
+    fn deref(&self) -> &B {
+        self.body
+    }
+}
+
+/// The bytes an Ed25519 signature covers for a document of type `doc_type` whose unsigned
+/// canonical (JCS) encoding is `jcs`.
+pub fn signed_message(doc_type: &str, jcs: &[u8]) -> Vec<u8> {
+    let mut m = Vec::with_capacity(32 + doc_type.len() + jcs.len());
+    m.extend_from_slice(b"atomic-commerce:");
+    m.extend_from_slice(doc_type.as_bytes());
+    m.extend_from_slice(format!(":v{VERSION}").as_bytes());
+    m.push(0);
+    m.extend_from_slice(jcs);
+    m
+}
+
+fn jcs(value: &impl Serialize) -> Vec<u8> {
+    serde_json_canonicalizer::to_vec(value).expect("documents serialize to JSON")
+}
+
+fn unsigned_message<B: Body>(body: &B) -> Vec<u8> {
+    let wire = Wire { doc_type: B::TYPE.to_string(), version: VERSION, body, signature: None };
+    signed_message(B::TYPE, &jcs(&wire))
+}
+
+impl<B: Body> Signed<B> {
+    /// Signs `body` with `keys`.
+    pub fn sign(body: B, keys: &PartyKeys) -> Signed<B> {
+        let signature: Signature = keys.signing_key().sign(&unsigned_message(&body));
+        let signature = SignatureBlock { key_id: keys.key_id(), ed25519: Hex(signature.to_bytes()) };
+        Signed { body, signature }
+    }
+
+    /// The key id the document claims to be signed by.
+    pub fn signer(&self) -> KeyId {
+        self.signature.key_id
+    }
+
+    /// The body, not yet trusted: use it only to decide which key to verify with.
+    pub fn unverified(&self) -> &B {
+        &self.body
+    }
+
+    /// Checks that `identity` signed this document: first that the key ids match (a precise
+    /// "signed by another key" error), then the Ed25519 signature (strict verification).
+    pub fn verify(&self, identity: &Identity) -> Result<Verified<'_, B>> {
+        if self.signature.key_id != identity.key_id {
+            return Err(Error::refused(format!(
+                "{} is signed by key {}, not by {} (key {})",
+                B::TYPE,
+                self.signature.key_id,
+                identity.name,
+                identity.key_id
+            )));
+        }
+        let signature = Signature::from_bytes(&self.signature.ed25519.0);
+        identity
+            .verifying_key()?
+            .verify_strict(&unsigned_message(&self.body), &signature)
+            .map_err(|_| Error::refused(format!("{} signature by {} does not verify", B::TYPE, identity.name)))?;
+        Ok(Verified { body: &self.body })
+    }
+
+    /// SHA-256 of the whole document's canonical encoding, signature included: the
+    /// document's identity when another document refers to it.
+    pub fn digest(&self) -> Hex<32> {
+        Hex(Sha256::digest(jcs(&self.wire())).into())
+    }
+
+    /// Parses a signed document of type `B` (see the module docs for what is rejected).
+    pub fn parse(bytes: &[u8]) -> Result<Signed<B>> {
+        let wire: Wire<B> = parse_wire(bytes)?;
+        Self::from_wire(wire).map_err(Error::malformed)
+    }
+
+    /// Pretty JSON with a final newline, as tools print it.
+    pub fn to_json_pretty(&self) -> String {
+        pretty(&self.wire())
+    }
+
+    /// One line of JSON with a final newline, for NDJSON streams.
+    pub fn to_json_line(&self) -> String {
+        line(&self.wire())
+    }
+
+    fn wire(&self) -> Wire<&B> {
+        Wire {
+            doc_type: B::TYPE.to_string(),
+            version: VERSION,
+            body: &self.body,
+            signature: Some(self.signature.clone()),
+        }
+    }
+
+    fn from_wire(wire: Wire<B>) -> std::result::Result<Signed<B>, String> {
+        check_header::<B>(&wire.doc_type, wire.version)?;
+        let signature = wire.signature.ok_or_else(|| format!("{} has no signature", B::TYPE))?;
+        Ok(Signed { body: wire.body, signature })
+    }
+}
+
+impl<B: Body> Plain<B> {
+    /// Parses an unsigned document of type `B`.
+    pub fn parse(bytes: &[u8]) -> Result<B> {
+        let wire: Wire<B> = parse_wire(bytes)?;
+        check_header::<B>(&wire.doc_type, wire.version).map_err(Error::malformed)?;
+        if wire.signature.is_some() {
+            return Err(Error::malformed(format!("{} is not a signed document", B::TYPE)));
+        }
+        Ok(wire.body)
+    }
+
+    /// Pretty JSON with a final newline.
+    pub fn to_json_pretty(&self) -> String {
+        pretty(&Wire { doc_type: B::TYPE.to_string(), version: VERSION, body: &self.0, signature: None })
+    }
+}
+
+fn check_header<B: Body>(doc_type: &str, version: u32) -> std::result::Result<(), String> {
+    if doc_type != B::TYPE {
+        return Err(format!("wrong document type: expected {}, found {doc_type}", B::TYPE));
+    }
+    if version != VERSION {
+        return Err(format!("unsupported {} version {version} (this release reads version {VERSION})", B::TYPE));
+    }
+    Ok(())
+}
+
+/// Strict parse: type tag first (for a precise error), then the typed document (unknown and
+/// duplicate fields rejected), then the canonical-form check.
+fn parse_wire<B: Body>(bytes: &[u8]) -> Result<Wire<B>> {
+    #[derive(Deserialize)]
+    struct Header {
+        #[serde(rename = "type")]
+        doc_type: Option<String>,
+    }
+    let text = std::str::from_utf8(bytes).map_err(|e| Error::malformed(format!("not UTF-8 text: {e}")))?;
+    let header: Header = serde_json::from_str(text).map_err(|e| Error::malformed(describe_json_error(&e)))?;
+    match header.doc_type {
+        None => return Err(Error::malformed(format!("not a document: no \"type\" field (expected {})", B::TYPE))),
+        Some(t) if t != B::TYPE => {
+            return Err(Error::malformed(format!("wrong document type: expected {}, found {t}", B::TYPE)));
+        }
+        Some(_) => {}
+    }
+    let wire: Wire<B> =
+        serde_json::from_str(text).map_err(|e| Error::malformed(format!("invalid {}: {e}", B::TYPE)))?;
+    let as_read: Value = serde_json::from_str(text).map_err(|e| Error::malformed(describe_json_error(&e)))?;
+    let canonical = serde_json::to_value(&wire).expect("documents serialize to JSON");
+    if as_read != canonical {
+        return Err(Error::malformed(format!(
+            "{} is not in canonical form (e.g. an explicit null, an uppercase hex digit, or an amount like 0.10 for 0.1): {}",
+            B::TYPE,
+            first_difference(&as_read, &canonical, String::new())
+        )));
+    }
+    Ok(wire)
+}
+
+/// The JSON path of the first place where two values differ, for the canonical-form error.
+fn first_difference(a: &Value, b: &Value, path: String) -> String {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            for (k, v) in x {
+                match y.get(k) {
+                    Some(w) if v == w => {}
+                    Some(w) => return first_difference(v, w, format!("{path}.{k}")),
+                    None => return format!("field {path}.{k} must be omitted"),
+                }
+            }
+            format!("at {path}")
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => x
+            .iter()
+            .zip(y)
+            .enumerate()
+            .find(|(_, (v, w))| v != w)
+            .map(|(i, (v, w))| first_difference(v, w, format!("{path}[{i}]")))
+            .unwrap_or_else(|| format!("at {path}")),
+        _ => format!("field {path} is {a}, canonical form is {b}"),
+    }
+}
+
+fn describe_json_error(e: &serde_json::Error) -> String {
+    if e.is_eof() {
+        format!("truncated JSON: {e}")
+    } else {
+        format!("not valid JSON: {e}")
+    }
+}
+
+fn pretty(value: &impl Serialize) -> String {
+    let mut s = serde_json::to_string_pretty(value).expect("documents serialize to JSON");
+    s.push('\n');
+    s
+}
+
+fn line(value: &impl Serialize) -> String {
+    let mut s = serde_json::to_string(value).expect("documents serialize to JSON");
+    s.push('\n');
+    s
+}
+
+impl<B: Body> Serialize for Signed<B> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        self.wire().serialize(s)
+    }
+}
+
+impl<'de, B: Body> Deserialize<'de> for Signed<B> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let wire = Wire::<B>::deserialize(d)?;
+        Signed::from_wire(wire).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Reads a stream of documents (NDJSON, or any whitespace-separated JSON values) one at a
+/// time, yielding each value's raw text so that it can be parsed strictly.
+pub fn stream<R: Read>(reader: R) -> impl Iterator<Item = Result<Box<serde_json::value::RawValue>>> {
+    serde_json::Deserializer::from_reader(std::io::BufReader::new(reader))
+        .into_iter::<Box<serde_json::value::RawValue>>()
+        .map(|item| item.map_err(|e| Error::malformed(describe_json_error(&e))))
+}

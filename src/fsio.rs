@@ -1,0 +1,79 @@
+//! File I/O with the toolkit's guarantees: every error names the file; outputs appear whole
+//! or not at all (written to a temporary file in the same directory, synced, then renamed);
+//! secrets are created with mode 0600 and never overwrite an existing file.
+
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+/// Reads a whole file.
+pub fn read(path: &Path) -> Result<Vec<u8>> {
+    fs::read(path).map_err(|e| Error::io(&e).at(path.display()))
+}
+
+/// Writes `bytes` to `path` atomically, replacing any previous file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = temp_beside(path, false)?;
+    finish(tmp, bytes, path, true)
+}
+
+/// Writes `bytes` to `path` atomically, failing if `path` exists.
+pub fn write_new(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = temp_beside(path, false)?;
+    finish(tmp, bytes, path, false)
+}
+
+/// Writes a secret to a new file with mode 0600, failing if `path` exists.
+pub fn write_secret(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = temp_beside(path, true)?;
+    finish(tmp, bytes, path, false)
+}
+
+/// Creates a directory (and its parents) with mode 0700 if it does not exist.
+pub fn create_private_dir(path: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+        .map_err(|e| Error::new(crate::ErrorKind::CannotCreate, e.to_string()).at(path.display()))
+}
+
+fn temp_beside(path: &Path, secret: bool) -> Result<tempfile::NamedTempFile> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".atomic-commerce-");
+    if secret {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(fs::Permissions::from_mode(0o600));
+    }
+    builder
+        .tempfile_in(dir)
+        .map_err(|e| Error::new(crate::ErrorKind::CannotCreate, e.to_string()).at(path.display()))
+}
+
+fn finish(mut tmp: tempfile::NamedTempFile, bytes: &[u8], path: &Path, replace: bool) -> Result<()> {
+    let io = |e: std::io::Error| Error::io(&e).at(path.display());
+    tmp.write_all(bytes).map_err(io)?;
+    tmp.as_file().sync_all().map_err(io)?;
+    if replace {
+        tmp.persist(path).map_err(|e| io(e.error))?;
+    } else {
+        tmp.persist_noclobber(path).map_err(|e| io(e.error))?;
+    }
+    sync_parent(path)
+}
+
+/// Makes a rename in `path`'s directory durable.
+fn sync_parent(path: &Path) -> Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| Error::io(&e).at(dir.display()))
+}

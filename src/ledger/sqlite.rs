@@ -1,0 +1,607 @@
+//! The ledger on an embedded SQLite database.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params};
+
+use crate::clock::Time;
+use crate::crypto::keys::{Identity, KeyId, PartyKeys};
+use crate::doc::{Hex, Signed};
+use crate::error::{Error, ErrorKind, Result};
+use crate::ledger::{AuditReport, Direction, Statement, StatementLine};
+use crate::money::Amount;
+use crate::netbill::delivery::EpoId;
+use crate::netbill::epo::EndorsedEpo;
+use crate::netbill::receipt::{Outcome, Receipt};
+use crate::netbill::settle::{self, Account, Books, Decision, StoredSettlement};
+
+const SCHEMA_VERSION: &str = "1";
+
+const SCHEMA: &str = "
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
+CREATE TABLE accounts (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    key_id TEXT NOT NULL UNIQUE,
+    identity TEXT NOT NULL,
+    balance INTEGER NOT NULL CHECK (balance >= 0),
+    opened_at TEXT NOT NULL
+) STRICT;
+CREATE TABLE transactions (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('deposit', 'withdrawal', 'purchase')),
+    epo_id TEXT UNIQUE,
+    memo TEXT,
+    at TEXT NOT NULL
+) STRICT;
+CREATE TABLE movements (
+    id INTEGER PRIMARY KEY,
+    txn INTEGER NOT NULL REFERENCES transactions(id),
+    account INTEGER REFERENCES accounts(id),
+    amount INTEGER NOT NULL
+) STRICT;
+CREATE INDEX movements_by_account ON movements(account, id);
+CREATE TABLE settlements (
+    epo_id TEXT PRIMARY KEY,
+    request_sha256 TEXT NOT NULL,
+    result TEXT NOT NULL CHECK (result IN ('paid', 'refused')),
+    ciphertext_sha256 TEXT NOT NULL,
+    goods_key TEXT,
+    receipt TEXT NOT NULL,
+    txn INTEGER UNIQUE REFERENCES transactions(id),
+    at TEXT NOT NULL
+) STRICT;
+";
+
+/// A NetBill ledger in one SQLite file.
+pub struct SqliteLedger {
+    conn: Connection,
+    path: PathBuf,
+    server: Identity,
+}
+
+/// Maps a database error to the toolkit's error: a locked database is a temporary failure.
+fn db_error(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
+    move |e| {
+        let busy = matches!(
+            e.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        );
+        let kind = if busy { ErrorKind::Busy } else { ErrorKind::Io };
+        Error::new(kind, format!("ledger database: {e}")).at(path.display())
+    }
+}
+
+fn micros(amount: Amount) -> Result<i64> {
+    i64::try_from(amount.micros()).map_err(|_| Error::refused(format!("amount {amount} exceeds the ledger's limit")))
+}
+
+fn amount(micros: i64) -> Amount {
+    Amount::from_micros(u64::try_from(micros).expect("balances are CHECKed non-negative"))
+}
+
+impl SqliteLedger {
+    /// Creates a new ledger file for the server with identity `server`; fails if it exists.
+    /// The file appears only once its schema is complete.
+    pub fn create(path: &Path, server: &Signed<Identity>, now: Time) -> Result<()> {
+        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let tmp = tempfile::Builder::new()
+            .prefix(".ledger-")
+            .tempfile_in(dir)
+            .map_err(|e| Error::new(ErrorKind::CannotCreate, e.to_string()).at(path.display()))?;
+        {
+            let conn = Connection::open(tmp.path()).map_err(db_error(path))?;
+            conn.execute_batch(SCHEMA).map_err(db_error(path))?;
+            let mut put = conn.prepare("INSERT INTO meta (key, value) VALUES (?1, ?2)").map_err(db_error(path))?;
+            for (k, v) in [
+                ("schema_version", SCHEMA_VERSION.to_string()),
+                ("server_identity", server.to_json_line()),
+                ("created_at", now.to_string()),
+            ] {
+                put.execute(params![k, v]).map_err(db_error(path))?;
+            }
+        }
+        tmp.as_file().sync_all().map_err(|e| Error::io(&e).at(path.display()))?;
+        tmp.persist_noclobber(path).map_err(|e| Error::io(&e.error).at(path.display()))?;
+        Ok(())
+    }
+
+    /// Opens an existing ledger.
+    pub fn open(path: &Path) -> Result<SqliteLedger> {
+        if !path.exists() {
+            return Err(Error::new(ErrorKind::NoInput, "no ledger here; create one with `netbill-ledger init`")
+                .at(path.display()));
+        }
+        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+            .map_err(db_error(path))?;
+        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(db_error(path))?;
+        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
+            .map_err(db_error(path))?;
+        let meta = |key: &str| -> Result<Option<String>> {
+            conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+                .optional()
+                .map_err(|_| Error::malformed("not a NetBill ledger").at(path.display()))
+        };
+        match meta("schema_version")?.as_deref() {
+            Some(SCHEMA_VERSION) => {}
+            Some(v) => return Err(Error::malformed(format!("ledger schema version {v} is not supported")).at(path.display())),
+            None => return Err(Error::malformed("not a NetBill ledger").at(path.display())),
+        }
+        let identity = meta("server_identity")?.ok_or_else(|| Error::malformed("ledger has no server identity").at(path.display()))?;
+        let server = Identity::parse(identity.as_bytes()).map_err(|e| e.at(path.display()))?;
+        Ok(SqliteLedger { conn, path: path.to_path_buf(), server })
+    }
+
+    /// The server identity this ledger belongs to.
+    pub fn server(&self) -> &Identity {
+        &self.server
+    }
+
+    /// Checks that `keys` are this ledger's server keys.
+    pub fn check_server_keys(&self, keys: &PartyKeys) -> Result<()> {
+        if keys.key_id() != self.server.key_id {
+            return Err(Error::usage(format!(
+                "the server key {} is not this ledger's ({})",
+                keys.key_id(),
+                self.server.key_id
+            ))
+            .at(self.path.display()));
+        }
+        Ok(())
+    }
+
+    fn write_txn(&mut self) -> Result<Transaction<'_>> {
+        self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_error(&self.path))
+    }
+
+    /// Opens an account bound to `identity`, with a zero balance.
+    pub fn open_account(&mut self, identity: &Identity, now: Time) -> Result<()> {
+        let path = self.path.clone();
+        let tx = self.write_txn()?;
+        let taken: Option<String> = tx
+            .query_row(
+                "SELECT name FROM accounts WHERE name = ?1 OR key_id = ?2",
+                params![identity.name, identity.key_id.to_string()],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db_error(&path))?;
+        if let Some(name) = taken {
+            return Err(Error::refused(format!(
+                "account {name} already exists (names and keys are unique)"
+            ))
+            .at(path.display()));
+        }
+        let identity_json = serde_json::to_string(identity).expect("serializable");
+        tx.execute(
+            "INSERT INTO accounts (name, key_id, identity, balance, opened_at) VALUES (?1, ?2, ?3, 0, ?4)",
+            params![identity.name, identity.key_id.to_string(), identity_json, now.to_string()],
+        )
+        .map_err(db_error(&path))?;
+        tx.commit().map_err(db_error(&path))
+    }
+
+    /// Moves external money into (`deposit`) or out of (`withdrawal`) an account, as one
+    /// balanced transaction against the outside world.
+    pub fn external(&mut self, account: &str, kind: External, value: Amount, memo: Option<&str>, now: Time) -> Result<Amount> {
+        let path = self.path.clone();
+        if value == Amount::ZERO {
+            return Err(Error::usage("the amount must be greater than zero"));
+        }
+        let delta = micros(value)?;
+        let tx = self.write_txn()?;
+        let (id, balance) = find_account(&tx, account, &path)?;
+        let new_balance = match kind {
+            External::Deposit => balance.checked_add(value)?,
+            External::Withdrawal => balance.checked_sub(value).ok_or_else(|| {
+                Error::refused(format!("insufficient funds: {account} has {balance}, cannot withdraw {value}"))
+            })?,
+        };
+        let signed = if kind == External::Deposit { delta } else { -delta };
+        tx.execute(
+            "INSERT INTO transactions (kind, memo, at) VALUES (?1, ?2, ?3)",
+            params![kind.as_str(), memo, now.to_string()],
+        )
+        .map_err(db_error(&path))?;
+        let txn = tx.last_insert_rowid();
+        tx.execute("INSERT INTO movements (txn, account, amount) VALUES (?1, ?2, ?3), (?1, NULL, ?4)", params![
+            txn, id, signed, -signed
+        ])
+        .map_err(db_error(&path))?;
+        tx.execute("UPDATE accounts SET balance = ?1 WHERE id = ?2", params![micros(new_balance)?, id])
+            .map_err(db_error(&path))?;
+        tx.commit().map_err(db_error(&path))?;
+        Ok(new_balance)
+    }
+
+    /// The balance of an account (by name or key id).
+    pub fn balance(&self, account: &str) -> Result<Amount> {
+        Ok(find_account(&self.conn, account, &self.path)?.1)
+    }
+
+    /// Every movement of an account, oldest first.
+    pub fn statement(&self, account: &str) -> Result<Statement> {
+        let db = db_error(&self.path);
+        let (id, balance) = find_account(&self.conn, account, &self.path)?;
+        let (name, key_id): (String, String) = self
+            .conn
+            .query_row("SELECT name, key_id FROM accounts WHERE id = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(&db)?;
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT t.at, t.kind, t.epo_id, t.memo, m.amount FROM movements m JOIN transactions t ON t.id = m.txn
+                 WHERE m.account = ?1 ORDER BY m.id",
+            )
+            .map_err(&db)?;
+        let rows = stmt
+            .query_map([id], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?, r.get(3)?, r.get::<_, i64>(4)?))
+            })
+            .map_err(&db)?;
+        let mut running = Amount::ZERO;
+        let mut movements = Vec::new();
+        for row in rows {
+            let (at, kind, epo_id, memo, delta) = row.map_err(&db)?;
+            let moved = Amount::from_micros(delta.unsigned_abs());
+            let direction = if delta >= 0 { Direction::Credit } else { Direction::Debit };
+            running = match direction {
+                Direction::Credit => running.checked_add(moved)?,
+                Direction::Debit => running
+                    .checked_sub(moved)
+                    .ok_or_else(|| Error::malformed("statement goes negative: run `netbill-ledger audit`").at(self.path.display()))?,
+            };
+            movements.push(StatementLine {
+                at: at.parse().map_err(|e: Error| e.at(self.path.display()))?,
+                kind,
+                epo_id: epo_id.map(|e| e.parse()).transpose().map_err(|e: Error| e.at(self.path.display()))?,
+                memo,
+                direction,
+                amount: moved,
+                balance: running,
+            });
+        }
+        Ok(Statement { account: name, key_id: key_id.parse()?, balance, movements })
+    }
+
+    /// Settles one endorsed EPO in one transaction and returns the receipt to release.
+    pub fn settle(&mut self, request: &Signed<EndorsedEpo>, server: &PartyKeys, now: Time) -> Result<Signed<Receipt>> {
+        self.check_server_keys(server)?;
+        let path = self.path.clone();
+        let tx = self.write_txn()?;
+        let mut books = SqliteBooks { tx: &tx, path: &path };
+        let receipt = settle::settle(&mut books, request, server, now)?;
+        tx.commit().map_err(db_error(&path))?;
+        Ok(receipt)
+    }
+
+    /// The recorded settlement of `epo_id`, and the account identity of its customer.
+    pub fn settlement(&mut self, epo_id: &EpoId) -> Result<Option<(StoredSettlement, Option<Account>)>> {
+        let path = self.path.clone();
+        let tx = self.conn.transaction().map_err(db_error(&path))?;
+        let mut books = SqliteBooks { tx: &tx, path: &path };
+        let Some(stored) = books.settlement(epo_id)? else { return Ok(None) };
+        let customer = books.account(stored.receipt.unverified().customer)?;
+        Ok(Some((stored, customer)))
+    }
+
+    /// Checks every invariant of the books (see [`AuditReport`]).
+    pub fn audit(&self) -> Result<AuditReport> {
+        Audit::run(&self.conn, &self.path, &self.server)
+    }
+}
+
+/// External money movements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum External {
+    /// Money in from outside.
+    Deposit,
+    /// Money out to outside.
+    Withdrawal,
+}
+
+impl External {
+    fn as_str(self) -> &'static str {
+        match self {
+            External::Deposit => "deposit",
+            External::Withdrawal => "withdrawal",
+        }
+    }
+}
+
+fn find_account(conn: &Connection, account: &str, path: &Path) -> Result<(i64, Amount)> {
+    conn.query_row("SELECT id, balance FROM accounts WHERE name = ?1 OR key_id = ?1", [account], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+    })
+    .optional()
+    .map_err(db_error(path))?
+    .map(|(id, b)| (id, amount(b)))
+    .ok_or_else(|| Error::new(ErrorKind::NoInput, format!("no account {account:?}")).at(path.display()))
+}
+
+struct SqliteBooks<'a> {
+    tx: &'a Transaction<'a>,
+    path: &'a Path,
+}
+
+impl Books for SqliteBooks<'_> {
+    fn account(&mut self, key: KeyId) -> Result<Option<Account>> {
+        let row: Option<(String, String, i64)> = self
+            .tx
+            .query_row("SELECT name, identity, balance FROM accounts WHERE key_id = ?1", [key.to_string()], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .optional()
+            .map_err(db_error(self.path))?;
+        row.map(|(name, identity, balance)| {
+            let identity: Identity = serde_json::from_str(&identity)
+                .map_err(|e| Error::malformed(format!("account {name}: stored identity: {e}")).at(self.path.display()))?;
+            Ok(Account { name, identity, balance: amount(balance) })
+        })
+        .transpose()
+    }
+
+    fn settlement(&mut self, epo_id: &EpoId) -> Result<Option<StoredSettlement>> {
+        let row: Option<(String, String)> = self
+            .tx
+            .query_row("SELECT request_sha256, receipt FROM settlements WHERE epo_id = ?1", [epo_id.as_str()], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()
+            .map_err(db_error(self.path))?;
+        row.map(|(request, receipt)| {
+            let at = |e: Error| e.at(format!("{}: settlement {epo_id}", self.path.display()));
+            Ok(StoredSettlement {
+                request: Hex::parse(&request).map_err(|e| at(Error::malformed(e)))?,
+                receipt: Signed::parse(receipt.as_bytes()).map_err(at)?,
+            })
+        })
+        .transpose()
+    }
+
+    fn record(&mut self, decision: &Decision, receipt: &Signed<Receipt>) -> Result<()> {
+        let db = db_error(self.path);
+        let r = &decision.receipt;
+        let txn = match &decision.transfer {
+            None => None,
+            Some(t) => {
+                let price = micros(t.price)?;
+                self.tx
+                    .execute(
+                        "INSERT INTO transactions (kind, epo_id, at) VALUES ('purchase', ?1, ?2)",
+                        params![r.epo_id.as_str(), r.server_time.to_string()],
+                    )
+                    .map_err(&db)?;
+                let txn = self.tx.last_insert_rowid();
+                let debited = self
+                    .tx
+                    .execute(
+                        "UPDATE accounts SET balance = balance - ?1 WHERE key_id = ?2 AND balance >= ?1",
+                        params![price, t.customer.to_string()],
+                    )
+                    .map_err(&db)?;
+                let credited = self
+                    .tx
+                    .execute("UPDATE accounts SET balance = balance + ?1 WHERE key_id = ?2", params![
+                        price,
+                        t.merchant.to_string()
+                    ])
+                    .map_err(&db)?;
+                if debited != 1 || credited != 1 {
+                    return Err(Error::new(ErrorKind::Io, "account changed during settlement").at(self.path.display()));
+                }
+                self.tx
+                    .execute(
+                        "INSERT INTO movements (txn, account, amount)
+                         SELECT ?1, id, -?2 FROM accounts WHERE key_id = ?3
+                         UNION ALL SELECT ?1, id, ?2 FROM accounts WHERE key_id = ?4",
+                        params![txn, price, t.customer.to_string(), t.merchant.to_string()],
+                    )
+                    .map_err(&db)?;
+                Some(txn)
+            }
+        };
+        let result = if r.result == Outcome::Paid { "paid" } else { "refused" };
+        self.tx
+            .execute(
+                "INSERT INTO settlements (epo_id, request_sha256, result, ciphertext_sha256, goods_key, receipt, txn, at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    r.epo_id.as_str(),
+                    r.request.to_string(),
+                    result,
+                    r.ciphertext_sha256.to_string(),
+                    r.key.map(|k| k.to_string()),
+                    receipt.to_json_line(),
+                    txn,
+                    r.server_time.to_string()
+                ],
+            )
+            .map_err(&db)?;
+        Ok(())
+    }
+}
+
+/// The audit: recomputes every balance from the movements and checks every receipt.
+struct Audit<'a> {
+    conn: &'a Connection,
+    path: &'a Path,
+    problems: Vec<String>,
+}
+
+impl Audit<'_> {
+    fn run(conn: &Connection, path: &Path, server: &Identity) -> Result<AuditReport> {
+        let mut audit = Audit { conn, path, problems: Vec::new() };
+        let db = db_error(path);
+        let tx = conn.unchecked_transaction().map_err(&db)?; // one consistent snapshot
+
+        let accounts: Vec<(i64, String, i64)> =
+            audit.rows("SELECT id, name, balance FROM accounts ORDER BY id", |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        let movements: Vec<(i64, Option<i64>, i64)> =
+            audit.rows("SELECT txn, account, amount FROM movements ORDER BY id", |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        let transactions: Vec<(i64, String, Option<String>)> =
+            audit.rows("SELECT id, kind, epo_id FROM transactions ORDER BY id", |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+
+        let mut per_account: HashMap<i64, i128> = HashMap::new();
+        let mut per_txn: HashMap<i64, (i128, usize)> = HashMap::new();
+        let mut external: i128 = 0;
+        let kinds: HashMap<i64, &str> = transactions.iter().map(|(id, k, _)| (*id, k.as_str())).collect();
+        let (mut deposits, mut withdrawals) = (0i128, 0i128);
+        for (txn, account, value) in &movements {
+            let entry = per_txn.entry(*txn).or_default();
+            entry.0 += i128::from(*value);
+            entry.1 += 1;
+            match account {
+                Some(a) => *per_account.entry(*a).or_default() += i128::from(*value),
+                None => {
+                    external += i128::from(*value);
+                    match kinds.get(txn) {
+                        Some(&"deposit") => deposits -= i128::from(*value),
+                        Some(&"withdrawal") => withdrawals += i128::from(*value),
+                        _ => audit.problem(format!("transaction {txn}: external movement in a {:?} transaction", kinds.get(txn))),
+                    }
+                }
+            }
+        }
+        let mut total: i128 = 0;
+        for (id, name, balance) in &accounts {
+            total += i128::from(*balance);
+            let moved = per_account.get(id).copied().unwrap_or(0);
+            if i128::from(*balance) != moved {
+                audit.problem(format!(
+                    "account {name}: balance {} but its movements sum to {}",
+                    show(i128::from(*balance)),
+                    show(moved)
+                ));
+            }
+        }
+        for (id, kind, _) in &transactions {
+            match per_txn.get(id) {
+                None => audit.problem(format!("transaction {id} ({kind}) has no movements")),
+                Some((sum, _)) if *sum != 0 => {
+                    audit.problem(format!("transaction {id} ({kind}) is unbalanced: its movements sum to {}", show(*sum)))
+                }
+                Some((_, n)) if *n != 2 => audit.problem(format!("transaction {id} ({kind}) has {n} movements, expected 2")),
+                Some(_) => {}
+            }
+        }
+        if let Some(txn) = per_txn.keys().find(|t| !kinds.contains_key(t)) {
+            audit.problem(format!("movements refer to missing transaction {txn}"));
+        }
+        if total != -external || total != deposits - withdrawals {
+            audit.problem(format!(
+                "sum of balances {} differs from deposits {} minus withdrawals {}",
+                show(total),
+                show(deposits),
+                show(withdrawals)
+            ));
+        }
+        let receipts = audit.check_settlements(server, &transactions)?;
+        tx.finish().map_err(&db)?;
+        let to_amount = |v: i128| Amount::from_micros(u64::try_from(v.max(0)).unwrap_or(u64::MAX));
+        Ok(AuditReport {
+            accounts: accounts.len() as u64,
+            transactions: transactions.len() as u64,
+            receipts,
+            total_balances: to_amount(total),
+            deposits: to_amount(deposits),
+            withdrawals: to_amount(withdrawals),
+            problems: audit.problems,
+        })
+    }
+
+    fn problem(&mut self, p: String) {
+        self.problems.push(p);
+    }
+
+    fn rows<T>(&self, sql: &str, f: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>) -> Result<Vec<T>> {
+        let db = db_error(self.path);
+        let mut stmt = self.conn.prepare(sql).map_err(&db)?;
+        let rows = stmt.query_map([], f).map_err(&db)?;
+        rows.collect::<rusqlite::Result<Vec<T>>>().map_err(&db)
+    }
+
+    /// Every stored receipt verifies, says what its row says, and a paid one matches exactly
+    /// one purchase moving its price from its customer to its merchant.
+    fn check_settlements(&mut self, server: &Identity, transactions: &[(i64, String, Option<String>)]) -> Result<u64> {
+        type Row = (String, String, String, Option<String>, String, Option<i64>);
+        let settlements: Vec<Row> = self.rows(
+            "SELECT epo_id, request_sha256, result, goods_key, receipt, txn FROM settlements ORDER BY epo_id",
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+        )?;
+        let key_ids: HashMap<i64, String> = self
+            .rows("SELECT id, key_id FROM accounts", |r| Ok((r.get(0)?, r.get(1)?)))?
+            .into_iter()
+            .collect();
+        let mut settled_txns = HashMap::new();
+        for (epo_id, request, result, goods_key, receipt_json, txn) in &settlements {
+            let receipt = match Signed::<Receipt>::parse(receipt_json.as_bytes()) {
+                Ok(r) => r,
+                Err(e) => {
+                    self.problem(format!("settlement {epo_id}: stored receipt is malformed: {}", e.message()));
+                    continue;
+                }
+            };
+            let Ok(body) = receipt.verify(server) else {
+                self.problem(format!("settlement {epo_id}: receipt signature does not verify with the server key {}", server.key_id));
+                continue;
+            };
+            let paid = body.result == Outcome::Paid;
+            let consistent = body.epo_id.as_str() == epo_id
+                && body.request.to_string() == *request
+                && (if paid { "paid" } else { "refused" }) == result
+                && body.key.map(|k| k.to_string()) == *goods_key;
+            if !consistent {
+                self.problem(format!("settlement {epo_id}: row differs from its signed receipt"));
+            }
+            match (paid, txn) {
+                (false, None) => {}
+                (false, Some(t)) => self.problem(format!("settlement {epo_id}: refused but moved money (transaction {t})")),
+                (true, None) => self.problem(format!("settlement {epo_id}: paid but no money moved")),
+                (true, Some(t)) => {
+                    settled_txns.insert(*t, epo_id.clone());
+                    let moves: Vec<(Option<i64>, i64)> = {
+                        let db = db_error(self.path);
+                        let mut stmt = self.conn.prepare("SELECT account, amount FROM movements WHERE txn = ?1 ORDER BY amount").map_err(&db)?;
+                        stmt.query_map([t], |r| Ok((r.get(0)?, r.get(1)?)))
+                            .map_err(&db)?
+                            .collect::<rusqlite::Result<_>>()
+                            .map_err(&db)?
+                    };
+                    let price = i64::try_from(body.price.micros()).unwrap_or(i64::MAX);
+                    let key_of = |a: &Option<i64>| a.and_then(|a| key_ids.get(&a).cloned()).unwrap_or_default();
+                    let expected = moves.len() == 2
+                        && moves[0].1 == -price
+                        && moves[1].1 == price
+                        && key_of(&moves[0].0) == body.customer.to_string()
+                        && key_of(&moves[1].0) == body.merchant.to_string();
+                    if !expected {
+                        self.problem(format!(
+                            "settlement {epo_id}: transaction {t} does not move {} from customer {} to merchant {}",
+                            body.price, body.customer, body.merchant
+                        ));
+                    }
+                }
+            }
+        }
+        for (id, kind, epo_id) in transactions {
+            if kind == "purchase" && !settled_txns.contains_key(id) {
+                self.problem(format!(
+                    "transaction {id}: purchase {} has no settlement receipt",
+                    epo_id.as_deref().unwrap_or("(no EPO id)")
+                ));
+            }
+        }
+        Ok(settlements.len() as u64)
+    }
+}
+
+/// An i128 of micro-units as a signed decimal amount, for audit messages.
+fn show(micros: i128) -> String {
+    let sign = if micros < 0 { "-" } else { "" };
+    match u64::try_from(micros.unsigned_abs()) {
+        Ok(m) => format!("{sign}{}", Amount::from_micros(m)),
+        Err(_) => format!("{micros} micro-units"),
+    }
+}

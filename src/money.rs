@@ -1,0 +1,152 @@
+//! Exact amounts of money.
+//!
+//! Microtransactions need sub-cent precision, and money must never be rounded, so an amount
+//! is a whole number of micro-units (10⁻⁶ of the ledger's currency unit) held in a `u64`.
+//! In documents it is an exact decimal string such as `"0.10"` or `"0.000250"`; arithmetic
+//! is checked and there is no floating point anywhere.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::error::{Error, Result};
+
+/// Number of decimal places an amount may carry.
+pub const SCALE: u32 = 6;
+const UNIT: u64 = 10u64.pow(SCALE);
+
+/// A non-negative amount of money, exact to one micro-unit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Amount(u64);
+
+impl Amount {
+    /// No money.
+    pub const ZERO: Amount = Amount(0);
+
+    /// The amount of `micros` micro-units.
+    pub const fn from_micros(micros: u64) -> Self {
+        Amount(micros)
+    }
+
+    /// The amount in micro-units.
+    pub const fn micros(self) -> u64 {
+        self.0
+    }
+
+    /// `self + other`, or an error naming the overflow.
+    pub fn checked_add(self, other: Amount) -> Result<Amount> {
+        self.0
+            .checked_add(other.0)
+            .map(Amount)
+            .ok_or_else(|| Error::refused(format!("amount overflow: {self} + {other}")))
+    }
+
+    /// `self - other`, or `None` when `other` is larger.
+    pub fn checked_sub(self, other: Amount) -> Option<Amount> {
+        self.0.checked_sub(other.0).map(Amount)
+    }
+}
+
+impl fmt::Display for Amount {
+    /// The canonical form: no leading zeros, no trailing fractional zeros, no `.` for whole
+    /// amounts (`"12"`, `"0.1"`, `"0.000001"`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (whole, frac) = (self.0 / UNIT, self.0 % UNIT);
+        if frac == 0 {
+            return write!(f, "{whole}");
+        }
+        let digits = format!("{frac:06}");
+        write!(f, "{whole}.{}", digits.trim_end_matches('0'))
+    }
+}
+
+impl FromStr for Amount {
+    type Err = Error;
+
+    /// Accepts `DIGITS[.DIGITS]` with at most six fractional digits; rejects signs,
+    /// exponents, spaces, empty parts and anything that overflows.
+    fn from_str(s: &str) -> Result<Amount> {
+        let bad = |why: &str| Error::malformed(format!("invalid amount {s:?}: {why}"));
+        if s.starts_with('-') {
+            return Err(bad("amounts cannot be negative"));
+        }
+        let (whole, frac) = match s.split_once('.') {
+            Some((w, f)) => (w, f),
+            None => (s, ""),
+        };
+        let all_digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
+        if whole.is_empty() || !all_digits(whole) || !all_digits(frac) {
+            return Err(bad("expected decimal digits such as 12 or 0.25"));
+        }
+        if s.contains('.') && frac.is_empty() {
+            return Err(bad("nothing after the decimal point"));
+        }
+        if frac.len() > SCALE as usize {
+            return Err(bad("more than 6 decimal places"));
+        }
+        let overflow = || bad("too large");
+        let whole: u64 = whole.parse().map_err(|_| overflow())?;
+        let frac_micros: u64 = if frac.is_empty() {
+            0
+        } else {
+            let padded = format!("{frac:0<6}");
+            padded.parse().map_err(|_| bad("bad fraction"))?
+        };
+        whole
+            .checked_mul(UNIT)
+            .and_then(|w| w.checked_add(frac_micros))
+            .map(Amount)
+            .ok_or_else(overflow)
+    }
+}
+
+impl Serialize for Amount {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Amount {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(|e: Error| serde::de::Error::custom(e.message()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_prints_canonically() {
+        for (text, micros, canonical) in [
+            ("0", 0, "0"),
+            ("12", 12_000_000, "12"),
+            ("0.10", 100_000, "0.1"),
+            ("0.000001", 1, "0.000001"),
+            ("007.5", 7_500_000, "7.5"),
+            ("18446744073709.551615", u64::MAX, "18446744073709.551615"),
+        ] {
+            let a: Amount = text.parse().unwrap();
+            assert_eq!(a.micros(), micros, "{text}");
+            assert_eq!(a.to_string(), canonical);
+        }
+    }
+
+    #[test]
+    fn rejects_what_is_not_an_exact_amount() {
+        for text in [
+            "", "-1", "+1", "1e3", "1.", ".5", "0.0000001", "1 ", "NaN", "1,5",
+            "18446744073709.551616", "99999999999999999999",
+        ] {
+            assert!(text.parse::<Amount>().is_err(), "{text:?} accepted");
+        }
+    }
+
+    #[test]
+    fn arithmetic_is_checked() {
+        assert!(Amount::from_micros(u64::MAX).checked_add(Amount::from_micros(1)).is_err());
+        assert_eq!(Amount::from_micros(1).checked_sub(Amount::from_micros(2)), None);
+    }
+}

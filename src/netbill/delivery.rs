@@ -1,0 +1,133 @@
+//! Step 4: the merchant delivers the goods encrypted under a fresh key K.
+//!
+//! The delivery assigns the EPO id, the purchase's name from here on: the merchant's key
+//! id, the time at the end of delivery, and a random serial, so it is globally unique
+//! without coordination. The signed delivery note carries the SHA-256 of the ciphertext,
+//! which the customer checks before committing and then signs in her EPO.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::clock::Time;
+use crate::crypto::goods::{self, GoodsKey};
+use crate::crypto::keys::{KeyId, PartyKeys};
+use crate::doc::{Body, Hex, Signed};
+use crate::error::{Error, Result};
+use crate::netbill::offer::Offer;
+
+/// An EPO id: `<merchant key id>.<YYYYMMDDTHHMMSSZ>.<16 hex digit serial>`.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EpoId(String);
+
+impl EpoId {
+    /// A fresh EPO id for `merchant` at `now`.
+    pub fn new(merchant: KeyId, now: Time) -> EpoId {
+        EpoId(format!("{merchant}.{}.{}", now.compact(), hex::encode(crate::crypto::random::<8>())))
+    }
+
+    /// The merchant key id the id was made by.
+    pub fn merchant(&self) -> KeyId {
+        self.0[..16].parse().expect("checked when the EpoId was built")
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for EpoId {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<EpoId> {
+        let bad = || Error::malformed(format!("invalid EPO id {s:?}: expected <key id>.<YYYYMMDDTHHMMSSZ>.<16 hex digits>"));
+        let parts: Vec<&str> = s.split('.').collect();
+        let [merchant, time, serial] = parts[..] else { return Err(bad()) };
+        merchant.parse::<KeyId>().map_err(|_| bad())?;
+        Hex::<8>::parse(serial).map_err(|_| bad())?;
+        if time.len() != 16 || !time.is_ascii() {
+            return Err(bad());
+        }
+        let (d, t) = (&time[..8], &time[9..15]);
+        let rfc3339 = format!("{}-{}-{}T{}:{}:{}Z", &d[..4], &d[4..6], &d[6..], &t[..2], &t[2..4], &t[4..]);
+        let parsed: Time = rfc3339.parse().map_err(|_| bad())?;
+        if parsed.compact() != time {
+            return Err(bad());
+        }
+        Ok(EpoId(s.to_string()))
+    }
+}
+
+impl fmt::Display for EpoId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for EpoId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl Serialize for EpoId {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for EpoId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(|e: Error| serde::de::Error::custom(e.message()))
+    }
+}
+
+/// The body of a `netbill.delivery` note, signed by the merchant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryNote {
+    /// The purchase's EPO id.
+    pub epo_id: EpoId,
+    /// Digest of the offer the goods are delivered against.
+    pub offer: Hex<32>,
+    /// SHA-256 of the ciphertext file.
+    pub ciphertext_sha256: Hex<32>,
+}
+
+impl Body for DeliveryNote {
+    const TYPE: &'static str = "netbill.delivery";
+}
+
+/// A delivery: what goes to the customer (note, ciphertext) and what the merchant keeps (K).
+pub struct Delivery {
+    /// The signed delivery note.
+    pub note: Signed<DeliveryNote>,
+    /// The encrypted goods.
+    pub ciphertext: Vec<u8>,
+    /// The fresh goods key K.
+    pub key: GoodsKey,
+}
+
+/// Encrypts `goods` for `offer` under a fresh K. Refuses an offer not signed by `merchant`,
+/// an expired offer, and goods whose digest differs from the one the offer promised.
+pub fn deliver(offer: &Signed<Offer>, merchant: &PartyKeys, goods: &[u8], now: Time) -> Result<Delivery> {
+    let offer_body = offer.verify(&merchant.identity())?;
+    if now > offer_body.expires_at {
+        return Err(Error::refused(format!("the offer expired at {}", offer_body.expires_at)));
+    }
+    if let Some(promised) = offer_body.goods_sha256 {
+        let actual = crate::crypto::sha256(goods);
+        if actual != promised {
+            return Err(Error::refused(format!(
+                "the goods' SHA-256 is {actual}, but the offer promised {promised}"
+            )));
+        }
+    }
+    let epo_id = EpoId::new(merchant.key_id(), now);
+    let key = goods::fresh_key();
+    let ciphertext = goods::encrypt(&key, epo_id.as_str(), goods);
+    let note = DeliveryNote { epo_id, offer: offer.digest(), ciphertext_sha256: crate::crypto::sha256(&ciphertext) };
+    Ok(Delivery { note: Signed::sign(note, merchant), ciphertext, key })
+}

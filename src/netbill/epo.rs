@@ -1,0 +1,227 @@
+//! Steps 5–6: the customer signs the electronic purchase order (her point of no return),
+//! the merchant countersigns it and attaches K sealed to the NetBill server (his).
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Time;
+use crate::crypto::keys::{Identity, KeyId, PartyKeys};
+use crate::crypto::seal::{self, Sealed};
+use crate::doc::{Body, Hex, Signed};
+use crate::error::{Error, Result};
+use crate::money::Amount;
+use crate::netbill::delivery::{DeliveryNote, EpoId};
+use crate::netbill::offer::Offer;
+
+/// The body of a `netbill.epo`, signed by the customer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Epo {
+    /// The purchase's id, from the delivery note.
+    pub epo_id: EpoId,
+    /// The customer (signer).
+    pub customer: KeyId,
+    /// The merchant.
+    pub merchant: KeyId,
+    /// The NetBill server that may settle this EPO (no replay at another server).
+    pub server: KeyId,
+    /// Product id, as offered.
+    pub product: String,
+    /// Price, as offered.
+    pub price: Amount,
+    /// SHA-256 of the ciphertext the customer received and accepts.
+    pub ciphertext_sha256: Hex<32>,
+    /// Digest of the merchant-signed offer this EPO accepts.
+    pub offer: Hex<32>,
+    /// When the customer signed.
+    pub signed_at: Time,
+    /// The time-out: the server refuses the EPO after this instant.
+    pub expires_at: Time,
+}
+
+impl Body for Epo {
+    const TYPE: &'static str = "netbill.epo";
+}
+
+/// The body of a `netbill.key-statement`: the merchant's signed word on which key K opens
+/// which ciphertext. It travels sealed to the server and comes back inside the receipt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyStatement {
+    /// The purchase.
+    pub epo_id: EpoId,
+    /// The goods key K.
+    pub key: Hex<32>,
+    /// SHA-256 of the ciphertext K decrypts.
+    pub ciphertext_sha256: Hex<32>,
+}
+
+impl Body for KeyStatement {
+    const TYPE: &'static str = "netbill.key-statement";
+}
+
+/// The body of a `netbill.endorsed-epo`, signed by the merchant: the step-6 message.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndorsedEpo {
+    /// The customer-signed EPO.
+    pub epo: Signed<Epo>,
+    /// The merchant-signed offer the EPO accepts.
+    pub offer: Signed<Offer>,
+    /// The merchant-signed key statement, sealed to the server (see [`key_statement_context`]).
+    pub sealed_key: Sealed,
+}
+
+impl Body for EndorsedEpo {
+    const TYPE: &'static str = "netbill.endorsed-epo";
+}
+
+/// The sealing context of the key statement for `epo_id`.
+pub fn key_statement_context(epo_id: &EpoId) -> String {
+    format!("{}:{epo_id}", KeyStatement::TYPE)
+}
+
+/// How an EPO fails to match the offer it claims to accept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OfferMismatch {
+    /// The price differs.
+    Price {
+        /// Price in the EPO.
+        epo: Amount,
+        /// Price in the offer.
+        offer: Amount,
+    },
+    /// Another field differs (named).
+    Field(&'static str),
+}
+
+impl std::fmt::Display for OfferMismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OfferMismatch::Price { epo, offer } => write!(f, "the EPO's price {epo} differs from the offered {offer}"),
+            OfferMismatch::Field(name) => write!(f, "the EPO's {name} differs from the offer's"),
+        }
+    }
+}
+
+/// Checks that `epo` accepts exactly `offer` (whose digest is `offer_digest`).
+pub fn check_matches_offer(epo: &Epo, offer: &Offer, offer_digest: Hex<32>) -> std::result::Result<(), OfferMismatch> {
+    let fields = [
+        ("offer digest", epo.offer == offer_digest),
+        ("merchant", epo.merchant == offer.merchant),
+        ("customer", epo.customer == offer.customer),
+        ("product", epo.product == offer.product),
+    ];
+    if let Some((name, _)) = fields.iter().find(|(_, ok)| !ok) {
+        return Err(OfferMismatch::Field(name));
+    }
+    if epo.price != offer.price {
+        return Err(OfferMismatch::Price { epo: epo.price, offer: offer.price });
+    }
+    Ok(())
+}
+
+/// What the customer holds when she decides to buy.
+pub struct Purchase<'a> {
+    /// The merchant-signed offer.
+    pub offer: &'a Signed<Offer>,
+    /// The merchant's identity.
+    pub merchant: &'a Identity,
+    /// The merchant-signed delivery note.
+    pub note: &'a Signed<DeliveryNote>,
+    /// The ciphertext as received.
+    pub ciphertext: &'a [u8],
+    /// The NetBill server's identity.
+    pub server: &'a Identity,
+    /// The time-out she gives the EPO.
+    pub expires_at: Time,
+    /// Refuse to sign above this price.
+    pub max_price: Option<Amount>,
+    /// The current time.
+    pub now: Time,
+}
+
+/// Step 5: verifies the offer, the delivery note and the ciphertext checksum, then signs the EPO.
+pub fn sign_epo(p: &Purchase<'_>, customer: &PartyKeys) -> Result<Signed<Epo>> {
+    let offer = p.offer.verify(p.merchant)?;
+    let note = p.note.verify(p.merchant)?;
+    if offer.customer != customer.key_id() {
+        return Err(Error::refused(format!("the offer is for customer {}, not for {}", offer.customer, customer.key_id())));
+    }
+    if p.now > offer.expires_at {
+        return Err(Error::refused(format!("the offer expired at {}", offer.expires_at)));
+    }
+    if note.offer != p.offer.digest() || note.epo_id.merchant() != offer.merchant {
+        return Err(Error::refused("the delivery note is for another offer"));
+    }
+    let checksum = crate::crypto::sha256(p.ciphertext);
+    if checksum != note.ciphertext_sha256 {
+        return Err(Error::refused(format!(
+            "the ciphertext's SHA-256 is {checksum}, the delivery note says {}: it was damaged in transit; ask the merchant to send it again",
+            note.ciphertext_sha256
+        )));
+    }
+    if let Some(max) = p.max_price.filter(|max| offer.price > *max) {
+        return Err(Error::refused(format!("the price {} is above the limit {max}", offer.price)));
+    }
+    if p.expires_at <= p.now {
+        return Err(Error::usage(format!("the EPO's expiry {} is not in the future", p.expires_at)));
+    }
+    let epo = Epo {
+        epo_id: note.epo_id.clone(),
+        customer: customer.key_id(),
+        merchant: offer.merchant,
+        server: p.server.key_id,
+        product: offer.product.clone(),
+        price: offer.price,
+        ciphertext_sha256: note.ciphertext_sha256,
+        offer: p.offer.digest(),
+        signed_at: p.now,
+        expires_at: p.expires_at,
+    };
+    Ok(Signed::sign(epo, customer))
+}
+
+/// What the merchant checks the customer's EPO against.
+pub struct Endorsement<'a> {
+    /// The customer-signed EPO.
+    pub epo: &'a Signed<Epo>,
+    /// The customer's identity.
+    pub customer: &'a Identity,
+    /// The offer the goods were delivered against.
+    pub offer: &'a Signed<Offer>,
+    /// The delivery note for this EPO id.
+    pub note: &'a Signed<DeliveryNote>,
+    /// K for this delivery.
+    pub key: &'a Hex<32>,
+    /// The NetBill server's identity (K is sealed to it).
+    pub server: &'a Identity,
+    /// The current time.
+    pub now: Time,
+}
+
+/// Step 6: checks the EPO against the merchant's own offer and delivery, then countersigns
+/// it with K sealed to the server inside a merchant-signed key statement.
+pub fn countersign(e: &Endorsement<'_>, merchant: &PartyKeys) -> Result<Signed<EndorsedEpo>> {
+    let me = merchant.identity();
+    let epo = e.epo.verify(e.customer)?;
+    let offer = e.offer.verify(&me)?;
+    let note = e.note.verify(&me)?;
+    if epo.epo_id != note.epo_id {
+        return Err(Error::refused(format!("the EPO is for {}, not for delivery {}", epo.epo_id, note.epo_id)));
+    }
+    check_matches_offer(&epo, &offer, e.offer.digest()).map_err(|m| Error::refused(m.to_string()))?;
+    if epo.ciphertext_sha256 != note.ciphertext_sha256 {
+        return Err(Error::refused("the EPO acknowledges another ciphertext than the one delivered"));
+    }
+    if epo.server != e.server.key_id {
+        return Err(Error::refused(format!("the EPO names server {}, not {}", epo.server, e.server.key_id)));
+    }
+    if e.now > epo.expires_at {
+        return Err(Error::refused(format!("the EPO expired at {}", epo.expires_at)));
+    }
+    let statement = KeyStatement { epo_id: epo.epo_id.clone(), key: *e.key, ciphertext_sha256: epo.ciphertext_sha256 };
+    let statement = zeroize::Zeroizing::new(Signed::sign(statement, merchant).to_json_line());
+    let sealed_key = seal::seal(&e.server.x25519, &key_statement_context(&epo.epo_id), statement.as_bytes())?;
+    let body = EndorsedEpo { epo: e.epo.clone(), offer: e.offer.clone(), sealed_key };
+    Ok(Signed::sign(body, merchant))
+}

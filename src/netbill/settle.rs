@@ -1,0 +1,179 @@
+//! Step 7: the NetBill server's decision, as a pure function, and its application to the
+//! books in one transaction.
+//!
+//! [`decide`] looks only at the request, the two accounts and the clock. [`settle`] runs it
+//! inside a ledger transaction ([`Books`]): an EPO id seen before with the identical request
+//! returns the stored receipt (retries are idempotent, nobody is charged twice), with a
+//! different request it is refused as a replay; otherwise the decision, its money movement,
+//! the escrowed K and the signed receipt are recorded together, before anyone sees the receipt.
+//!
+//! A decision *binds* the EPO id only when both the customer's and the merchant's signatures
+//! verify with their accounts' keys: a forged request must not be able to burn a customer's
+//! EPO id with a refusal. Unbound refusals are signed too, and name the request they answer.
+
+use crate::clock::Time;
+use crate::crypto::keys::{Identity, KeyId, PartyKeys};
+use crate::crypto::seal;
+use crate::doc::{Hex, Signed};
+use crate::error::Result;
+use crate::money::Amount;
+use crate::netbill::delivery::EpoId;
+use crate::netbill::epo::{EndorsedEpo, KeyStatement, check_matches_offer, key_statement_context};
+use crate::netbill::receipt::{Outcome, Receipt, RefusalReason};
+
+/// An account as the settlement sees it.
+#[derive(Debug, Clone)]
+pub struct Account {
+    /// The account's name.
+    pub name: String,
+    /// The public identity the account is bound to.
+    pub identity: Identity,
+    /// The current balance.
+    pub balance: Amount,
+}
+
+/// A money movement decided by [`decide`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transfer {
+    /// Account debited.
+    pub customer: KeyId,
+    /// Account credited.
+    pub merchant: KeyId,
+    /// Amount moved.
+    pub price: Amount,
+}
+
+/// The server's decision on one request.
+#[derive(Debug, Clone)]
+pub struct Decision {
+    /// The receipt to sign.
+    pub receipt: Receipt,
+    /// The money to move (paid decisions only).
+    pub transfer: Option<Transfer>,
+    /// Whether the decision is final for the EPO id (see the module docs).
+    pub binding: bool,
+}
+
+/// A settlement recorded in the books.
+#[derive(Debug, Clone)]
+pub struct StoredSettlement {
+    /// Digest of the endorsed EPO that was decided.
+    pub request: Hex<32>,
+    /// The signed receipt.
+    pub receipt: Signed<Receipt>,
+}
+
+/// The books as seen from inside one ledger transaction.
+pub trait Books {
+    /// The account bound to key `key`.
+    fn account(&mut self, key: KeyId) -> Result<Option<Account>>;
+    /// The recorded settlement of `epo_id`.
+    fn settlement(&mut self, epo_id: &EpoId) -> Result<Option<StoredSettlement>>;
+    /// Records a binding decision: the settlement, the escrowed K, and for a payment the
+    /// debit and credit.
+    fn record(&mut self, decision: &Decision, receipt: &Signed<Receipt>) -> Result<()>;
+}
+
+/// Decides one endorsed EPO. Pure: no I/O, no clock but `now`.
+pub fn decide(
+    request: &Signed<EndorsedEpo>,
+    customer: Option<&Account>,
+    merchant: Option<&Account>,
+    server: &PartyKeys,
+    now: Time,
+) -> Decision {
+    let endorsed = request.unverified();
+    let epo = endorsed.epo.unverified();
+    let refuse = |reason, binding| Decision { receipt: receipt(request, Err(reason), now), transfer: None, binding };
+
+    if epo.server != server.key_id() {
+        return refuse(RefusalReason::WrongServer, false);
+    }
+    let (Some(customer), Some(merchant)) = (customer, merchant) else {
+        return refuse(RefusalReason::UnknownAccount, false);
+    };
+    if request.verify(&merchant.identity).is_err() || endorsed.epo.verify(&customer.identity).is_err() {
+        return refuse(RefusalReason::BadSignature, false);
+    }
+    // Both parties have committed to this request: every decision from here on is final.
+    if epo.customer == epo.merchant || epo.epo_id.merchant() != epo.merchant {
+        return refuse(RefusalReason::Inconsistent, true);
+    }
+    let Ok(offer) = endorsed.offer.verify(&merchant.identity) else {
+        return refuse(RefusalReason::BadSignature, true);
+    };
+    if check_matches_offer(epo, &offer, endorsed.offer.digest()).is_err() {
+        return refuse(RefusalReason::PriceMismatch, true);
+    }
+    if now > epo.expires_at {
+        return refuse(RefusalReason::Expired, true);
+    }
+    let Some(statement) = open_key_statement(endorsed, &merchant.identity, server) else {
+        return refuse(RefusalReason::BadKey, true);
+    };
+    if customer.balance < epo.price {
+        return refuse(RefusalReason::InsufficientFunds, true);
+    }
+    if merchant.balance.checked_add(epo.price).is_err() {
+        return refuse(RefusalReason::LimitExceeded, true);
+    }
+    Decision {
+        receipt: receipt(request, Ok(statement), now),
+        transfer: Some(Transfer { customer: epo.customer, merchant: epo.merchant, price: epo.price }),
+        binding: true,
+    }
+}
+
+/// The receipt answering `request`: paid with the merchant's key statement, or refused.
+fn receipt(request: &Signed<EndorsedEpo>, decided: std::result::Result<Signed<KeyStatement>, RefusalReason>, now: Time) -> Receipt {
+    let endorsed = request.unverified();
+    let epo = endorsed.epo.unverified();
+    let (result, reason, statement) = match decided {
+        Ok(statement) => (Outcome::Paid, None, Some(statement)),
+        Err(reason) => (Outcome::Refused, Some(reason), None),
+    };
+    Receipt {
+        epo_id: epo.epo_id.clone(),
+        result,
+        reason,
+        customer: epo.customer,
+        merchant: epo.merchant,
+        product: epo.product.clone(),
+        price: epo.price,
+        ciphertext_sha256: epo.ciphertext_sha256,
+        epo: endorsed.epo.digest(),
+        request: request.digest(),
+        key: statement.as_ref().map(|s| s.unverified().key),
+        key_statement: statement,
+        server_time: now,
+    }
+}
+
+/// Opens the sealed key statement and checks it is the merchant's word on this EPO's ciphertext.
+fn open_key_statement(endorsed: &EndorsedEpo, merchant: &Identity, server: &PartyKeys) -> Option<Signed<KeyStatement>> {
+    let epo = endorsed.epo.unverified();
+    let context = key_statement_context(&epo.epo_id);
+    let bytes = seal::open(server.sealing_secret(), &context, &endorsed.sealed_key).ok()?;
+    let statement = Signed::<KeyStatement>::parse(&bytes).ok()?;
+    let body = statement.verify(merchant).ok()?;
+    (body.epo_id == epo.epo_id && body.ciphertext_sha256 == epo.ciphertext_sha256).then(|| statement.clone())
+}
+
+/// Settles one request in `books` (which the caller commits) and returns the receipt to release.
+pub fn settle(books: &mut dyn Books, request: &Signed<EndorsedEpo>, server: &PartyKeys, now: Time) -> Result<Signed<Receipt>> {
+    let epo = request.unverified().epo.unverified();
+    if let Some(stored) = books.settlement(&epo.epo_id)? {
+        if stored.request == request.digest() {
+            return Ok(stored.receipt);
+        }
+        return Ok(Signed::sign(receipt(request, Err(RefusalReason::Replay), now), server));
+    }
+    let customer = books.account(epo.customer)?;
+    let merchant = books.account(epo.merchant)?;
+    let decision = decide(request, customer.as_ref(), merchant.as_ref(), server, now);
+    let receipt = Signed::sign(decision.receipt.clone(), server);
+    if decision.binding {
+        books.record(&decision, &receipt)?;
+    }
+    Ok(receipt)
+}
