@@ -95,6 +95,22 @@ impl Error {
         self
     }
 
+    /// The place the error concerns, if named.
+    pub fn place(&self) -> Option<&str> {
+        self.place.as_deref()
+    }
+
+    /// Replaces a role name used as the place by protocol code (`"offer"`) with the file
+    /// that played the role; with no place yet, names `fallback`.
+    pub fn name_file(mut self, role: &str, file: impl fmt::Display, fallback: bool) -> Self {
+        match self.place.as_deref() {
+            Some(p) if p == role => self.place = Some(file.to_string()),
+            None if fallback => self.place = Some(file.to_string()),
+            _ => {}
+        }
+        self
+    }
+
     /// The kind of this error.
     pub fn kind(&self) -> ErrorKind {
         self.kind

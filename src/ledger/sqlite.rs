@@ -59,6 +59,7 @@ pub struct SqliteLedger {
     conn: Connection,
     path: PathBuf,
     server: Identity,
+    server_document: Signed<Identity>,
 }
 
 /// Maps a database error to the toolkit's error: a locked database is a temporary failure.
@@ -130,12 +131,18 @@ impl SqliteLedger {
         }
         let identity = meta("server_identity")?.ok_or_else(|| Error::malformed("ledger has no server identity").at(path.display()))?;
         let server = Identity::parse(identity.as_bytes()).map_err(|e| e.at(path.display()))?;
-        Ok(SqliteLedger { conn, path: path.to_path_buf(), server })
+        let server_document = Signed::parse(identity.as_bytes()).map_err(|e| e.at(path.display()))?;
+        Ok(SqliteLedger { conn, path: path.to_path_buf(), server, server_document })
     }
 
     /// The server identity this ledger belongs to.
     pub fn server(&self) -> &Identity {
         &self.server
+    }
+
+    /// The server's self-signed identity document.
+    pub fn server_document(&self) -> &Signed<Identity> {
+        &self.server_document
     }
 
     /// Checks that `keys` are this ledger's server keys.

@@ -14,7 +14,7 @@ use crate::clock::Time;
 use crate::crypto::goods::{self, GoodsKey};
 use crate::crypto::keys::{KeyId, PartyKeys};
 use crate::doc::{Body, Hex, Signed};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, ResultExt};
 use crate::netbill::offer::Offer;
 
 /// An EPO id: `<merchant key id>.<YYYYMMDDTHHMMSSZ>.<16 hex digit serial>`.
@@ -113,16 +113,15 @@ pub struct Delivery {
 /// Encrypts `goods` for `offer` under a fresh K. Refuses an offer not signed by `merchant`,
 /// an expired offer, and goods whose digest differs from the one the offer promised.
 pub fn deliver(offer: &Signed<Offer>, merchant: &PartyKeys, goods: &[u8], now: Time) -> Result<Delivery> {
-    let offer_body = offer.verify(&merchant.identity())?;
+    let offer_body = offer.verify(&merchant.identity()).at("offer")?;
     if now > offer_body.expires_at {
-        return Err(Error::refused(format!("the offer expired at {}", offer_body.expires_at)));
+        return Err(Error::refused(format!("the offer expired at {}", offer_body.expires_at)).at("offer"));
     }
     if let Some(promised) = offer_body.goods_sha256 {
         let actual = crate::crypto::sha256(goods);
         if actual != promised {
-            return Err(Error::refused(format!(
-                "the goods' SHA-256 is {actual}, but the offer promised {promised}"
-            )));
+            let why = format!("SHA-256 is {actual}, but the offer promised {promised}");
+            return Err(Error::refused(why).at("goods"));
         }
     }
     let epo_id = EpoId::new(merchant.key_id(), now);

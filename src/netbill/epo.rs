@@ -7,7 +7,7 @@ use crate::clock::Time;
 use crate::crypto::keys::{Identity, KeyId, PartyKeys};
 use crate::crypto::seal::{self, Sealed};
 use crate::doc::{Body, Hex, Signed};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, ResultExt};
 use crate::money::Amount;
 use crate::netbill::delivery::{DeliveryNote, EpoId};
 use crate::netbill::offer::Offer;
@@ -142,26 +142,28 @@ pub struct Purchase<'a> {
 
 /// Step 5: verifies the offer, the delivery note and the ciphertext checksum, then signs the EPO.
 pub fn sign_epo(p: &Purchase<'_>, customer: &PartyKeys) -> Result<Signed<Epo>> {
-    let offer = p.offer.verify(p.merchant)?;
-    let note = p.note.verify(p.merchant)?;
+    let offer = p.offer.verify(p.merchant).at("offer")?;
+    let note = p.note.verify(p.merchant).at("delivery note")?;
     if offer.customer != customer.key_id() {
-        return Err(Error::refused(format!("the offer is for customer {}, not for {}", offer.customer, customer.key_id())));
+        let why = format!("the offer is for customer {}, not for {}", offer.customer, customer.key_id());
+        return Err(Error::refused(why).at("offer"));
     }
     if p.now > offer.expires_at {
-        return Err(Error::refused(format!("the offer expired at {}", offer.expires_at)));
+        return Err(Error::refused(format!("the offer expired at {}", offer.expires_at)).at("offer"));
     }
     if note.offer != p.offer.digest() || note.epo_id.merchant() != offer.merchant {
-        return Err(Error::refused("the delivery note is for another offer"));
+        return Err(Error::refused("the delivery note is for another offer").at("delivery note"));
     }
     let checksum = crate::crypto::sha256(p.ciphertext);
     if checksum != note.ciphertext_sha256 {
         return Err(Error::refused(format!(
-            "the ciphertext's SHA-256 is {checksum}, the delivery note says {}: it was damaged in transit; ask the merchant to send it again",
+            "SHA-256 is {checksum} but the delivery note says {}: damaged in transit; ask the merchant to send it again",
             note.ciphertext_sha256
-        )));
+        ))
+        .at("ciphertext"));
     }
     if let Some(max) = p.max_price.filter(|max| offer.price > *max) {
-        return Err(Error::refused(format!("the price {} is above the limit {max}", offer.price)));
+        return Err(Error::refused(format!("the price {} is above the limit {max}", offer.price)).at("offer"));
     }
     if p.expires_at <= p.now {
         return Err(Error::usage(format!("the EPO's expiry {} is not in the future", p.expires_at)));
@@ -203,21 +205,24 @@ pub struct Endorsement<'a> {
 /// it with K sealed to the server inside a merchant-signed key statement.
 pub fn countersign(e: &Endorsement<'_>, merchant: &PartyKeys) -> Result<Signed<EndorsedEpo>> {
     let me = merchant.identity();
-    let epo = e.epo.verify(e.customer)?;
-    let offer = e.offer.verify(&me)?;
-    let note = e.note.verify(&me)?;
+    let epo = e.epo.verify(e.customer).at("EPO")?;
+    let offer = e.offer.verify(&me).at("stored offer")?;
+    let note = e.note.verify(&me).at("stored delivery note")?;
+    let refuse = |why: String| Err(Error::refused(why).at("EPO"));
     if epo.epo_id != note.epo_id {
-        return Err(Error::refused(format!("the EPO is for {}, not for delivery {}", epo.epo_id, note.epo_id)));
+        return refuse(format!("the EPO is for {}, not for delivery {}", epo.epo_id, note.epo_id));
     }
-    check_matches_offer(&epo, &offer, e.offer.digest()).map_err(|m| Error::refused(m.to_string()))?;
+    if let Err(mismatch) = check_matches_offer(&epo, &offer, e.offer.digest()) {
+        return refuse(mismatch.to_string());
+    }
     if epo.ciphertext_sha256 != note.ciphertext_sha256 {
-        return Err(Error::refused("the EPO acknowledges another ciphertext than the one delivered"));
+        return refuse("the EPO acknowledges another ciphertext than the one delivered".into());
     }
     if epo.server != e.server.key_id {
-        return Err(Error::refused(format!("the EPO names server {}, not {}", epo.server, e.server.key_id)));
+        return refuse(format!("the EPO names server {}, not {}", epo.server, e.server.key_id));
     }
     if e.now > epo.expires_at {
-        return Err(Error::refused(format!("the EPO expired at {}", epo.expires_at)));
+        return refuse(format!("the EPO expired at {}", epo.expires_at));
     }
     let statement = KeyStatement { epo_id: epo.epo_id.clone(), key: *e.key, ciphertext_sha256: epo.ciphertext_sha256 };
     let statement = zeroize::Zeroizing::new(Signed::sign(statement, merchant).to_json_line());

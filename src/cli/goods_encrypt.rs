@@ -1,0 +1,68 @@
+//! `goods-encrypt`: deliver goods encrypted under a fresh key (NetBill step 4).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{self, Clock};
+use crate::error::Result;
+use crate::fsio;
+use crate::netbill::delivery::deliver;
+use crate::netbill::merchant_store::MerchantStore;
+use crate::netbill::offer::Offer;
+
+/// Encrypt goods under a fresh random 256-bit key K (AES-256-GCM) for an accepted offer.
+///
+/// Assigns the EPO id, records K (mode 0600), the offer and the delivery note in the
+/// merchant's store, then writes the ciphertext and prints the merchant-signed delivery note
+/// (EPO id, SHA-256 of the ciphertext). K never goes to stdout. If the offer promised a goods
+/// digest, goods that do not match it are refused.
+#[derive(Debug, Parser)]
+pub struct Args {
+    /// The merchant's secret-key file
+    #[arg(long, value_name = "FILE")]
+    key: PathBuf,
+    /// The offer the customer accepted (merchant-signed)
+    #[arg(long, value_name = "FILE")]
+    offer: PathBuf,
+    /// The plaintext goods
+    #[arg(long, value_name = "FILE")]
+    goods: PathBuf,
+    /// The merchant's store directory (created if missing)
+    #[arg(long, value_name = "DIR", env = "NETBILL_MERCHANT_STORE")]
+    store: PathBuf,
+    /// Where to write the ciphertext
+    #[arg(long, value_name = "FILE")]
+    ciphertext: PathBuf,
+    /// Write the delivery note here instead of stdout
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    #[command(flatten)]
+    clock: Clock,
+}
+
+/// The clap definition.
+pub fn command() -> clap::Command {
+    cli::command_of::<Args>("goods-encrypt")
+}
+
+/// Runs the tool.
+pub fn main() -> ExitCode {
+    cli::run(command(), |a: Args| run(&a))
+}
+
+fn run(a: &Args) -> Result<ExitCode> {
+    cli::ensure_distinct(&a.goods, Some(&a.ciphertext))?;
+    let merchant = cli::read_keys(&a.key)?;
+    let offer = cli::read_signed::<Offer>(&a.offer)?;
+    let goods = cli::read_input(&a.goods)?;
+    let store = MerchantStore::open(&a.store)?;
+    let delivery = deliver(&offer, &merchant, &goods, a.clock.now())
+        .map_err(|e| cli::in_files(e, &[("offer", &a.offer), ("goods", &a.goods)]))?;
+    // The store commits first: a ciphertext must never exist without its key on record.
+    store.record_delivery(&offer, &delivery)?;
+    fsio::write_atomic(&a.ciphertext, &delivery.ciphertext)?;
+    cli::write_output(a.output.as_deref(), delivery.note.to_json_pretty().as_bytes())?;
+    Ok(ExitCode::SUCCESS)
+}

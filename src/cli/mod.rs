@@ -1,0 +1,219 @@
+//! Shared command-line plumbing and one module per tool.
+//!
+//! Each tool module exposes `command()` (its clap definition, from which help, man pages and
+//! completions are generated) and `main()`, which the one-line binary in `src/bin/` calls.
+//! Conventions shared by all tools: `-` is stdin or stdout; stdin may be read once; outputs
+//! are written whole or not at all; `--now` replaces the clock; errors are one line, led by
+//! the tool's name and the file concerned, with the exit statuses of [`crate::error`].
+
+pub mod epo_countersign;
+pub mod epo_sign;
+pub mod goods_decrypt;
+pub mod goods_encrypt;
+pub mod key_fetch;
+pub mod keygen;
+pub mod man;
+pub mod merchant_offer;
+pub mod merchant_record;
+pub mod netbill_ledger;
+pub mod netbill_settle;
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use clap::{Args, CommandFactory, FromArgMatches};
+
+use crate::clock::Time;
+use crate::crypto::keys::{Identity, PartyKeys};
+use crate::doc::{Body, Signed};
+use crate::error::{EXIT_STATUS_TABLE, Error, ErrorKind, Result, ResultExt};
+use crate::fsio;
+
+/// Every tool: its name and clap definition, for man pages and completions.
+pub fn tools() -> Vec<clap::Command> {
+    vec![
+        keygen::command(),
+        netbill_ledger::command(),
+        merchant_offer::command(),
+        goods_encrypt::command(),
+        epo_sign::command(),
+        epo_countersign::command(),
+        netbill_settle::command(),
+        merchant_record::command(),
+        key_fetch::command(),
+        goods_decrypt::command(),
+    ]
+}
+
+/// The clock option every tool takes.
+#[derive(Debug, Clone, Args)]
+pub struct Clock {
+    /// Use this time instead of the system clock (UTC, e.g. 2026-11-25T15:47:08Z), for
+    /// reproducible scripts and tests
+    #[arg(long, value_name = "TIME", env = "ATOMIC_COMMERCE_NOW", global = true, value_parser = parse_time)]
+    pub now: Option<Time>,
+}
+
+impl Clock {
+    /// The time to use.
+    pub fn now(&self) -> Time {
+        self.now.unwrap_or_else(Time::now)
+    }
+}
+
+fn parse_time(s: &str) -> std::result::Result<Time, String> {
+    s.parse().map_err(|e: Error| e.message().to_string())
+}
+
+/// A clap value parser for amounts.
+pub fn parse_amount(s: &str) -> std::result::Result<crate::money::Amount, String> {
+    s.parse().map_err(|e: Error| e.message().to_string())
+}
+
+/// A clap value parser for durations.
+pub fn parse_duration(s: &str) -> std::result::Result<jiff::SignedDuration, String> {
+    crate::clock::parse_duration(s).map_err(|e| e.message().to_string())
+}
+
+/// Finishes a tool's clap definition: the exit-status table goes into `--help`.
+pub fn finish(cmd: clap::Command) -> clap::Command {
+    cmd.after_long_help(EXIT_STATUS_TABLE).version(env!("CARGO_PKG_VERSION"))
+}
+
+/// Parses arguments, runs the tool, prints an error as one line, and turns the outcome into
+/// the exit status. A closed stdout (broken pipe) ends the tool quietly.
+pub fn run<A: FromArgMatches>(cmd: clap::Command, tool: impl FnOnce(A) -> Result<ExitCode>) -> ExitCode {
+    let name = cmd.get_name().to_string();
+    let args = match cmd.try_get_matches().and_then(|m| A::from_arg_matches(&m)) {
+        Ok(args) => args,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { ErrorKind::Usage.exit_code() } else { 0 });
+        }
+    };
+    match tool(args) {
+        Ok(code) => code,
+        Err(e) if e.kind() == ErrorKind::Io && e.message() == BROKEN_PIPE => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            ExitCode::from(e.kind().exit_code())
+        }
+    }
+}
+
+/// The clap command of an `Args`/`Parser` type, named and finished.
+pub fn command_of<A: CommandFactory>(name: &'static str) -> clap::Command {
+    finish(A::command().name(name).bin_name(name))
+}
+
+const BROKEN_PIPE: &str = "broken pipe";
+static STDIN_USED: AtomicBool = AtomicBool::new(false);
+
+fn is_std(path: &Path) -> bool {
+    path.as_os_str() == "-"
+}
+
+/// How a path is named in messages.
+pub fn display(path: &Path) -> String {
+    if is_std(path) { "stdin".to_string() } else { path.display().to_string() }
+}
+
+/// Reads a whole input file, `-` meaning stdin (which may be read only once).
+pub fn read_input(path: &Path) -> Result<Vec<u8>> {
+    if !is_std(path) {
+        return fsio::read(path);
+    }
+    let mut bytes = Vec::new();
+    take_stdin()?.read_to_end(&mut bytes).map_err(|e| Error::io(&e).at("stdin"))?;
+    Ok(bytes)
+}
+
+/// Opens an input for streaming, `-` meaning stdin.
+pub fn open_input(path: &Path) -> Result<Box<dyn Read>> {
+    if is_std(path) {
+        return Ok(Box::new(take_stdin()?));
+    }
+    let file = std::fs::File::open(path).map_err(|e| Error::io(&e).at(path.display()))?;
+    Ok(Box::new(file))
+}
+
+fn take_stdin() -> Result<std::io::Stdin> {
+    if STDIN_USED.swap(true, Ordering::SeqCst) {
+        return Err(Error::usage("standard input (-) can be read only once"));
+    }
+    Ok(std::io::stdin())
+}
+
+/// Reads and parses a signed document of type `B`.
+pub fn read_signed<B: Body>(path: &Path) -> Result<Signed<B>> {
+    Signed::parse(&read_input(path)?).at(display(path))
+}
+
+/// Reads a party's public identity document.
+pub fn read_identity(path: &Path) -> Result<Identity> {
+    Identity::parse(&read_input(path)?).at(display(path))
+}
+
+/// Reads a secret-key file, refusing one that others may read.
+pub fn read_keys(path: &Path) -> Result<PartyKeys> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(&e).at(path.display()))?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(Error::refused(format!(
+            "secret key file has mode {mode:04o}, readable by others; run chmod 600 on it"
+        ))
+        .at(path.display()));
+    }
+    let bytes = zeroize::Zeroizing::new(fsio::read(path)?);
+    PartyKeys::parse(&bytes).at(path.display())
+}
+
+/// Writes an output: to stdout when `path` is `None` or `-`, else atomically to the file.
+pub fn write_output(path: Option<&Path>, bytes: &[u8]) -> Result<()> {
+    match path {
+        Some(p) if !is_std(p) => fsio::write_atomic(p, bytes),
+        _ => write_stdout(bytes),
+    }
+}
+
+/// Writes to stdout and flushes (so a receipt printed is a receipt delivered).
+pub fn write_stdout(bytes: &[u8]) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes).and_then(|()| out.flush()).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            Error::new(ErrorKind::Io, BROKEN_PIPE)
+        } else {
+            Error::io(&e).at("stdout")
+        }
+    })
+}
+
+/// Refuses an output path that is also an input (it would be destroyed before being read).
+pub fn ensure_distinct(input: &Path, output: Option<&Path>) -> Result<()> {
+    let Some(output) = output.filter(|o| !is_std(o)) else { return Ok(()) };
+    let same = match (std::fs::canonicalize(input), std::fs::canonicalize(output)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    if same {
+        return Err(Error::usage(format!("{} is both an input and the output", output.display())));
+    }
+    Ok(())
+}
+
+/// Names the files behind the roles protocol code uses as error places (`"offer"`,
+/// `"ciphertext"`, …); an error without a place is attributed to the first file.
+pub fn in_files(err: Error, roles: &[(&str, &Path)]) -> Error {
+    roles
+        .iter()
+        .enumerate()
+        .fold(err, |e, (i, (role, path))| e.name_file(role, display(path), i == 0))
+}
+
+/// Default input path: stdin.
+pub fn stdin_path() -> PathBuf {
+    PathBuf::from("-")
+}
