@@ -57,7 +57,12 @@ fn temp_beside(path: &Path, secret: bool) -> Result<tempfile::NamedTempFile> {
         .map_err(|e| Error::new(crate::ErrorKind::CannotCreate, e.to_string()).at(path.display()))
 }
 
-fn finish(mut tmp: tempfile::NamedTempFile, bytes: &[u8], path: &Path, replace: bool) -> Result<()> {
+fn finish(
+    mut tmp: tempfile::NamedTempFile,
+    bytes: &[u8],
+    path: &Path,
+    replace: bool,
+) -> Result<()> {
     let io = |e: std::io::Error| Error::io(&e).at(path.display());
     tmp.write_all(bytes).map_err(io)?;
     tmp.as_file().sync_all().map_err(io)?;
@@ -75,5 +80,7 @@ fn sync_parent(path: &Path) -> Result<()> {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| Error::io(&e).at(dir.display()))
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(&e).at(dir.display()))
 }

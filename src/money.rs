@@ -110,7 +110,8 @@ impl Serialize for Amount {
 impl<'de> Deserialize<'de> for Amount {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        s.parse().map_err(|e: Error| serde::de::Error::custom(e.message()))
+        s.parse()
+            .map_err(|e: Error| serde::de::Error::custom(e.message()))
     }
 }
 
@@ -137,8 +138,18 @@ mod tests {
     #[test]
     fn rejects_what_is_not_an_exact_amount() {
         for text in [
-            "", "-1", "+1", "1e3", "1.", ".5", "0.0000001", "1 ", "NaN", "1,5",
-            "18446744073709.551616", "99999999999999999999",
+            "",
+            "-1",
+            "+1",
+            "1e3",
+            "1.",
+            ".5",
+            "0.0000001",
+            "1 ",
+            "NaN",
+            "1,5",
+            "18446744073709.551616",
+            "99999999999999999999",
         ] {
             assert!(text.parse::<Amount>().is_err(), "{text:?} accepted");
         }
@@ -146,7 +157,14 @@ mod tests {
 
     #[test]
     fn arithmetic_is_checked() {
-        assert!(Amount::from_micros(u64::MAX).checked_add(Amount::from_micros(1)).is_err());
-        assert_eq!(Amount::from_micros(1).checked_sub(Amount::from_micros(2)), None);
+        assert!(
+            Amount::from_micros(u64::MAX)
+                .checked_add(Amount::from_micros(1))
+                .is_err()
+        );
+        assert_eq!(
+            Amount::from_micros(1).checked_sub(Amount::from_micros(2)),
+            None
+        );
     }
 }

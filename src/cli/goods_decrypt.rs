@@ -59,16 +59,25 @@ fn run(a: &Args) -> Result<ExitCode> {
     let body = receipt.verify(&server).at(&at_receipt)?;
     let key = match (body.result, body.key) {
         (Outcome::Paid, Some(key)) => key,
-        _ => return Err(Error::refused(format!("{} was refused: no key was released", body.epo_id)).at(&at_receipt)),
+        _ => {
+            return Err(
+                Error::refused(format!("{} was refused: no key was released", body.epo_id))
+                    .at(&at_receipt),
+            );
+        }
     };
     let ciphertext = cli::read_input(&a.ciphertext)?;
     let at_ciphertext = cli::display(&a.ciphertext);
     let checksum = crate::crypto::sha256(&ciphertext);
     if checksum != body.ciphertext_sha256 {
-        let why = format!("SHA-256 is {checksum}, but the receipt is for {}", body.ciphertext_sha256);
+        let why = format!(
+            "SHA-256 is {checksum}, but the receipt is for {}",
+            body.ciphertext_sha256
+        );
         return Err(Error::refused(why).at(&at_ciphertext));
     }
-    let goods = crate::crypto::goods::decrypt(&key, body.epo_id.as_str(), &ciphertext).at(&at_ciphertext)?;
+    let goods = crate::crypto::goods::decrypt(&key, body.epo_id.as_str(), &ciphertext)
+        .at(&at_ciphertext)?;
     if let (Some(offer_path), Some(merchant_path)) = (&a.offer, &a.merchant) {
         let merchant = cli::read_identity(merchant_path)?;
         let offer = cli::read_signed::<Offer>(offer_path)?;
@@ -76,7 +85,9 @@ fn run(a: &Args) -> Result<ExitCode> {
         if let Some(promised) = offered.goods_sha256 {
             let actual = crate::crypto::sha256(&goods);
             if actual != promised {
-                let why = format!("decrypted goods have SHA-256 {actual}, but the offer promised {promised}; keep the evidence for dispute-judge");
+                let why = format!(
+                    "decrypted goods have SHA-256 {actual}, but the offer promised {promised}; keep the evidence for dispute-judge"
+                );
                 return Err(Error::refused(why).at(&at_ciphertext));
             }
         }

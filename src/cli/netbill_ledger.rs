@@ -99,12 +99,18 @@ pub fn main() -> ExitCode {
 
 fn run(a: Args) -> Result<ExitCode> {
     let now = a.clock.now();
-    let path = a.ledger.ok_or_else(|| Error::usage("no ledger given: use --ledger PATH or set NETBILL_LEDGER"))?;
+    let path = a
+        .ledger
+        .ok_or_else(|| Error::usage("no ledger given: use --ledger PATH or set NETBILL_LEDGER"))?;
     let print = |s: String| cli::write_stdout(s.as_bytes());
     match a.action {
         Action::Init { key, name } => {
             if path.exists() {
-                return Err(Error::new(crate::ErrorKind::CannotCreate, "already exists; refusing to overwrite").at(path.display()));
+                return Err(Error::new(
+                    crate::ErrorKind::CannotCreate,
+                    "already exists; refusing to overwrite",
+                )
+                .at(path.display()));
             }
             let (keys, created) = if key.exists() {
                 (cli::read_keys(&key)?, false)
@@ -121,27 +127,59 @@ fn run(a: Args) -> Result<ExitCode> {
             }
             print(identity.to_json_pretty())?;
         }
-        Action::Identity => print(SqliteLedger::open(&path)?.server_document().to_json_pretty())?,
+        Action::Identity => print(
+            SqliteLedger::open(&path)?
+                .server_document()
+                .to_json_pretty(),
+        )?,
         Action::Open { identity } => {
             let identity = cli::read_identity(&identity)?;
             SqliteLedger::open(&path)?.open_account(&identity, now)?;
         }
-        Action::Deposit { account, amount, memo } => {
-            let balance = SqliteLedger::open(&path)?.external(&account, External::Deposit, amount, memo.as_deref(), now)?;
+        Action::Deposit {
+            account,
+            amount,
+            memo,
+        } => {
+            let balance = SqliteLedger::open(&path)?.external(
+                &account,
+                External::Deposit,
+                amount,
+                memo.as_deref(),
+                now,
+            )?;
             print(format!("{balance}\n"))?;
         }
-        Action::Withdraw { account, amount, memo } => {
-            let balance = SqliteLedger::open(&path)?.external(&account, External::Withdrawal, amount, memo.as_deref(), now)?;
+        Action::Withdraw {
+            account,
+            amount,
+            memo,
+        } => {
+            let balance = SqliteLedger::open(&path)?.external(
+                &account,
+                External::Withdrawal,
+                amount,
+                memo.as_deref(),
+                now,
+            )?;
             print(format!("{balance}\n"))?;
         }
-        Action::Balance { account } => print(format!("{}\n", SqliteLedger::open(&path)?.balance(&account)?))?,
-        Action::Statement { account } => print(Plain(SqliteLedger::open(&path)?.statement(&account)?).to_json_pretty())?,
+        Action::Balance { account } => print(format!(
+            "{}\n",
+            SqliteLedger::open(&path)?.balance(&account)?
+        ))?,
+        Action::Statement { account } => {
+            print(Plain(SqliteLedger::open(&path)?.statement(&account)?).to_json_pretty())?
+        }
         Action::Audit => {
             let report = SqliteLedger::open(&path)?.audit()?;
             let problems = report.problems.len();
             print(Plain(report).to_json_pretty())?;
             if problems > 0 {
-                eprintln!("netbill-ledger: {}: audit failed: {problems} problem(s)", path.display());
+                eprintln!(
+                    "netbill-ledger: {}: audit failed: {problems} problem(s)",
+                    path.display()
+                );
                 return Ok(ExitCode::from(1));
             }
         }

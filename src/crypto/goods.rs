@@ -27,7 +27,13 @@ pub fn fresh_key() -> GoodsKey {
 pub fn encrypt(key: &Hex<32>, epo_id: &str, goods: &[u8]) -> Vec<u8> {
     let nonce_bytes = super::random::<NONCE_LEN>();
     let sealed = Aes256Gcm::new((&key.0).into())
-        .encrypt(&Nonce::from(nonce_bytes), Payload { msg: goods, aad: epo_id.as_bytes() })
+        .encrypt(
+            &Nonce::from(nonce_bytes),
+            Payload {
+                msg: goods,
+                aad: epo_id.as_bytes(),
+            },
+        )
         .expect("AES-GCM encrypts any message below 64 GiB");
     let mut out = Vec::with_capacity(MAGIC.len() + NONCE_LEN + sealed.len());
     out.extend_from_slice(MAGIC);
@@ -40,12 +46,20 @@ pub fn encrypt(key: &Hex<32>, epo_id: &str, goods: &[u8]) -> Vec<u8> {
 /// differs, or any byte was changed.
 pub fn decrypt(key: &Hex<32>, epo_id: &str, ciphertext: &[u8]) -> Result<Vec<u8>> {
     if ciphertext.len() < MAGIC.len() + NONCE_LEN + TAG_LEN || &ciphertext[..MAGIC.len()] != MAGIC {
-        return Err(Error::malformed("not an atomic-commerce goods ciphertext (bad header or too short)"));
+        return Err(Error::malformed(
+            "not an atomic-commerce goods ciphertext (bad header or too short)",
+        ));
     }
     let (nonce, sealed) = ciphertext[MAGIC.len()..].split_at(NONCE_LEN);
     let nonce: [u8; NONCE_LEN] = nonce.try_into().expect("split at NONCE_LEN");
     Aes256Gcm::new((&key.0).into())
-        .decrypt(&Nonce::from(nonce), Payload { msg: sealed, aad: epo_id.as_bytes() })
+        .decrypt(
+            &Nonce::from(nonce),
+            Payload {
+                msg: sealed,
+                aad: epo_id.as_bytes(),
+            },
+        )
         .map_err(|_| Error::refused(format!("key K does not decrypt the goods of {epo_id}")))
 }
 

@@ -43,26 +43,47 @@ pub fn seal(recipient: &Hex<32>, context: &str, plaintext: &[u8]) -> Result<Seal
     let ephemeral_public = PublicKey::from(&ephemeral).to_bytes();
     let shared = ephemeral.diffie_hellman(&PublicKey::from(recipient.0));
     if !shared.was_contributory() {
-        return Err(Error::refused("recipient's X25519 key is a low-order point; refusing to seal to it"));
+        return Err(Error::refused(
+            "recipient's X25519 key is a low-order point; refusing to seal to it",
+        ));
     }
     let key = box_key(shared.as_bytes(), &ephemeral_public, &recipient.0);
     let ciphertext = Aes256Gcm::new((&*key).into())
-        .encrypt(&Nonce::default(), Payload { msg: plaintext, aad: context.as_bytes() })
+        .encrypt(
+            &Nonce::default(),
+            Payload {
+                msg: plaintext,
+                aad: context.as_bytes(),
+            },
+        )
         .map_err(|_| Error::refused("sealing failed"))?;
-    Ok(Sealed { ephemeral: Hex(ephemeral_public), ciphertext: HexBytes(ciphertext) })
+    Ok(Sealed {
+        ephemeral: Hex(ephemeral_public),
+        ciphertext: HexBytes(ciphertext),
+    })
 }
 
 /// Opens a box sealed to `secret` under `context`.
 pub fn open(secret: &StaticSecret, context: &str, sealed: &Sealed) -> Result<Zeroizing<Vec<u8>>> {
     let shared = secret.diffie_hellman(&PublicKey::from(sealed.ephemeral.0));
-    let fail = || Error::refused(format!("sealed box for {context} does not open with this key"));
+    let fail = || {
+        Error::refused(format!(
+            "sealed box for {context} does not open with this key"
+        ))
+    };
     if !shared.was_contributory() {
         return Err(fail());
     }
     let recipient = PublicKey::from(secret).to_bytes();
     let key = box_key(shared.as_bytes(), &sealed.ephemeral.0, &recipient);
     Aes256Gcm::new((&*key).into())
-        .decrypt(&Nonce::default(), Payload { msg: &sealed.ciphertext.0, aad: context.as_bytes() })
+        .decrypt(
+            &Nonce::default(),
+            Payload {
+                msg: &sealed.ciphertext.0,
+                aad: context.as_bytes(),
+            },
+        )
         .map(Zeroizing::new)
         .map_err(|_| fail())
 }

@@ -25,9 +25,13 @@ impl<const N: usize> Hex<N> {
     /// Parses exactly `2N` lowercase hex digits.
     pub fn parse(s: &str) -> Result<Self, String> {
         let bytes = decode(s)?;
-        let array: [u8; N] = bytes
-            .try_into()
-            .map_err(|v: Vec<u8>| format!("expected {N} bytes ({} hex digits), found {}", 2 * N, v.len()))?;
+        let array: [u8; N] = bytes.try_into().map_err(|v: Vec<u8>| {
+            format!(
+                "expected {N} bytes ({} hex digits), found {}",
+                2 * N,
+                v.len()
+            )
+        })?;
         Ok(Hex(array))
     }
 }

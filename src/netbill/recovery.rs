@@ -52,12 +52,22 @@ fn context(epo_id: &EpoId) -> String {
 
 /// The customer's signed request for the receipt of `epo_id`.
 pub fn request(epo_id: EpoId, customer: &PartyKeys) -> Signed<KeyRequest> {
-    Signed::sign(KeyRequest { epo_id, customer: customer.key_id() }, customer)
+    Signed::sign(
+        KeyRequest {
+            epo_id,
+            customer: customer.key_id(),
+        },
+        customer,
+    )
 }
 
 /// Answers `request` with `receipt`, if `customer` (the responder's own record of the
 /// EPO's signer) signed the request.
-pub fn answer(request: &Signed<KeyRequest>, customer: &Identity, receipt: &Signed<Receipt>) -> Result<KeyAnswer> {
+pub fn answer(
+    request: &Signed<KeyRequest>,
+    customer: &Identity,
+    receipt: &Signed<Receipt>,
+) -> Result<KeyAnswer> {
     let asked = request.verify(customer).map_err(|_| {
         Error::refused(format!(
             "the key request is not signed by the customer of {}; only the EPO's signer may fetch its key",
@@ -68,16 +78,36 @@ pub fn answer(request: &Signed<KeyRequest>, customer: &Identity, receipt: &Signe
     if receipt_body.epo_id != asked.epo_id || receipt_body.customer != customer.key_id {
         return Err(Error::refused("the stored receipt is not this customer's"));
     }
-    let sealed_receipt = seal::seal(&customer.x25519, &context(&asked.epo_id), receipt.to_json_line().as_bytes())?;
-    Ok(KeyAnswer { epo_id: asked.epo_id.clone(), customer: customer.key_id, sealed_receipt })
+    let sealed_receipt = seal::seal(
+        &customer.x25519,
+        &context(&asked.epo_id),
+        receipt.to_json_line().as_bytes(),
+    )?;
+    Ok(KeyAnswer {
+        epo_id: asked.epo_id.clone(),
+        customer: customer.key_id,
+        sealed_receipt,
+    })
 }
 
 /// Opens an answer with the customer's key and checks the receipt is the server's.
-pub fn open(answer: &KeyAnswer, customer: &PartyKeys, server: &Identity) -> Result<Signed<Receipt>> {
+pub fn open(
+    answer: &KeyAnswer,
+    customer: &PartyKeys,
+    server: &Identity,
+) -> Result<Signed<Receipt>> {
     if answer.customer != customer.key_id() {
-        return Err(Error::refused(format!("the answer is sealed to {}, not to {}", answer.customer, customer.key_id())));
+        return Err(Error::refused(format!(
+            "the answer is sealed to {}, not to {}",
+            answer.customer,
+            customer.key_id()
+        )));
     }
-    let bytes = seal::open(customer.sealing_secret(), &context(&answer.epo_id), &answer.sealed_receipt)?;
+    let bytes = seal::open(
+        customer.sealing_secret(),
+        &context(&answer.epo_id),
+        &answer.sealed_receipt,
+    )?;
     let receipt = Signed::<Receipt>::parse(&bytes)?;
     let body = receipt.verify(server)?;
     if body.epo_id != answer.epo_id {

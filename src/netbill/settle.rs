@@ -84,7 +84,11 @@ pub fn decide(
 ) -> Decision {
     let endorsed = request.unverified();
     let epo = endorsed.epo.unverified();
-    let refuse = |reason, binding| Decision { receipt: receipt(request, Err(reason), now), transfer: None, binding };
+    let refuse = |reason, binding| Decision {
+        receipt: receipt(request, Err(reason), now),
+        transfer: None,
+        binding,
+    };
 
     if epo.server != server.key_id() {
         return refuse(RefusalReason::WrongServer, false);
@@ -92,7 +96,9 @@ pub fn decide(
     let (Some(customer), Some(merchant)) = (customer, merchant) else {
         return refuse(RefusalReason::UnknownAccount, false);
     };
-    if request.verify(&merchant.identity).is_err() || endorsed.epo.verify(&customer.identity).is_err() {
+    if request.verify(&merchant.identity).is_err()
+        || endorsed.epo.verify(&customer.identity).is_err()
+    {
         return refuse(RefusalReason::BadSignature, false);
     }
     // Both parties have committed to this request: every decision from here on is final.
@@ -119,13 +125,21 @@ pub fn decide(
     }
     Decision {
         receipt: receipt(request, Ok(statement), now),
-        transfer: Some(Transfer { customer: epo.customer, merchant: epo.merchant, price: epo.price }),
+        transfer: Some(Transfer {
+            customer: epo.customer,
+            merchant: epo.merchant,
+            price: epo.price,
+        }),
         binding: true,
     }
 }
 
 /// The receipt answering `request`: paid with the merchant's key statement, or refused.
-fn receipt(request: &Signed<EndorsedEpo>, decided: std::result::Result<Signed<KeyStatement>, RefusalReason>, now: Time) -> Receipt {
+fn receipt(
+    request: &Signed<EndorsedEpo>,
+    decided: std::result::Result<Signed<KeyStatement>, RefusalReason>,
+    now: Time,
+) -> Receipt {
     let endorsed = request.unverified();
     let epo = endorsed.epo.unverified();
     let (result, reason, statement) = match decided {
@@ -150,23 +164,36 @@ fn receipt(request: &Signed<EndorsedEpo>, decided: std::result::Result<Signed<Ke
 }
 
 /// Opens the sealed key statement and checks it is the merchant's word on this EPO's ciphertext.
-fn open_key_statement(endorsed: &EndorsedEpo, merchant: &Identity, server: &PartyKeys) -> Option<Signed<KeyStatement>> {
+fn open_key_statement(
+    endorsed: &EndorsedEpo,
+    merchant: &Identity,
+    server: &PartyKeys,
+) -> Option<Signed<KeyStatement>> {
     let epo = endorsed.epo.unverified();
     let context = key_statement_context(&epo.epo_id);
     let bytes = seal::open(server.sealing_secret(), &context, &endorsed.sealed_key).ok()?;
     let statement = Signed::<KeyStatement>::parse(&bytes).ok()?;
     let body = statement.verify(merchant).ok()?;
-    (body.epo_id == epo.epo_id && body.ciphertext_sha256 == epo.ciphertext_sha256).then(|| statement.clone())
+    (body.epo_id == epo.epo_id && body.ciphertext_sha256 == epo.ciphertext_sha256)
+        .then(|| statement.clone())
 }
 
 /// Settles one request in `books` (which the caller commits) and returns the receipt to release.
-pub fn settle(books: &mut dyn Books, request: &Signed<EndorsedEpo>, server: &PartyKeys, now: Time) -> Result<Signed<Receipt>> {
+pub fn settle(
+    books: &mut dyn Books,
+    request: &Signed<EndorsedEpo>,
+    server: &PartyKeys,
+    now: Time,
+) -> Result<Signed<Receipt>> {
     let epo = request.unverified().epo.unverified();
     if let Some(stored) = books.settlement(&epo.epo_id)? {
         if stored.request == request.digest() {
             return Ok(stored.receipt);
         }
-        return Ok(Signed::sign(receipt(request, Err(RefusalReason::Replay), now), server));
+        return Ok(Signed::sign(
+            receipt(request, Err(RefusalReason::Replay), now),
+            server,
+        ));
     }
     let customer = books.account(epo.customer)?;
     let merchant = books.account(epo.merchant)?;

@@ -1,0 +1,224 @@
+//! netbill-settle: payments, every refusal, idempotent retries and replays.
+
+use atomic_commerce::crypto::keys::PartyKeys;
+use atomic_commerce::doc::Signed;
+use atomic_commerce::money::Amount;
+use atomic_commerce::netbill::epo::EndorsedEpo;
+use serde_json::Value;
+
+use crate::common::{World, now};
+
+fn amount(s: &str) -> Amount {
+    s.parse().unwrap()
+}
+
+fn receipt(line: &str) -> Value {
+    serde_json::from_str(line).unwrap()
+}
+
+/// Settles `request` and asserts a refusal for `reason` that moved no money and left the
+/// books sound.
+fn assert_refused(world: &World, request: &Signed<EndorsedEpo>, reason: &str) {
+    let before = (world.balance("alice"), world.balance("bookshop"));
+    let input = world.write("request.json", request.to_json_pretty());
+    let (code, out) = world.settle(&input);
+    assert_eq!(code, 1, "a refusal exits 1: {out}");
+    let r = receipt(&out);
+    assert_eq!(r["body"]["result"], "refused");
+    assert_eq!(r["body"]["reason"], reason);
+    assert!(r["body"].get("key").is_none(), "a refusal releases no key");
+    assert_eq!(
+        (world.balance("alice"), world.balance("bookshop")),
+        before,
+        "no money moved"
+    );
+    assert!(world.books().audit().unwrap().problems.is_empty());
+}
+
+#[test]
+fn a_purchase_moves_the_price_and_escrows_k() {
+    let world = World::new();
+    let p = world.purchase("0.07", b"goods");
+    let (code, out) = world.settle(&world.write("request.json", p.endorsed.to_json_pretty()));
+    assert_eq!(code, 0);
+    let r = receipt(&out);
+    assert_eq!(r["body"]["result"], "paid");
+    assert_eq!(r["body"]["key"], p.delivery.key.to_string());
+    assert_eq!(
+        r["body"]["key_statement"]["body"]["key"],
+        p.delivery.key.to_string()
+    );
+    assert_eq!(world.balance("alice"), amount("4.93"));
+    assert_eq!(world.balance("bookshop"), amount("0.07"));
+}
+
+#[test]
+fn insufficient_funds_is_refused() {
+    let world = World::new();
+    assert_refused(
+        &world,
+        &world.purchase("5.000001", b"goods").endorsed,
+        "insufficient-funds",
+    );
+}
+
+#[test]
+fn an_expired_epo_is_refused() {
+    let world = World::new();
+    let p = world.purchase_expiring(
+        "0.1",
+        b"goods",
+        now().plus(jiff::SignedDuration::from_secs(1)).unwrap(),
+    );
+    let input = world.write("request.json", p.endorsed.to_json_pretty());
+    let out = world
+        .tool("netbill-settle")
+        .args([
+            "--ledger",
+            "netbill.db",
+            "--key",
+            "netbill.key",
+            "--now",
+            "2026-11-25T12:00:02Z",
+        ])
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        receipt(std::str::from_utf8(&out.stdout).unwrap())["body"]["reason"],
+        "expired"
+    );
+    assert_eq!(world.balance("alice"), amount("5"));
+}
+
+#[test]
+fn a_customer_signature_by_another_key_is_refused() {
+    let world = World::new();
+    let p = world.purchase("0.1", b"goods");
+    let mallory = PartyKeys::generate("alice").unwrap();
+    let forged = Signed::sign(p.epo.unverified().clone(), &mallory);
+    let mut body = p.endorsed.unverified().clone();
+    body.epo = forged;
+    assert_refused(
+        &world,
+        &Signed::sign(body, &world.bookshop.keys),
+        "bad-signature",
+    );
+}
+
+#[test]
+fn an_endorsement_not_by_the_merchant_is_refused() {
+    let world = World::new();
+    let p = world.purchase("0.1", b"goods");
+    let impostor = Signed::sign(p.endorsed.unverified().clone(), &world.alice.keys);
+    assert_refused(&world, &impostor, "bad-signature");
+}
+
+#[test]
+fn a_merchant_without_an_account_is_refused() {
+    let world = World::new();
+    let p = world.purchase("0.1", b"goods");
+    let outsider = PartyKeys::generate("outsider").unwrap();
+    let mut epo = p.epo.unverified().clone();
+    epo.merchant = outsider.key_id();
+    let mut body = p.endorsed.unverified().clone();
+    body.epo = Signed::sign(epo, &world.alice.keys);
+    assert_refused(&world, &Signed::sign(body, &outsider), "unknown-account");
+}
+
+#[test]
+fn a_price_other_than_the_offer_is_refused() {
+    let world = World::new();
+    let p = world.purchase("0.1", b"goods");
+    let mut epo = p.epo.unverified().clone();
+    epo.price = amount("0.01");
+    let mut body = p.endorsed.unverified().clone();
+    body.epo = Signed::sign(epo, &world.alice.keys);
+    assert_refused(
+        &world,
+        &Signed::sign(body, &world.bookshop.keys),
+        "price-mismatch",
+    );
+}
+
+#[test]
+fn an_epo_for_another_server_is_refused() {
+    let world = World::new();
+    let p = world.purchase("0.1", b"goods");
+    let mut epo = p.epo.unverified().clone();
+    epo.server = PartyKeys::generate("elsewhere").unwrap().key_id();
+    let mut body = p.endorsed.unverified().clone();
+    body.epo = Signed::sign(epo, &world.alice.keys);
+    assert_refused(
+        &world,
+        &Signed::sign(body, &world.bookshop.keys),
+        "wrong-server",
+    );
+}
+
+#[test]
+fn a_key_sealed_for_another_purchase_is_refused() {
+    let world = World::new();
+    let p = world.purchase("0.1", b"goods");
+    let q = world.purchase("0.1", b"other goods");
+    let mut body = p.endorsed.unverified().clone();
+    body.sealed_key = q.endorsed.unverified().sealed_key.clone();
+    assert_refused(&world, &Signed::sign(body, &world.bookshop.keys), "bad-key");
+}
+
+#[test]
+fn settling_again_returns_the_identical_receipt_and_charges_once() {
+    let world = World::new();
+    let p = world.purchase("0.25", b"goods");
+    let input = world.write("request.json", p.endorsed.to_json_pretty());
+    let first = world.settle(&input);
+    let second = world.settle(&input);
+    assert_eq!(first.0, 0);
+    assert_eq!(first, second, "byte-identical stored receipt");
+    assert_eq!(world.balance("alice"), amount("4.75"));
+    assert_eq!(
+        world.books().statement("alice").unwrap().movements.len(),
+        2,
+        "one deposit, one purchase"
+    );
+}
+
+#[test]
+fn the_same_epo_id_with_other_content_is_refused_as_a_replay() {
+    let world = World::new();
+    let p = world.purchase("0.25", b"goods");
+    assert_eq!(
+        world
+            .settle(&world.write("request.json", p.endorsed.to_json_pretty()))
+            .0,
+        0
+    );
+    // The merchant countersigns again: a new sealing makes a different request.
+    let again = world.countersign(&p.epo, &p.offer, &p.delivery);
+    assert_ne!(again.digest(), p.endorsed.digest());
+    assert_refused(&world, &again, "replay");
+    assert_eq!(world.balance("alice"), amount("4.75"));
+}
+
+#[test]
+fn an_ndjson_stream_gets_one_receipt_line_per_request_in_order() {
+    let world = World::new();
+    let pieces: Vec<_> = ["0.1", "9", "0.2"]
+        .iter()
+        .map(|p| world.purchase(p, b"goods"))
+        .collect();
+    let stream: String = pieces.iter().map(|p| p.endorsed.to_json_line()).collect();
+    let (code, out) = world.settle(&world.write("stream.ndjson", stream));
+    assert_eq!(code, 1, "one refusal in the stream");
+    let lines: Vec<Value> = out.lines().map(receipt).collect();
+    let results: Vec<&str> = lines
+        .iter()
+        .map(|r| r["body"]["result"].as_str().unwrap())
+        .collect();
+    assert_eq!(results, ["paid", "refused", "paid"]);
+    for (r, p) in lines.iter().zip(&pieces) {
+        assert_eq!(r["body"]["epo_id"], p.epo.unverified().epo_id.to_string());
+    }
+    assert_eq!(world.balance("alice"), amount("4.7"));
+}

@@ -1,0 +1,11 @@
+//! Integration tests: one module per tool or flow.
+
+mod common;
+
+mod crash;
+mod documents;
+mod example;
+mod malformed;
+mod man;
+mod recovery;
+mod settle;
