@@ -60,10 +60,11 @@ fn run(a: &Args) -> Result<ExitCode> {
     let key = match (body.result, body.key) {
         (Outcome::Paid, Some(key)) => key,
         _ => {
-            return Err(
-                Error::refused(format!("{} was refused: no key was released", body.epo_id))
-                    .at(&at_receipt),
-            );
+            return Err(Error::refused(format!(
+                "{} was refused: no key was released",
+                body.epo_id
+            ))
+            .at(&at_receipt));
         }
     };
     let ciphertext = cli::read_input(&a.ciphertext)?;

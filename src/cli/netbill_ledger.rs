@@ -119,11 +119,9 @@ fn run(a: Args) -> Result<ExitCode> {
             };
             let identity = keys.identity_document();
             SqliteLedger::create(&path, &identity, now)?;
-            if created {
-                if let Err(e) = fsio::write_secret(&key, keys.to_file().as_bytes()) {
-                    let _ = std::fs::remove_file(&path); // the ledger must not outlive a key that was never written
-                    return Err(e);
-                }
+            if created && let Err(e) = fsio::write_secret(&key, keys.to_file().as_bytes()) {
+                let _ = std::fs::remove_file(&path); // the ledger must not outlive a key that was never written
+                return Err(e);
             }
             print(identity.to_json_pretty())?;
         }

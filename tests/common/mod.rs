@@ -1,4 +1,4 @@
-//! A NetBill world for tests: three parties with key files and identities, a ledger with
+//! A NetBill world for tests and benchmarks: three parties with key files and identities, a ledger with
 //! accounts, and purchases built with the same library functions the tools call.
 
 use std::path::{Path, PathBuf};
@@ -147,14 +147,24 @@ impl World {
     }
 
     pub fn purchase_expiring(&self, price: &str, goods: &[u8], expires_at: Time) -> Pieces {
+        let pieces = self.unrecorded_purchase(price, goods, expires_at);
+        let store = MerchantStore::open(&self.store).unwrap();
+        store
+            .record_delivery(&pieces.offer, &pieces.delivery)
+            .unwrap();
+        let customer = std::fs::read(&self.alice.id_file).unwrap();
+        store
+            .record_endorsement(&pieces.endorsed, &customer)
+            .unwrap();
+        pieces
+    }
+
+    /// A purchase up to the endorsed EPO, without the merchant's store.
+    pub fn unrecorded_purchase(&self, price: &str, goods: &[u8], expires_at: Time) -> Pieces {
         let offer = self.offer(price);
         let delivery = deliver(&offer, &self.bookshop.keys, goods, now()).unwrap();
-        let store = MerchantStore::open(&self.store).unwrap();
-        store.record_delivery(&offer, &delivery).unwrap();
         let epo = self.sign(&offer, &delivery.note, &delivery.ciphertext, expires_at);
         let endorsed = self.countersign(&epo, &offer, &delivery);
-        let customer = std::fs::read(&self.alice.id_file).unwrap();
-        store.record_endorsement(&endorsed, &customer).unwrap();
         Pieces {
             offer,
             delivery,
