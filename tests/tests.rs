@@ -9,3 +9,4 @@ mod malformed;
 mod man;
 mod recovery;
 mod settle;
+mod vectors;
