@@ -5,6 +5,7 @@ mod common;
 mod crash;
 mod documents;
 mod example;
+mod ledger;
 mod malformed;
 mod man;
 mod recovery;
