@@ -8,6 +8,7 @@ mod example;
 mod ledger;
 mod malformed;
 mod man;
+mod merchant;
 mod recovery;
 mod settle;
 mod vectors;
