@@ -1,6 +1,6 @@
 //! `netbill-ledger`: the NetBill server's books.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -50,27 +50,9 @@ enum Action {
         identity: PathBuf,
     },
     /// Credit external money to an account; prints the new balance
-    Deposit {
-        /// Account name or key id
-        account: String,
-        /// Amount (exact decimal, up to 6 places)
-        #[arg(value_parser = cli::parse_amount)]
-        amount: Amount,
-        /// Free text recorded with the movement
-        #[arg(long)]
-        memo: Option<String>,
-    },
+    Deposit(Movement),
     /// Pay external money out of an account; prints the new balance
-    Withdraw {
-        /// Account name or key id
-        account: String,
-        /// Amount (exact decimal, up to 6 places)
-        #[arg(value_parser = cli::parse_amount)]
-        amount: Amount,
-        /// Free text recorded with the movement
-        #[arg(long)]
-        memo: Option<String>,
-    },
+    Withdraw(Movement),
     /// Print an account's balance
     Balance {
         /// Account name or key id
@@ -85,6 +67,19 @@ enum Action {
     /// balances equals deposits minus withdrawals, every stored receipt's signature is valid
     /// and matches the money it moved. Exit status 1 with the problems listed otherwise.
     Audit,
+}
+
+/// An external movement of money.
+#[derive(Debug, clap::Args)]
+struct Movement {
+    /// Account name or key id
+    account: String,
+    /// Amount (exact decimal, up to 6 places)
+    #[arg(value_parser = cli::parse_amount)]
+    amount: Amount,
+    /// Free text recorded with the movement
+    #[arg(long)]
+    memo: Option<String>,
 }
 
 /// The clap definition.
@@ -134,34 +129,8 @@ fn run(a: Args) -> Result<ExitCode> {
             let identity = cli::read_identity(&identity)?;
             SqliteLedger::open(&path)?.open_account(&identity, now)?;
         }
-        Action::Deposit {
-            account,
-            amount,
-            memo,
-        } => {
-            let balance = SqliteLedger::open(&path)?.external(
-                &account,
-                External::Deposit,
-                amount,
-                memo.as_deref(),
-                now,
-            )?;
-            print(format!("{balance}\n"))?;
-        }
-        Action::Withdraw {
-            account,
-            amount,
-            memo,
-        } => {
-            let balance = SqliteLedger::open(&path)?.external(
-                &account,
-                External::Withdrawal,
-                amount,
-                memo.as_deref(),
-                now,
-            )?;
-            print(format!("{balance}\n"))?;
-        }
+        Action::Deposit(m) => external(&path, External::Deposit, &m, now)?,
+        Action::Withdraw(m) => external(&path, External::Withdrawal, &m, now)?,
         Action::Balance { account } => print(format!(
             "{}\n",
             SqliteLedger::open(&path)?.balance(&account)?
@@ -183,4 +152,10 @@ fn run(a: Args) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn external(path: &Path, kind: External, m: &Movement, now: crate::clock::Time) -> Result<()> {
+    let balance =
+        SqliteLedger::open(path)?.external(&m.account, kind, m.amount, m.memo.as_deref(), now)?;
+    cli::write_stdout(format!("{balance}\n").as_bytes())
 }

@@ -9,7 +9,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use ed25519_dalek::{SigningKey, VerifyingKey};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use x25519_dalek::{PublicKey as X25519Public, StaticSecret};
 use zeroize::Zeroizing;
@@ -53,18 +53,6 @@ impl FromStr for KeyId {
         Hex::<8>::parse(s)
             .map(|h| KeyId(h.0))
             .map_err(|e| Error::malformed(format!("invalid key id {s:?}: {e}")))
-    }
-}
-
-impl Serialize for KeyId {
-    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        Hex(self.0).serialize(s)
-    }
-}
-
-impl<'de> Deserialize<'de> for KeyId {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        Hex::<8>::deserialize(d).map(|h| KeyId(h.0))
     }
 }
 

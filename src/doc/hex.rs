@@ -22,17 +22,22 @@ pub fn decode(s: &str) -> Result<Vec<u8>, String> {
 }
 
 impl<const N: usize> Hex<N> {
-    /// Parses exactly `2N` lowercase hex digits.
+    /// Parses exactly `2N` lowercase hex digits (decoded in place: no copy of a secret is
+    /// left behind).
     pub fn parse(s: &str) -> Result<Self, String> {
-        let bytes = decode(s)?;
-        let array: [u8; N] = bytes.try_into().map_err(|v: Vec<u8>| {
-            format!(
-                "expected {N} bytes ({} hex digits), found {}",
+        if s.bytes().any(|b| b.is_ascii_uppercase()) {
+            return Err("hex digits must be lowercase".into());
+        }
+        if s.len() != 2 * N {
+            return Err(format!(
+                "expected {N} bytes ({} hex digits), found {} digits",
                 2 * N,
-                v.len()
-            )
-        })?;
-        Ok(Hex(array))
+                s.len()
+            ));
+        }
+        let mut out = [0u8; N];
+        hex::decode_to_slice(s, &mut out).map_err(|e| format!("invalid hex: {e}"))?;
+        Ok(Hex(out))
     }
 }
 

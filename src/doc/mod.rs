@@ -12,6 +12,7 @@
 //! [`Verified`] is what [`Signed::verify`] returns, and the only way to read a body as trusted.
 
 pub mod hex;
+mod text;
 
 use std::io::Read;
 use std::ops::Deref;
