@@ -3,7 +3,9 @@
 //! Microtransactions need sub-cent precision, and money must never be rounded, so an amount
 //! is a whole number of micro-units (10⁻⁶ of the ledger's currency unit) held in a `u64`.
 //! In documents it is an exact decimal string such as `"0.10"` or `"0.000250"`; arithmetic
-//! is checked and there is no floating point anywhere.
+//! is checked and there is no floating point anywhere. The largest amount is
+//! 9223372036854.775807 (`i64::MAX` micro-units), so every amount and balance fits the signed
+//! 64-bit integers of SQL databases.
 
 use std::fmt;
 use std::str::FromStr;
@@ -14,7 +16,7 @@ use crate::error::{Error, Result};
 pub const SCALE: u32 = 6;
 const UNIT: u64 = 10u64.pow(SCALE);
 
-/// A non-negative amount of money, exact to one micro-unit.
+/// A non-negative amount of money, exact to one micro-unit, at most [`Amount::MAX`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Amount(u64);
 
@@ -22,9 +24,16 @@ impl Amount {
     /// No money.
     pub const ZERO: Amount = Amount(0);
 
-    /// The amount of `micros` micro-units.
-    pub const fn from_micros(micros: u64) -> Self {
-        Amount(micros)
+    /// The largest amount: `i64::MAX` micro-units.
+    pub const MAX: Amount = Amount(i64::MAX as u64);
+
+    /// The amount of `micros` micro-units, or `None` above [`Amount::MAX`].
+    pub const fn from_micros(micros: u64) -> Option<Self> {
+        if micros <= Self::MAX.0 {
+            Some(Amount(micros))
+        } else {
+            None
+        }
     }
 
     /// The amount in micro-units.
@@ -36,8 +45,13 @@ impl Amount {
     pub fn checked_add(self, other: Amount) -> Result<Amount> {
         self.0
             .checked_add(other.0)
-            .map(Amount)
-            .ok_or_else(|| Error::refused(format!("amount overflow: {self} + {other}")))
+            .and_then(Amount::from_micros)
+            .ok_or_else(|| {
+                Error::refused(format!(
+                    "amount overflow: {self} + {other} exceeds {}",
+                    Amount::MAX
+                ))
+            })
     }
 
     /// `self - other`, or `None` when `other` is larger.
@@ -94,7 +108,7 @@ impl FromStr for Amount {
         whole
             .checked_mul(UNIT)
             .and_then(|w| w.checked_add(frac_micros))
-            .map(Amount)
+            .and_then(Amount::from_micros)
             .ok_or_else(overflow)
     }
 }
@@ -111,7 +125,11 @@ mod tests {
             ("0.10", 100_000, "0.1"),
             ("0.000001", 1, "0.000001"),
             ("007.5", 7_500_000, "7.5"),
-            ("18446744073709.551615", u64::MAX, "18446744073709.551615"),
+            (
+                "9223372036854.775807",
+                i64::MAX as u64,
+                "9223372036854.775807",
+            ),
         ] {
             let a: Amount = text.parse().unwrap();
             assert_eq!(a.micros(), micros, "{text}");
@@ -132,7 +150,7 @@ mod tests {
             "1 ",
             "NaN",
             "1,5",
-            "18446744073709.551616",
+            "9223372036854.775808",
             "99999999999999999999",
         ] {
             assert!(text.parse::<Amount>().is_err(), "{text:?} accepted");
@@ -142,12 +160,14 @@ mod tests {
     #[test]
     fn arithmetic_is_checked() {
         assert!(
-            Amount::from_micros(u64::MAX)
-                .checked_add(Amount::from_micros(1))
+            Amount::MAX
+                .checked_add(Amount::from_micros(1).unwrap())
                 .is_err()
         );
         assert_eq!(
-            Amount::from_micros(1).checked_sub(Amount::from_micros(2)),
+            Amount::from_micros(1)
+                .unwrap()
+                .checked_sub(Amount::from_micros(2).unwrap()),
             None
         );
     }

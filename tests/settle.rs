@@ -2,8 +2,11 @@
 
 use atomic_commerce::crypto::keys::PartyKeys;
 use atomic_commerce::doc::Signed;
+use atomic_commerce::ledger::sqlite::External;
 use atomic_commerce::money::Amount;
 use atomic_commerce::netbill::epo::EndorsedEpo;
+use atomic_commerce::netbill::receipt::RefusalReason;
+use atomic_commerce::netbill::settle::{Account, decide};
 use serde_json::Value;
 
 use crate::common::{World, now};
@@ -221,4 +224,58 @@ fn an_ndjson_stream_gets_one_receipt_line_per_request_in_order() {
         assert_eq!(r["body"]["epo_id"], p.epo.unverified().epo_id.to_string());
     }
     assert_eq!(world.balance("alice"), amount("4.7"));
+}
+
+#[test]
+fn a_forged_request_does_not_burn_the_epo_id() {
+    let world = World::new();
+    let p = world.purchase("0.1", b"goods");
+    let impostor = PartyKeys::generate("bookshop").unwrap();
+    assert_refused(
+        &world,
+        &Signed::sign(p.endorsed.unverified().clone(), &impostor),
+        "bad-signature",
+    );
+    let (code, out) = world.settle(&world.write("genuine.json", p.endorsed.to_json_pretty()));
+    assert_eq!(code, 0, "the genuine request still settles: {out}");
+    assert_eq!(receipt(&out)["body"]["result"], "paid");
+}
+
+#[test]
+fn a_binding_refusal_answers_every_retry_of_its_epo_id() {
+    let world = World::new();
+    let p = world.purchase("6", b"goods");
+    assert_refused(&world, &p.endorsed, "insufficient-funds");
+    world
+        .books()
+        .external("alice", External::Deposit, amount("10"), None, now())
+        .unwrap();
+    let (code, out) = world.settle(&world.write("again.json", p.endorsed.to_json_pretty()));
+    assert_eq!(code, 1);
+    assert_eq!(
+        receipt(&out)["body"]["reason"],
+        "insufficient-funds",
+        "the stored refusal"
+    );
+    assert_eq!(world.balance("alice"), amount("15"));
+}
+
+#[test]
+fn a_credit_beyond_the_largest_amount_is_refused() {
+    let world = World::new();
+    let p = world.purchase("0.1", b"goods");
+    let account = |party: &crate::common::Party, balance| Account {
+        name: party.identity().name,
+        identity: party.identity(),
+        balance,
+    };
+    let decision = decide(
+        &p.endorsed,
+        Some(&account(&world.alice, amount("5"))),
+        Some(&account(&world.bookshop, Amount::MAX)),
+        &world.server.keys,
+        now(),
+    );
+    assert_eq!(decision.receipt.reason, Some(RefusalReason::LimitExceeded));
+    assert!(decision.transfer.is_none() && decision.binds());
 }

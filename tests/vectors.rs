@@ -230,13 +230,30 @@ fn generate() {
             "refused--receipt-changed-price.json",
             edit(&receipt_json, &|v| v["body"]["price"] = "0.7".into()),
         ),
-        (
-            "refused--receipt-changed-key.json",
+        ("refused--receipt-changed-server-time.json", {
+            edit(&receipt_json, &|v| {
+                v["body"]["server_time"] = "2026-11-25T12:00:01Z".into()
+            })
+        }),
+        ("malformed--receipt-paid-without-key.json", {
+            edit(&receipt_json, &|v| {
+                let body = v["body"].as_object_mut().unwrap();
+                body.remove("key");
+                body.remove("key_statement");
+            })
+        }),
+        ("malformed--receipt-refused-with-key.json", {
+            edit(&receipt_json, &|v| {
+                v["body"]["result"] = "refused".into();
+                v["body"]["reason"] = "insufficient-funds".into();
+            })
+        }),
+        ("malformed--receipt-key-differs-from-statement.json", {
             edit(&receipt_json, &|v| {
                 let k = v["body"]["key"].as_str().unwrap().replace('a', "b");
                 v["body"]["key"] = k.into()
-            }),
-        ),
+            })
+        }),
         ("refused--receipt-signed-by-merchant.json", {
             Signed::sign(receipt.unverified().clone(), &world.bookshop.keys).to_json_pretty()
         }),

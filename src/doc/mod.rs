@@ -34,6 +34,12 @@ pub const VERSION: u32 = 1;
 pub trait Body: Serialize + DeserializeOwned + Clone {
     /// The type tag, such as `netbill.epo`.
     const TYPE: &'static str;
+
+    /// Rules across fields that the types alone do not express; a body breaking them is
+    /// malformed.
+    fn check(&self) -> std::result::Result<(), String> {
+        Ok(())
+    }
 }
 
 /// The signature block: who signed (key id) and the Ed25519 signature.
@@ -189,6 +195,9 @@ impl<B: Body> Signed<B> {
 
     fn from_wire(wire: Wire<B>) -> std::result::Result<Signed<B>, String> {
         check_header::<B>(&wire.doc_type, wire.version)?;
+        wire.body
+            .check()
+            .map_err(|e| format!("invalid {}: {e}", B::TYPE))?;
         let signature = wire
             .signature
             .ok_or_else(|| format!("{} has no signature", B::TYPE))?;
@@ -204,6 +213,9 @@ impl<B: Body> Plain<B> {
     pub fn parse(bytes: &[u8]) -> Result<B> {
         let wire: Wire<B> = parse_wire(bytes)?;
         check_header::<B>(&wire.doc_type, wire.version).map_err(Error::malformed)?;
+        wire.body
+            .check()
+            .map_err(|e| Error::malformed(format!("invalid {}: {e}", B::TYPE)))?;
         if wire.signature.is_some() {
             return Err(Error::malformed(format!(
                 "{} is not a signed document",

@@ -76,13 +76,19 @@ fn db_error(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
     }
 }
 
-fn micros(amount: Amount) -> Result<i64> {
-    i64::try_from(amount.micros())
-        .map_err(|_| Error::refused(format!("amount {amount} exceeds the ledger's limit")))
+fn micros(amount: Amount) -> i64 {
+    i64::try_from(amount.micros()).expect("amounts are at most i64::MAX micro-units")
 }
 
-fn amount(micros: i64) -> Amount {
-    Amount::from_micros(u64::try_from(micros).expect("balances are CHECKed non-negative"))
+/// A stored amount; the schema CHECKs balances non-negative, so only a database edited behind
+/// the server's back can hold a negative one, which reads as an error.
+fn amount(micros: i64, path: &Path) -> Result<Amount> {
+    u64::try_from(micros)
+        .ok()
+        .and_then(Amount::from_micros)
+        .ok_or_else(|| {
+            Error::malformed(format!("negative amount {micros} in the ledger")).at(path.display())
+        })
 }
 
 impl SqliteLedger {
@@ -237,7 +243,7 @@ impl SqliteLedger {
         if value == Amount::ZERO {
             return Err(Error::usage("the amount must be greater than zero"));
         }
-        let delta = micros(value)?;
+        let delta = micros(value);
         let tx = self.write_txn()?;
         let (id, balance) = find_account(&tx, account, &path)?;
         let new_balance = match kind {
@@ -266,7 +272,7 @@ impl SqliteLedger {
         .map_err(db_error(&path))?;
         tx.execute(
             "UPDATE accounts SET balance = ?1 WHERE id = ?2",
-            params![micros(new_balance)?, id],
+            params![micros(new_balance), id],
         )
         .map_err(db_error(&path))?;
         tx.commit().map_err(db_error(&path))?;
@@ -312,7 +318,7 @@ impl SqliteLedger {
         let mut movements = Vec::new();
         for row in rows {
             let (at, kind, epo_id, memo, delta) = row.map_err(&db)?;
-            let moved = Amount::from_micros(delta.unsigned_abs());
+            let moved = amount(delta.checked_abs().unwrap_or(i64::MAX), &self.path)?;
             let direction = if delta >= 0 {
                 Direction::Credit
             } else {
@@ -415,10 +421,10 @@ fn find_account(conn: &Connection, account: &str, path: &Path) -> Result<(i64, A
     )
     .optional()
     .map_err(db_error(path))?
-    .map(|(id, b)| (id, amount(b)))
     .ok_or_else(|| {
         Error::new(ErrorKind::NoInput, format!("no account {account:?}")).at(path.display())
     })
+    .and_then(|(id, b)| Ok((id, amount(b, path)?)))
 }
 
 struct SqliteBooks<'a> {
@@ -445,7 +451,7 @@ impl Books for SqliteBooks<'_> {
             Ok(Account {
                 name,
                 identity,
-                balance: amount(balance),
+                balance: amount(balance, self.path)?,
             })
         })
         .transpose()
@@ -477,7 +483,7 @@ impl Books for SqliteBooks<'_> {
         let txn = match &decision.transfer {
             None => None,
             Some(t) => {
-                let price = micros(t.price)?;
+                let price = micros(t.price);
                 self.tx
                     .execute(
                         "INSERT INTO transactions (kind, epo_id, at) VALUES ('purchase', ?1, ?2)",
@@ -636,7 +642,12 @@ impl Audit<'_> {
         }
         let receipts = audit.check_settlements(server, &transactions)?;
         tx.finish().map_err(&db)?;
-        let to_amount = |v: i128| Amount::from_micros(u64::try_from(v.max(0)).unwrap_or(u64::MAX));
+        let to_amount = |v: i128| {
+            u64::try_from(v)
+                .ok()
+                .and_then(Amount::from_micros)
+                .unwrap_or(Amount::MAX)
+        };
         Ok(AuditReport {
             accounts: accounts.len() as u64,
             transactions: transactions.len() as u64,
@@ -761,8 +772,11 @@ impl Audit<'_> {
 /// An i128 of micro-units as a signed decimal amount, for audit messages.
 fn show(micros: i128) -> String {
     let sign = if micros < 0 { "-" } else { "" };
-    match u64::try_from(micros.unsigned_abs()) {
-        Ok(m) => format!("{sign}{}", Amount::from_micros(m)),
-        Err(_) => format!("{micros} micro-units"),
+    match u64::try_from(micros.unsigned_abs())
+        .ok()
+        .and_then(Amount::from_micros)
+    {
+        Some(m) => format!("{sign}{m}"),
+        None => format!("{micros} micro-units"),
     }
 }

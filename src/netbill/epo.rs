@@ -231,6 +231,12 @@ pub fn countersign(e: &Endorsement<'_>, merchant: &PartyKeys) -> Result<Signed<E
     let offer = e.offer.verify(&me).at("stored offer")?;
     let note = e.note.verify(&me).at("stored delivery note")?;
     let refuse = |why: String| Err(Error::refused(why).at("EPO"));
+    if epo.customer != e.customer.key_id {
+        return refuse(format!(
+            "the EPO names customer {}, but {} signed it",
+            epo.customer, e.customer.key_id
+        ));
+    }
     if epo.epo_id != note.epo_id {
         return refuse(format!(
             "the EPO is for {}, not for delivery {}",

@@ -82,8 +82,10 @@ impl MerchantStore {
     /// Records a new delivery: all its files appear at once.
     pub fn record_delivery(&self, offer: &Signed<Offer>, delivery: &Delivery) -> Result<()> {
         let epo_id = &delivery.note.unverified().epo_id;
+        use std::os::unix::fs::PermissionsExt;
         let tmp = tempfile::Builder::new()
             .prefix(".delivery-")
+            .permissions(std::fs::Permissions::from_mode(0o700))
             .tempdir_in(&self.dir)
             .map_err(|e| {
                 Error::new(ErrorKind::CannotCreate, e.to_string()).at(self.dir.display())

@@ -52,6 +52,20 @@ pub enum RefusalReason {
 }
 
 impl RefusalReason {
+    /// Whether a refusal for this reason is the server's final decision on the EPO id. Only
+    /// refusals of requests whose customer and merchant signatures both verified with their
+    /// accounts' keys bind; the others answer one request and leave the EPO id open, so a
+    /// forger who saw an EPO id cannot burn it.
+    pub fn binds(self) -> bool {
+        !matches!(
+            self,
+            RefusalReason::BadSignature
+                | RefusalReason::UnknownAccount
+                | RefusalReason::WrongServer
+                | RefusalReason::Replay
+        )
+    }
+
     /// The reason as written in receipts.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -106,4 +120,31 @@ pub struct Receipt {
 
 impl Body for Receipt {
     const TYPE: &'static str = "netbill.receipt";
+
+    /// A paid receipt carries K and the merchant's statement of the same K for the same EPO
+    /// and ciphertext, and no reason; a refusal carries a reason and no key.
+    fn check(&self) -> Result<(), String> {
+        match (self.result, self.reason, &self.key, &self.key_statement) {
+            (Outcome::Paid, None, Some(key), Some(statement)) => {
+                let s = statement.unverified();
+                if s.key != *key
+                    || s.epo_id != self.epo_id
+                    || s.ciphertext_sha256 != self.ciphertext_sha256
+                {
+                    return Err(
+                        "the key statement does not state this receipt's key, EPO and ciphertext"
+                            .into(),
+                    );
+                }
+                Ok(())
+            }
+            (Outcome::Paid, ..) => {
+                Err("a paid receipt has a key and a key statement, and no reason".into())
+            }
+            (Outcome::Refused, Some(_), None, None) => Ok(()),
+            (Outcome::Refused, ..) => {
+                Err("a refused receipt has a reason, and no key or key statement".into())
+            }
+        }
+    }
 }

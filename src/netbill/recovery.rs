@@ -75,6 +75,11 @@ pub fn answer(
         ))
     })?;
     let receipt_body = receipt.unverified();
+    if asked.customer != customer.key_id {
+        return Err(Error::refused(
+            "the key request names another customer than its signer",
+        ));
+    }
     if receipt_body.epo_id != asked.epo_id || receipt_body.customer != customer.key_id {
         return Err(Error::refused("the stored receipt is not this customer's"));
     }

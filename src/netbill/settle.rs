@@ -7,9 +7,10 @@
 //! different request it is refused as a replay; otherwise the decision, its money movement,
 //! the escrowed K and the signed receipt are recorded together, before anyone sees the receipt.
 //!
-//! A decision *binds* the EPO id only when both the customer's and the merchant's signatures
-//! verify with their accounts' keys: a forged request must not be able to burn a customer's
-//! EPO id with a refusal. Unbound refusals are signed too, and name the request they answer.
+//! A payment always binds the EPO id; a refusal binds it only when both the customer's and the
+//! merchant's signatures verified with their accounts' keys ([`RefusalReason::binds`]): a forged
+//! request must not be able to burn a customer's EPO id. Unbound refusals are signed too, and
+//! name the request they answer.
 
 use crate::clock::Time;
 use crate::crypto::keys::{Identity, KeyId, PartyKeys};
@@ -50,8 +51,13 @@ pub struct Decision {
     pub receipt: Receipt,
     /// The money to move (paid decisions only).
     pub transfer: Option<Transfer>,
+}
+
+impl Decision {
     /// Whether the decision is final for the EPO id (see the module docs).
-    pub binding: bool,
+    pub fn binds(&self) -> bool {
+        self.receipt.reason.is_none_or(RefusalReason::binds)
+    }
 }
 
 /// A settlement recorded in the books.
@@ -84,44 +90,43 @@ pub fn decide(
 ) -> Decision {
     let endorsed = request.unverified();
     let epo = endorsed.epo.unverified();
-    let refuse = |reason, binding| Decision {
+    let refuse = |reason| Decision {
         receipt: receipt(request, Err(reason), now),
         transfer: None,
-        binding,
     };
 
     if epo.server != server.key_id() {
-        return refuse(RefusalReason::WrongServer, false);
+        return refuse(RefusalReason::WrongServer);
     }
     let (Some(customer), Some(merchant)) = (customer, merchant) else {
-        return refuse(RefusalReason::UnknownAccount, false);
+        return refuse(RefusalReason::UnknownAccount);
     };
     if request.verify(&merchant.identity).is_err()
         || endorsed.epo.verify(&customer.identity).is_err()
     {
-        return refuse(RefusalReason::BadSignature, false);
-    }
-    // Both parties have committed to this request: every decision from here on is final.
-    if epo.customer == epo.merchant || epo.epo_id.merchant() != epo.merchant {
-        return refuse(RefusalReason::Inconsistent, true);
+        return refuse(RefusalReason::BadSignature);
     }
     let Ok(offer) = endorsed.offer.verify(&merchant.identity) else {
-        return refuse(RefusalReason::BadSignature, true);
+        return refuse(RefusalReason::BadSignature);
     };
+    // Both parties have committed to this request: refusals from here on bind the EPO id.
+    if epo.customer == epo.merchant || epo.epo_id.merchant() != epo.merchant {
+        return refuse(RefusalReason::Inconsistent);
+    }
     if check_matches_offer(epo, &offer, endorsed.offer.digest()).is_err() {
-        return refuse(RefusalReason::PriceMismatch, true);
+        return refuse(RefusalReason::PriceMismatch);
     }
     if now > epo.expires_at {
-        return refuse(RefusalReason::Expired, true);
+        return refuse(RefusalReason::Expired);
     }
     let Some(statement) = open_key_statement(endorsed, &merchant.identity, server) else {
-        return refuse(RefusalReason::BadKey, true);
+        return refuse(RefusalReason::BadKey);
     };
     if customer.balance < epo.price {
-        return refuse(RefusalReason::InsufficientFunds, true);
+        return refuse(RefusalReason::InsufficientFunds);
     }
     if merchant.balance.checked_add(epo.price).is_err() {
-        return refuse(RefusalReason::LimitExceeded, true);
+        return refuse(RefusalReason::LimitExceeded);
     }
     Decision {
         receipt: receipt(request, Ok(statement), now),
@@ -130,7 +135,6 @@ pub fn decide(
             merchant: epo.merchant,
             price: epo.price,
         }),
-        binding: true,
     }
 }
 
@@ -199,7 +203,7 @@ pub fn settle(
     let merchant = books.account(epo.merchant)?;
     let decision = decide(request, customer.as_ref(), merchant.as_ref(), server, now);
     let receipt = Signed::sign(decision.receipt.clone(), server);
-    if decision.binding {
+    if decision.binds() {
         books.record(&decision, &receipt)?;
     }
     Ok(receipt)
