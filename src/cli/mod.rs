@@ -6,6 +6,7 @@
 //! are written whole or not at all; `--now` replaces the clock; errors are one line, led by
 //! the tool's name and the file concerned, with the exit statuses of [`crate::error`].
 
+pub mod dispute_judge;
 pub mod epo_countersign;
 pub mod epo_sign;
 pub mod goods_decrypt;
@@ -44,6 +45,7 @@ pub fn tools() -> Vec<clap::Command> {
         merchant_record::command(),
         key_fetch::command(),
         goods_decrypt::command(),
+        dispute_judge::command(),
     ]
 }
 

@@ -174,6 +174,21 @@ impl<B: Body> Signed<B> {
         Self::from_wire(wire).map_err(Error::malformed)
     }
 
+    /// Parses like [`Signed::parse`] but without the body's cross-field rules
+    /// ([`Body::check`]), for a judge who must examine a validly signed document that breaks
+    /// them: such a document is evidence against its signer, not noise.
+    pub fn parse_as_evidence(bytes: &[u8]) -> Result<Signed<B>> {
+        let wire: Wire<B> = parse_wire(bytes)?;
+        check_header::<B>(&wire.doc_type, wire.version).map_err(Error::malformed)?;
+        let signature = wire
+            .signature
+            .ok_or_else(|| Error::malformed(format!("{} has no signature", B::TYPE)))?;
+        Ok(Signed {
+            body: wire.body,
+            signature,
+        })
+    }
+
     /// Pretty JSON with a final newline, as tools print it.
     pub fn to_json_pretty(&self) -> String {
         pretty(&self.wire())

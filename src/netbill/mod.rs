@@ -5,6 +5,7 @@
 
 pub mod delivery;
 pub mod epo;
+pub mod judge;
 pub mod merchant_store;
 pub mod offer;
 pub mod receipt;

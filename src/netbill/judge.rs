@@ -1,0 +1,811 @@
+//! Certified delivery: a judge rules on a disputed purchase from the evidence alone.
+//!
+//! The paper's third level of atomicity: the customer and the merchant both signed the
+//! checksum of the ciphertext, the merchant signed K, the server signed the outcome, so a
+//! judge can tell who is at fault by recomputing. [`judge`] is a pure, deterministic function
+//! of the evidence (the signed documents a party holds, and the ciphertext): the same evidence
+//! gives the same ruling whatever the clock, the formatting of the documents or their order.
+//!
+//! The procedure, in order (each step is a [`Finding`] in the ruling):
+//! 1. every piece parses and its signature verifies with the identity the EPO names for its
+//!    role; copies of one document agree; receipts are for this EPO (else the evidence is
+//!    rejected, naming the piece, or insufficient, naming what is missing);
+//! 2. the server's signed receipts are consistent: no paid receipt next to a binding refusal
+//!    or another paid receipt, K in the receipt is the merchant-signed K, the price and
+//!    checksum are the EPO's, the EPO had not expired (else the server is at fault);
+//! 3. without a paid receipt, no money moved: no sale;
+//! 4. the ciphertext presented has the checksum both parties signed (else the customer is at
+//!    fault); K decrypts it (else the merchant is); the goods have the digest the offer
+//!    promised (else the merchant is); without a promised digest, a person must look.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::crypto::keys::{Identity, KeyId};
+use crate::doc::{Body, Hex, Signed};
+use crate::netbill::delivery::{DeliveryNote, EpoId};
+use crate::netbill::epo::{EndorsedEpo, Epo, check_matches_offer};
+use crate::netbill::offer::Offer;
+use crate::netbill::receipt::{Outcome, Receipt};
+
+/// What is claimed, and so who claims it.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Claim {
+    /// Customer: the goods are not what the offer promised.
+    NotWhatIOrdered,
+    /// Customer: the key K in the receipt does not decrypt the goods.
+    KeyDoesNotDecrypt,
+    /// Customer: she was charged but never got K.
+    PaidButNeverGotKey,
+    /// Customer: she was charged more than she agreed to.
+    ChargedMoreThanAgreed,
+    /// Customer: she was told the purchase was refused, but was charged.
+    ToldRefusedButCharged,
+    /// Customer: she was charged after her EPO expired.
+    ChargedAfterExpiry,
+    /// Merchant: the customer acknowledged other goods than the ones she now presents.
+    AcknowledgedOtherGoods,
+}
+
+impl Claim {
+    /// Whether the merchant (rather than the customer) makes this claim.
+    pub fn by_merchant(self) -> bool {
+        self == Claim::AcknowledgedOtherGoods
+    }
+
+    /// Whether ruling on this claim needs the ciphertext.
+    fn needs_ciphertext(self) -> bool {
+        matches!(
+            self,
+            Claim::NotWhatIOrdered | Claim::KeyDoesNotDecrypt | Claim::AcknowledgedOtherGoods
+        )
+    }
+}
+
+/// The verdicts a ruling can reach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// The ciphertext presented is not the one both parties signed for.
+    CustomerAtFault,
+    /// K does not decrypt the ciphertext, or the goods differ from the promised digest.
+    MerchantAtFault,
+    /// The server signed contradicting results, a K other than the merchant's, other terms
+    /// than the EPO's, or a payment after the EPO expired.
+    ServerAtFault,
+    /// Everything checks: the goods delivered are the goods agreed, at the price agreed.
+    DeliveredAsAgreed,
+    /// No paid receipt: no money moved.
+    NoSale,
+    /// A piece of evidence is forged or contradicts another (named in the summary).
+    EvidenceRejected,
+    /// A piece needed to rule is missing (named in the summary).
+    InsufficientEvidence,
+    /// Nothing mechanical decides: no digest of the goods was promised; a person must
+    /// compare the decrypted goods with the description.
+    NotDecidable,
+}
+
+/// Whether the claim was upheld.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Upheld {
+    /// The claim is upheld.
+    Yes,
+    /// The claim is not upheld.
+    No,
+    /// A person must decide.
+    Undecided,
+}
+
+/// One check the judge made, with the evidence that settled it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Finding {
+    /// What was checked (a stable kebab-case name).
+    pub check: String,
+    /// Whether it holds.
+    pub holds: bool,
+    /// The evidence: key ids, digests, times, amounts.
+    pub detail: String,
+}
+
+/// The body of a `netbill.evidence` bundle: the claim and every document a party holds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Evidence {
+    /// The claim.
+    pub claim: Claim,
+    /// SHA-256 of the ciphertext file that goes with the bundle, if one does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ciphertext_sha256: Option<Hex<32>>,
+    /// The documents, as JSON values: identities, offer, delivery note, EPO, endorsed EPO,
+    /// receipts. Each is parsed by the judge, so a broken one is a finding, not an error.
+    pub pieces: Vec<Value>,
+}
+
+impl Body for Evidence {
+    const TYPE: &'static str = "netbill.evidence";
+}
+
+impl Evidence {
+    /// Puts the pieces in canonical order (by type, then canonical encoding) without
+    /// duplicates, so that the order in which files were gathered does not matter.
+    pub fn normalize(&mut self) {
+        let mut keyed: Vec<(String, Value)> = self
+            .pieces
+            .drain(..)
+            .map(|v| {
+                let doc_type = v
+                    .get("type")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
+                let canonical = String::from_utf8(canonical(&v)).expect("JCS is UTF-8");
+                (format!("{doc_type}\0{canonical}"), v)
+            })
+            .collect();
+        keyed.sort_by(|a, b| a.0.cmp(&b.0));
+        keyed.dedup_by(|a, b| a.0 == b.0);
+        self.pieces = keyed.into_iter().map(|(_, v)| v).collect();
+    }
+}
+
+fn canonical(v: &Value) -> Vec<u8> {
+    serde_json_canonicalizer::to_vec(v).expect("JSON values serialize")
+}
+
+/// The body of a `netbill.ruling`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ruling {
+    /// The claim ruled on.
+    pub claim: Claim,
+    /// The purchase, when the evidence names one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epo_id: Option<EpoId>,
+    /// SHA-256 of the canonical evidence (claim, pieces in canonical order, ciphertext digest).
+    pub evidence: Hex<32>,
+    /// Every check, in the order made.
+    pub findings: Vec<Finding>,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Whether the claim is upheld.
+    pub upheld: Upheld,
+    /// One sentence saying why.
+    pub summary: String,
+}
+
+impl Body for Ruling {
+    const TYPE: &'static str = "netbill.ruling";
+}
+
+/// A ruling and, when a person must decide, the decrypted goods to show them.
+pub struct Judgment {
+    /// The ruling.
+    pub ruling: Ruling,
+    /// The goods, decrypted with the merchant-signed K, when the verdict is not decidable.
+    pub goods_for_a_person: Option<Vec<u8>>,
+}
+
+/// Rules on `evidence` with the ciphertext presented (if any).
+pub fn judge(evidence: &Evidence, ciphertext: Option<&[u8]>) -> Judgment {
+    let mut normalized = evidence.clone();
+    normalized.normalize();
+    normalized.ciphertext_sha256 = ciphertext.map(crate::crypto::sha256);
+    let digest = crate::crypto::sha256(&canonical(
+        &serde_json::to_value(&normalized).expect("serializable"),
+    ));
+    let mut case = Case {
+        claim: evidence.claim,
+        findings: Vec::new(),
+        goods: None,
+        epo_id: None,
+    };
+    let (verdict, summary) = case.rule(&normalized.pieces, ciphertext);
+    let upheld = upheld(evidence.claim, verdict);
+    let goods_for_a_person = if verdict == Verdict::NotDecidable {
+        case.goods.take()
+    } else {
+        None
+    };
+    Judgment {
+        ruling: Ruling {
+            claim: evidence.claim,
+            epo_id: case.epo_id,
+            evidence: digest,
+            findings: case.findings,
+            verdict,
+            upheld,
+            summary,
+        },
+        goods_for_a_person,
+    }
+}
+
+fn upheld(claim: Claim, verdict: Verdict) -> Upheld {
+    match verdict {
+        Verdict::NotDecidable => Upheld::Undecided,
+        Verdict::CustomerAtFault if claim.by_merchant() => Upheld::Yes,
+        Verdict::MerchantAtFault | Verdict::ServerAtFault if !claim.by_merchant() => Upheld::Yes,
+        _ => Upheld::No,
+    }
+}
+
+/// The documents of the evidence, sorted by role.
+#[derive(Default)]
+struct Pieces {
+    identities: BTreeMap<KeyId, Identity>,
+    offers: Vec<Signed<Offer>>,
+    notes: Vec<Signed<DeliveryNote>>,
+    epos: Vec<Signed<Epo>>,
+    endorsed: Vec<Signed<EndorsedEpo>>,
+    receipts: Vec<Signed<Receipt>>,
+}
+
+impl Pieces {
+    /// Every distinct offer: presented alone or inside an endorsed EPO.
+    fn all_offers(&self) -> Vec<Signed<Offer>> {
+        let mut offers: Vec<Signed<Offer>> = self.offers.clone();
+        offers.extend(self.endorsed.iter().map(|e| e.unverified().offer.clone()));
+        offers.sort_by_key(|o| o.digest());
+        offers.dedup_by_key(|o| o.digest());
+        offers
+    }
+}
+
+/// What a verdict-reaching step returns: the verdict and its one-sentence summary.
+type Ruled = (Verdict, String);
+
+struct Case {
+    claim: Claim,
+    findings: Vec<Finding>,
+    goods: Option<Vec<u8>>,
+    epo_id: Option<EpoId>,
+}
+
+impl Case {
+    fn note(&mut self, check: &str, holds: bool, detail: impl Into<String>) -> bool {
+        self.findings.push(Finding {
+            check: check.to_string(),
+            holds,
+            detail: detail.into(),
+        });
+        holds
+    }
+
+    fn rule(&mut self, raw: &[Value], ciphertext: Option<&[u8]>) -> Ruled {
+        let pieces = match self.sort(raw) {
+            Ok(p) => p,
+            Err(ruled) => return ruled,
+        };
+        let epo = match self.the_epo(&pieces) {
+            Ok(e) => e,
+            Err(ruled) => return ruled,
+        };
+        let body = epo.unverified().clone();
+        self.epo_id = Some(body.epo_id.clone());
+        let parties = match self.parties(&pieces, &body) {
+            Ok(p) => p,
+            Err(ruled) => return ruled,
+        };
+        if let Err(ruled) = self.signatures(&pieces, &epo, &parties) {
+            return ruled;
+        }
+        let paid = match self.receipts(&pieces, &epo, &parties) {
+            Ok(p) => p,
+            Err(ruled) => return ruled,
+        };
+        let Some(receipt) = paid else {
+            return (
+                Verdict::NoSale,
+                "no paid receipt is in evidence: no money moved for this EPO".into(),
+            );
+        };
+        self.goods(&pieces, &body, &receipt, ciphertext)
+    }
+
+    /// Parses every piece with the parser of its type; a piece that does not parse is rejected.
+    fn sort(&mut self, raw: &[Value]) -> Result<Pieces, Ruled> {
+        let mut pieces = Pieces::default();
+        for (n, value) in raw.iter().enumerate() {
+            let doc_type = value
+                .get("type")
+                .and_then(Value::as_str)
+                .unwrap_or("(none)")
+                .to_string();
+            let bytes = serde_json::to_vec(value).expect("JSON values serialize");
+            let parsed = match doc_type.as_str() {
+                "identity" => Identity::parse(&bytes).map(|i| {
+                    pieces.identities.insert(i.key_id, i);
+                }),
+                "netbill.offer" => Signed::parse(&bytes).map(|d| pieces.offers.push(d)),
+                "netbill.delivery" => Signed::parse(&bytes).map(|d| pieces.notes.push(d)),
+                "netbill.epo" => Signed::parse(&bytes).map(|d| pieces.epos.push(d)),
+                "netbill.endorsed-epo" => Signed::parse(&bytes).map(|d| pieces.endorsed.push(d)),
+                "netbill.receipt" => {
+                    Signed::parse_as_evidence(&bytes).map(|d| pieces.receipts.push(d))
+                }
+                other => Err(crate::Error::malformed(format!(
+                    "{other} is not evidence of a NetBill purchase"
+                ))),
+            };
+            if let Err(e) = parsed {
+                let piece = format!("piece {} ({doc_type})", n + 1);
+                self.note("pieces-parse", false, format!("{piece}: {}", e.message()));
+                return Err((
+                    Verdict::EvidenceRejected,
+                    format!("{piece} is malformed: {}", e.message()),
+                ));
+            }
+        }
+        self.note(
+            "pieces-parse",
+            true,
+            format!("{} pieces parse as NetBill documents", raw.len()),
+        );
+        Ok(pieces)
+    }
+
+    /// The one EPO of the case: the customer's copy and the one inside the endorsement agree.
+    fn the_epo(&mut self, pieces: &Pieces) -> Result<Signed<Epo>, Ruled> {
+        let mut copies: Vec<Signed<Epo>> = pieces.epos.clone();
+        copies.extend(pieces.endorsed.iter().map(|e| e.unverified().epo.clone()));
+        copies.sort_by_key(|e| e.digest());
+        copies.dedup_by_key(|e| e.digest());
+        match copies.len() {
+            0 => {
+                self.note(
+                    "epo-present",
+                    false,
+                    "no EPO, alone or inside an endorsed EPO",
+                );
+                Err((
+                    Verdict::InsufficientEvidence,
+                    "the EPO is missing: nothing shows what was agreed".into(),
+                ))
+            }
+            1 => {
+                let epo = copies.remove(0);
+                self.note(
+                    "epo-present",
+                    true,
+                    format!("EPO {} (digest {})", epo.unverified().epo_id, epo.digest()),
+                );
+                Ok(epo)
+            }
+            n => {
+                let digests: Vec<String> = copies.iter().map(|e| e.digest().to_string()).collect();
+                self.note(
+                    "epo-present",
+                    false,
+                    format!("{n} different EPOs: {}", digests.join(", ")),
+                );
+                Err((
+                    Verdict::EvidenceRejected,
+                    "the EPO presented differs from the one inside the endorsed EPO".into(),
+                ))
+            }
+        }
+    }
+
+    /// The identities of the customer, merchant and server the EPO names.
+    fn parties(&mut self, pieces: &Pieces, epo: &Epo) -> Result<[Identity; 3], Ruled> {
+        let mut found = Vec::new();
+        for (role, key) in [
+            ("customer", epo.customer),
+            ("merchant", epo.merchant),
+            ("server", epo.server),
+        ] {
+            match pieces.identities.get(&key) {
+                Some(identity) => {
+                    self.note(
+                        &format!("{role}-identity"),
+                        true,
+                        format!("{role} {} has key {key}", identity.name),
+                    );
+                    found.push(identity.clone());
+                }
+                None => {
+                    self.note(
+                        &format!("{role}-identity"),
+                        false,
+                        format!("no identity for the {role}'s key {key}"),
+                    );
+                    return Err((
+                        Verdict::InsufficientEvidence,
+                        format!("the {role}'s identity (key {key}) is missing"),
+                    ));
+                }
+            }
+        }
+        Ok(found.try_into().expect("three roles"))
+    }
+
+    /// Every signature verifies with the identity of its role; copies agree.
+    fn signatures(
+        &mut self,
+        pieces: &Pieces,
+        epo: &Signed<Epo>,
+        [customer, merchant, _]: &[Identity; 3],
+    ) -> Result<(), Ruled> {
+        let body = epo.unverified();
+        let forged = |what: &str| {
+            (
+                Verdict::EvidenceRejected,
+                format!("{what} is forged: its signature does not verify"),
+            )
+        };
+        let signed_by = |who: &Identity| format!("signed by {} (key {})", who.name, who.key_id);
+        if !self.note(
+            "epo-signature",
+            epo.verify(customer).is_ok(),
+            format!("the EPO, {}", signed_by(customer)),
+        ) {
+            return Err(forged("the EPO"));
+        }
+        for offer in &pieces.all_offers() {
+            if !self.note(
+                "offer-signature",
+                offer.verify(merchant).is_ok(),
+                format!("offer {}, {}", offer.digest(), signed_by(merchant)),
+            ) {
+                return Err(forged("the offer"));
+            }
+            let accepted = offer.digest() == body.offer;
+            let detail = if accepted {
+                format!("the EPO accepts this offer ({})", body.offer)
+            } else {
+                format!(
+                    "the EPO accepts offer {}, not this one ({})",
+                    body.offer,
+                    offer.digest()
+                )
+            };
+            if !self.note("offer-accepted", accepted, detail) {
+                return Err((
+                    Verdict::EvidenceRejected,
+                    "the offer presented is not the one the EPO accepts".into(),
+                ));
+            }
+            let terms = check_matches_offer(body, offer.unverified(), offer.digest());
+            let detail = match &terms {
+                Ok(()) => format!("product {} at {}, as offered", body.product, body.price),
+                Err(m) => m.to_string(),
+            };
+            self.note("epo-terms-match-offer", terms.is_ok(), detail);
+        }
+        for note in &pieces.notes {
+            if !self.note(
+                "delivery-note-signature",
+                note.verify(merchant).is_ok(),
+                format!("delivery note, {}", signed_by(merchant)),
+            ) {
+                return Err(forged("the delivery note"));
+            }
+            let same = note.unverified().epo_id == body.epo_id
+                && note.unverified().ciphertext_sha256 == body.ciphertext_sha256;
+            if !self.note(
+                "delivery-note-checksum",
+                same,
+                format!(
+                    "the merchant's note states ciphertext {}",
+                    note.unverified().ciphertext_sha256
+                ),
+            ) {
+                return Err((
+                    Verdict::EvidenceRejected,
+                    "the delivery note is for another delivery".into(),
+                ));
+            }
+        }
+        for endorsed in &pieces.endorsed {
+            if !self.note(
+                "endorsement-signature",
+                endorsed.verify(merchant).is_ok(),
+                format!(
+                    "endorsed EPO {}, {}",
+                    endorsed.digest(),
+                    signed_by(merchant)
+                ),
+            ) {
+                return Err(forged("the endorsed EPO"));
+            }
+            self.note(
+                "both-signed-checksum",
+                true,
+                format!(
+                    "customer and merchant both signed ciphertext checksum {}",
+                    body.ciphertext_sha256
+                ),
+            );
+        }
+        Ok(())
+    }
+
+    /// The server's receipts: genuine, for this EPO, and consistent. Returns the paid one.
+    fn receipts(
+        &mut self,
+        pieces: &Pieces,
+        epo: &Signed<Epo>,
+        [_, merchant, server]: &[Identity; 3],
+    ) -> Result<Option<Signed<Receipt>>, Ruled> {
+        let body = epo.unverified();
+        let mut paid: Vec<&Signed<Receipt>> = Vec::new();
+        let mut binding_refusals = Vec::new();
+        for (n, receipt) in pieces.receipts.iter().enumerate() {
+            let r = receipt.unverified();
+            let name = format!("receipt {} ({})", n + 1, receipt.digest());
+            let genuine = receipt.verify(server).is_ok();
+            if !self.note(
+                "receipt-signature",
+                genuine,
+                format!("{name}, signed by {} (key {})", server.name, server.key_id),
+            ) {
+                return Err((
+                    Verdict::EvidenceRejected,
+                    format!("{name} is forged: its signature does not verify"),
+                ));
+            }
+            if !self.note(
+                "receipt-epo",
+                r.epo_id == body.epo_id && r.epo == epo.digest(),
+                format!("{name} answers EPO {} with digest {}", r.epo_id, r.epo),
+            ) {
+                return Err((
+                    Verdict::EvidenceRejected,
+                    format!("{name} is for another EPO"),
+                ));
+            }
+            match (r.result, r.reason) {
+                (Outcome::Paid, _) => paid.push(receipt),
+                (Outcome::Refused, Some(reason)) => {
+                    let binds = reason.binds();
+                    let effect = if binds {
+                        "binds the EPO id"
+                    } else {
+                        "answers one request only (does not bind the EPO id)"
+                    };
+                    self.note(
+                        "refusal",
+                        true,
+                        format!("{name}: refused, {}, {effect}", reason.as_str()),
+                    );
+                    if binds {
+                        binding_refusals.push(name);
+                    }
+                }
+                (Outcome::Refused, None) => {
+                    self.note(
+                        "receipt-well-formed",
+                        false,
+                        format!("{name}: refused without a reason"),
+                    );
+                    return Err((
+                        Verdict::ServerAtFault,
+                        format!("the server signed {name}, a refusal without a reason"),
+                    ));
+                }
+            }
+        }
+        let server_fault = |what: String| Err((Verdict::ServerAtFault, what));
+        if paid.len() > 1 {
+            self.note(
+                "one-result",
+                false,
+                format!("{} different paid receipts for one EPO id", paid.len()),
+            );
+            return server_fault(format!(
+                "the server signed {} different payments for EPO {}",
+                paid.len(),
+                body.epo_id
+            ));
+        }
+        let Some(receipt) = paid.first().copied() else {
+            self.note("paid-receipt", false, "no paid receipt in evidence");
+            return Ok(None);
+        };
+        if let Some(refusal) = binding_refusals.first() {
+            self.note(
+                "one-result",
+                false,
+                format!("a paid receipt and a binding refusal ({refusal}) for one EPO id"),
+            );
+            return server_fault(format!(
+                "the server signed both a payment and a binding refusal for EPO {}",
+                body.epo_id
+            ));
+        }
+        self.note("one-result", true, "one signed result for this EPO id");
+        let r = receipt.unverified();
+        let Some(statement) = &r.key_statement else {
+            self.note(
+                "key-statement",
+                false,
+                "the paid receipt carries no merchant-signed key statement",
+            );
+            return server_fault(
+                "the server released a payment without the merchant's key statement".into(),
+            );
+        };
+        let stated = statement.unverified();
+        if !self.note(
+            "key-statement-signature",
+            statement.verify(merchant).is_ok(),
+            format!(
+                "key statement signed by {} (key {})",
+                merchant.name, merchant.key_id
+            ),
+        ) {
+            return server_fault(
+                "the server's receipt carries a key statement the merchant did not sign".into(),
+            );
+        }
+        let same_key = r.key == Some(stated.key)
+            && stated.epo_id == body.epo_id
+            && stated.ciphertext_sha256 == body.ciphertext_sha256;
+        let detail = format!(
+            "receipt K {}, merchant-signed K {}",
+            r.key.map(|k| k.to_string()).unwrap_or("(none)".into()),
+            stated.key
+        );
+        if !self.note("receipt-key-is-merchant-key", same_key, detail) {
+            return server_fault(
+                "the K in the server's receipt is not the K the merchant signed".into(),
+            );
+        }
+        let terms = r.price == body.price
+            && r.ciphertext_sha256 == body.ciphertext_sha256
+            && r.customer == body.customer
+            && r.merchant == body.merchant;
+        if !self.note(
+            "receipt-terms",
+            terms,
+            format!(
+                "charged {} for ciphertext {}; the EPO says {} for {}",
+                r.price, r.ciphertext_sha256, body.price, body.ciphertext_sha256
+            ),
+        ) {
+            return server_fault(format!(
+                "the server charged {} where the customer signed for {}",
+                r.price, body.price
+            ));
+        }
+        let in_time = r.server_time <= body.expires_at;
+        if !self.note(
+            "accepted-in-time",
+            in_time,
+            format!(
+                "accepted at {}, the EPO expired at {}",
+                r.server_time, body.expires_at
+            ),
+        ) {
+            return server_fault(format!(
+                "the server accepted the EPO at {}, after it expired at {}",
+                r.server_time, body.expires_at
+            ));
+        }
+        Ok(Some(receipt.clone()))
+    }
+
+    /// The goods: the ciphertext is the one signed for, K opens it, the goods are as promised.
+    fn goods(
+        &mut self,
+        pieces: &Pieces,
+        epo: &Epo,
+        receipt: &Signed<Receipt>,
+        ciphertext: Option<&[u8]>,
+    ) -> Ruled {
+        let key = receipt
+            .unverified()
+            .key
+            .expect("a consistent paid receipt carries K");
+        let Some(ciphertext) = ciphertext else {
+            if self.claim.needs_ciphertext() {
+                self.note("ciphertext-present", false, "no ciphertext in evidence");
+                return (
+                    Verdict::InsufficientEvidence,
+                    "the ciphertext is missing: the goods cannot be examined".into(),
+                );
+            }
+            self.note(
+                "key-released",
+                true,
+                format!("the paid receipt releases K {key} for {}", epo.epo_id),
+            );
+            return (
+                Verdict::DeliveredAsAgreed,
+                format!(
+                    "the customer paid {} and the receipt gives her K",
+                    epo.price
+                ),
+            );
+        };
+        let promised = pieces
+            .all_offers()
+            .iter()
+            .find_map(|o| o.unverified().goods_sha256);
+        // Hash the ciphertext on one core while the other decrypts and hashes the goods.
+        let (checksum, opened) = std::thread::scope(|s| {
+            let hashing = s.spawn(|| crate::crypto::sha256(ciphertext));
+            let opened =
+                crate::crypto::goods::decrypt(&key, epo.epo_id.as_str(), ciphertext).map(|goods| {
+                    let digest = promised.map(|_| crate::crypto::sha256(&goods));
+                    (goods, digest)
+                });
+            (hashing.join().expect("hashing does not panic"), opened)
+        });
+        let signed = checksum == epo.ciphertext_sha256;
+        if !self.note(
+            "ciphertext-checksum",
+            signed,
+            format!(
+                "the ciphertext presented has SHA-256 {checksum}; both signed {}",
+                epo.ciphertext_sha256
+            ),
+        ) {
+            return (
+                Verdict::CustomerAtFault,
+                "the ciphertext presented is not the one both parties signed for".into(),
+            );
+        }
+        let Ok((goods, digest)) = opened else {
+            self.note(
+                "key-decrypts",
+                false,
+                format!("the merchant-signed K {key} does not decrypt the ciphertext"),
+            );
+            return (
+                Verdict::MerchantAtFault,
+                "the key the merchant signed does not decrypt the goods he delivered".into(),
+            );
+        };
+        self.note(
+            "key-decrypts",
+            true,
+            format!(
+                "the merchant-signed K {key} decrypts {} bytes of goods",
+                goods.len()
+            ),
+        );
+        match (promised, digest) {
+            (Some(promised), Some(digest)) => {
+                if !self.note(
+                    "goods-as-promised",
+                    digest == promised,
+                    format!("the goods have SHA-256 {digest}; the offer promised {promised}"),
+                ) {
+                    return (
+                        Verdict::MerchantAtFault,
+                        "the goods differ from the ones the merchant's offer promised".into(),
+                    );
+                }
+                (
+                    Verdict::DeliveredAsAgreed,
+                    format!(
+                        "the goods delivered are the goods offered, for {}",
+                        epo.price
+                    ),
+                )
+            }
+            _ if self.claim == Claim::NotWhatIOrdered => {
+                let digest = crate::crypto::sha256(&goods);
+                self.note("goods-as-promised", false, format!("the offer promised no digest; the goods ({} bytes, SHA-256 {digest}) go to a person", goods.len()));
+                self.goods = Some(goods);
+                (Verdict::NotDecidable, "no digest of the goods was promised: a person must compare them with the offer's description".into())
+            }
+            _ => (
+                Verdict::DeliveredAsAgreed,
+                format!(
+                    "the key decrypts the goods the customer signed for, at {}",
+                    epo.price
+                ),
+            ),
+        }
+    }
+}
