@@ -10,5 +10,6 @@ mod malformed;
 mod man;
 mod merchant;
 mod recovery;
+mod rulings;
 mod settle;
 mod vectors;

@@ -119,14 +119,21 @@ impl World {
         cmd
     }
 
-    pub fn offer(&self, price: &str) -> Signed<Offer> {
-        let catalog = Catalog::parse(
-            format!(
-                r#"{{"products": [{{"id": "p1", "description": "a paper", "price": "{price}"}}]}}"#
-            )
-            .as_bytes(),
-        )
-        .unwrap();
+    /// The bookshop's offer of product p1 to alice; with `promised` goods, the offer promises
+    /// their digest (static goods), without, it promises none (dynamic goods).
+    pub fn offer(&self, price: &str, promised: Option<&[u8]>) -> Signed<Offer> {
+        let goods_entry = match promised {
+            Some(goods) => {
+                let name = format!("goods-{}.txt", atomic_commerce::crypto::sha256(goods));
+                std::fs::write(self.path(&name), goods).unwrap();
+                format!(r#", "goods": "{name}""#)
+            }
+            None => String::new(),
+        };
+        let catalog = format!(
+            r#"{{"products": [{{"id": "p1", "description": "a paper", "price": "{price}"{goods_entry}}}]}}"#
+        );
+        let catalog = Catalog::parse(catalog.as_bytes()).unwrap();
         let request = OfferRequest {
             catalog: &catalog,
             catalog_dir: self.dir.path(),
@@ -137,7 +144,8 @@ impl World {
         make_offer(&request, &self.bookshop.keys).unwrap()
     }
 
-    /// A whole purchase up to the endorsed EPO, recorded in the merchant's store.
+    /// A whole purchase of goods whose digest the offer promises, up to the endorsed EPO,
+    /// recorded in the merchant's store.
     pub fn purchase(&self, price: &str, goods: &[u8]) -> Pieces {
         self.purchase_expiring(
             price,
@@ -161,7 +169,11 @@ impl World {
 
     /// A purchase up to the endorsed EPO, without the merchant's store.
     pub fn unrecorded_purchase(&self, price: &str, goods: &[u8], expires_at: Time) -> Pieces {
-        let offer = self.offer(price);
+        self.purchase_of(self.offer(price, Some(goods)), goods, expires_at)
+    }
+
+    /// A purchase of `goods` against `offer`, up to the endorsed EPO.
+    pub fn purchase_of(&self, offer: Signed<Offer>, goods: &[u8], expires_at: Time) -> Pieces {
         let delivery = deliver(&offer, &self.bookshop.keys, goods, now()).unwrap();
         let epo = self.sign(&offer, &delivery.note, &delivery.ciphertext, expires_at);
         let endorsed = self.countersign(&epo, &offer, &delivery);
