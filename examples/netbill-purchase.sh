@@ -8,20 +8,7 @@
 # message of Tygar's NetBill outline; the files left behind are the evidence each party holds.
 set -euo pipefail
 
-[ -n "${BIN_DIR:-}" ] && PATH="$BIN_DIR:$PATH"
-work=${1:-$(mktemp -d)}
-mkdir -p "$work" && cd "$work"
-say() { printf '\n== %s\n' "$*" >&2; }
-
-say "keys for the customer, the merchant and the NetBill server"
-keygen --name alice --secret-key alice.key > alice.id.json
-keygen --name bookshop --secret-key bookshop.key > bookshop.id.json
-netbill-ledger --ledger netbill.db init --key netbill.key > netbill.id.json
-
-say "accounts: alice deposits 5.00; the merchant starts at zero"
-netbill-ledger --ledger netbill.db open alice.id.json
-netbill-ledger --ledger netbill.db open bookshop.id.json
-netbill-ledger --ledger netbill.db deposit alice 5.00 --memo "card top-up" >/dev/null
+source "$(dirname "$0")/netbill-setup.sh"
 
 say "the merchant's catalog: one static good, with a discount for ACM students"
 printf 'How to Make a Million Dollars Fast on the Internet\n(an honest guide)\n' > goods.txt
