@@ -23,43 +23,19 @@ use atomic_commerce::ledger::SqliteLedger;
 use atomic_commerce::netbill::settle::{Account, decide};
 
 fn main() {
-    let n: usize = std::env::var("BENCH_N")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10_000);
+    let n: usize = std::env::var("BENCH_N").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
     let world = common::World::new();
-    let expires = common::now()
-        .plus(jiff::SignedDuration::from_hours(1))
-        .unwrap();
+    let expires = common::now().plus(jiff::SignedDuration::from_hours(1)).unwrap();
     eprintln!("generating {n} signed requests…");
-    let requests: Vec<_> = (0..n)
-        .map(|_| {
-            world
-                .unrecorded_purchase("0.0001", b"goods", expires)
-                .endorsed
-        })
-        .collect();
+    let requests: Vec<_> = (0..n).map(|_| world.unrecorded_purchase("0.0001", b"goods", expires).endorsed).collect();
     let now = common::now();
 
-    let alice = Account {
-        name: "alice".into(),
-        identity: world.alice.identity(),
-        balance: "5".parse().unwrap(),
-    };
-    let bookshop = Account {
-        name: "bookshop".into(),
-        identity: world.bookshop.identity(),
-        balance: Default::default(),
-    };
+    let alice = Account { name: "alice".into(), identity: world.alice.identity(), balance: "5".parse().unwrap() };
+    let bookshop =
+        Account { name: "bookshop".into(), identity: world.bookshop.identity(), balance: Default::default() };
     let started = Instant::now();
     for request in &requests {
-        let decision = decide(
-            request,
-            Some(&alice),
-            Some(&bookshop),
-            &world.server.keys,
-            now,
-        );
+        let decision = decide(request, Some(&alice), Some(&bookshop), &world.server.keys, now);
         assert!(decision.transfer.is_some());
         std::hint::black_box(Signed::sign(decision.receipt, &world.server.keys));
     }
@@ -78,14 +54,7 @@ fn main() {
     let started = Instant::now();
     let status = Command::new(env!("CARGO_BIN_EXE_netbill-settle"))
         .current_dir(world.dir.path())
-        .args([
-            "--ledger",
-            "netbill.db",
-            "--key",
-            "netbill.key",
-            "--now",
-            common::NOW,
-        ])
+        .args(["--ledger", "netbill.db", "--key", "netbill.key", "--now", common::NOW])
         .arg(&input)
         .stdout(Stdio::null())
         .status()
@@ -96,12 +65,6 @@ fn main() {
 
     println!("requests: {n} (half through the library, half through the binary)");
     println!("crypto only (4 verifications, 1 unsealing, 1 signature):  {crypto:>9.0} /s   1.00");
-    println!(
-        "settle via library, SQLite, fsync per transaction:        {library:>9.0} /s   {:.3}",
-        library / crypto
-    );
-    println!(
-        "netbill-settle binary, NDJSON stream:                     {binary:>9.0} /s   {:.3}",
-        binary / crypto
-    );
+    println!("settle via library, SQLite, fsync per transaction:        {library:>9.0} /s   {:.3}", library / crypto);
+    println!("netbill-settle binary, NDJSON stream:                     {binary:>9.0} /s   {:.3}", binary / crypto);
 }

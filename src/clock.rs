@@ -60,11 +60,7 @@ impl FromStr for Time {
 
     /// Accepts exactly `YYYY-MM-DDTHH:MM:SSZ`.
     fn from_str(s: &str) -> Result<Time> {
-        let bad = || {
-            Error::malformed(format!(
-                "invalid time {s:?}: expected UTC like 2026-11-25T15:47:08Z"
-            ))
-        };
+        let bad = || Error::malformed(format!("invalid time {s:?}: expected UTC like 2026-11-25T15:47:08Z"));
         if s.len() != 20 || !s.ends_with('Z') {
             return Err(bad());
         }
@@ -82,14 +78,11 @@ pub fn parse_duration(s: &str) -> Result<SignedDuration> {
     let d: SignedDuration = s
         .parse()
         .or_else(|_| {
-            s.parse::<jiff::Span>()
-                .and_then(|span| span.to_duration(jiff::SpanRelativeTo::days_are_24_hours()))
+            s.parse::<jiff::Span>().and_then(|span| span.to_duration(jiff::SpanRelativeTo::days_are_24_hours()))
         })
         .map_err(|_| Error::usage(format!("invalid duration {s:?}: use e.g. 10m, 2h, 7 days")))?;
     if d.is_negative() {
-        return Err(Error::usage(format!(
-            "invalid duration {s:?}: must not be negative"
-        )));
+        return Err(Error::usage(format!("invalid duration {s:?}: must not be negative")));
     }
     Ok(d)
 }
@@ -103,12 +96,7 @@ mod tests {
         let t: Time = "2026-11-25T15:47:08Z".parse().unwrap();
         assert_eq!(t.to_string(), "2026-11-25T15:47:08Z");
         assert_eq!(t.compact(), "20261125T154708Z");
-        for bad in [
-            "2026-11-25T15:47:08+00:00",
-            "2026-11-25T15:47:08.5Z",
-            "2026-11-25",
-            "2026-13-25T15:47:08Z",
-        ] {
+        for bad in ["2026-11-25T15:47:08+00:00", "2026-11-25T15:47:08.5Z", "2026-11-25", "2026-13-25T15:47:08Z"] {
             assert!(bad.parse::<Time>().is_err(), "{bad}");
         }
     }

@@ -68,11 +68,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     /// An error of `kind` with a message and no place yet.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Error {
-            kind,
-            place: None,
-            message: message.into(),
-        }
+        Error { kind, place: None, message: message.into() }
     }
 
     /// A refusal (exit 1).

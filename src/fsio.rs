@@ -52,17 +52,10 @@ fn temp_beside(path: &Path, secret: bool) -> Result<tempfile::NamedTempFile> {
         use std::os::unix::fs::PermissionsExt;
         builder.permissions(fs::Permissions::from_mode(0o600));
     }
-    builder
-        .tempfile_in(dir)
-        .map_err(|e| Error::new(crate::ErrorKind::CannotCreate, e.to_string()).at(path.display()))
+    builder.tempfile_in(dir).map_err(|e| Error::new(crate::ErrorKind::CannotCreate, e.to_string()).at(path.display()))
 }
 
-fn finish(
-    mut tmp: tempfile::NamedTempFile,
-    bytes: &[u8],
-    path: &Path,
-    replace: bool,
-) -> Result<()> {
+fn finish(mut tmp: tempfile::NamedTempFile, bytes: &[u8], path: &Path, replace: bool) -> Result<()> {
     let io = |e: std::io::Error| Error::io(&e).at(path.display());
     tmp.write_all(bytes).map_err(io)?;
     tmp.as_file().sync_all().map_err(io)?;
@@ -80,7 +73,5 @@ fn sync_parent(path: &Path) -> Result<()> {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io(&e).at(dir.display()))
+    fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| Error::io(&e).at(dir.display()))
 }

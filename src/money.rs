@@ -29,11 +29,7 @@ impl Amount {
 
     /// The amount of `micros` micro-units, or `None` above [`Amount::MAX`].
     pub const fn from_micros(micros: u64) -> Option<Self> {
-        if micros <= Self::MAX.0 {
-            Some(Amount(micros))
-        } else {
-            None
-        }
+        if micros <= Self::MAX.0 { Some(Amount(micros)) } else { None }
     }
 
     /// The amount in micro-units.
@@ -46,12 +42,7 @@ impl Amount {
         self.0
             .checked_add(other.0)
             .and_then(Amount::from_micros)
-            .ok_or_else(|| {
-                Error::refused(format!(
-                    "amount overflow: {self} + {other} exceeds {}",
-                    Amount::MAX
-                ))
-            })
+            .ok_or_else(|| Error::refused(format!("amount overflow: {self} + {other} exceeds {}", Amount::MAX)))
     }
 
     /// `self - other`, or `None` when `other` is larger.
@@ -125,11 +116,7 @@ mod tests {
             ("0.10", 100_000, "0.1"),
             ("0.000001", 1, "0.000001"),
             ("007.5", 7_500_000, "7.5"),
-            (
-                "9223372036854.775807",
-                i64::MAX as u64,
-                "9223372036854.775807",
-            ),
+            ("9223372036854.775807", i64::MAX as u64, "9223372036854.775807"),
         ] {
             let a: Amount = text.parse().unwrap();
             assert_eq!(a.micros(), micros, "{text}");
@@ -159,16 +146,7 @@ mod tests {
 
     #[test]
     fn arithmetic_is_checked() {
-        assert!(
-            Amount::MAX
-                .checked_add(Amount::from_micros(1).unwrap())
-                .is_err()
-        );
-        assert_eq!(
-            Amount::from_micros(1)
-                .unwrap()
-                .checked_sub(Amount::from_micros(2).unwrap()),
-            None
-        );
+        assert!(Amount::MAX.checked_add(Amount::from_micros(1).unwrap()).is_err());
+        assert_eq!(Amount::from_micros(1).unwrap().checked_sub(Amount::from_micros(2).unwrap()), None);
     }
 }

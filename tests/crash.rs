@@ -17,21 +17,12 @@ const KILLS: usize = 12;
 #[test]
 fn sigkill_during_a_stream_loses_nothing_and_charges_once() {
     let world = World::new();
-    let stream: String = (0..PURCHASES)
-        .map(|_| world.purchase("0.01", b"goods").endorsed.to_json_line())
-        .collect();
+    let stream: String = (0..PURCHASES).map(|_| world.purchase("0.01", b"goods").endorsed.to_json_line()).collect();
     let input = world.write("stream.ndjson", &stream);
     let settle = || {
         Command::new(assert_cmd::cargo::cargo_bin("netbill-settle"))
             .current_dir(world.dir.path())
-            .args([
-                "--ledger",
-                "netbill.db",
-                "--key",
-                "netbill.key",
-                "--now",
-                crate::common::NOW,
-            ])
+            .args(["--ledger", "netbill.db", "--key", "netbill.key", "--now", crate::common::NOW])
             .arg(&input)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -63,24 +54,16 @@ fn sigkill_during_a_stream_loses_nothing_and_charges_once() {
             killed_mid_stream += 1;
         }
     }
-    assert!(
-        killed_mid_stream >= KILLS / 2,
-        "only {killed_mid_stream} runs were killed before finishing"
-    );
+    assert!(killed_mid_stream >= KILLS / 2, "only {killed_mid_stream} runs were killed before finishing");
 
     let mut books = world.books();
     let audit = books.audit().unwrap();
     assert!(audit.problems.is_empty(), "{:?}", audit.problems);
     for line in &printed {
         let receipt = Signed::<Receipt>::parse(line.as_bytes()).unwrap();
-        let (stored, _) = books
-            .settlement(&receipt.unverified().epo_id)
-            .unwrap()
-            .expect("a printed receipt is in the ledger");
-        assert_eq!(
-            stored.receipt, receipt,
-            "the printed receipt is the stored one"
-        );
+        let (stored, _) =
+            books.settlement(&receipt.unverified().epo_id).unwrap().expect("a printed receipt is in the ledger");
+        assert_eq!(stored.receipt, receipt, "the printed receipt is the stored one");
     }
 
     let out = world
@@ -89,27 +72,12 @@ fn sigkill_during_a_stream_loses_nothing_and_charges_once() {
         .arg(&input)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(
-        String::from_utf8(out.stdout).unwrap().lines().count(),
-        PURCHASES
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), PURCHASES);
     let audit = books.audit().unwrap();
     assert!(audit.problems.is_empty(), "{:?}", audit.problems);
     assert_eq!(audit.receipts, PURCHASES as u64);
-    assert_eq!(
-        audit.transactions,
-        PURCHASES as u64 + 1,
-        "one deposit and one purchase each"
-    );
-    assert_eq!(
-        world.balance("alice").to_string(),
-        "3.8",
-        "5 - 120 x 0.01, charged exactly once each"
-    );
+    assert_eq!(audit.transactions, PURCHASES as u64 + 1, "one deposit and one purchase each");
+    assert_eq!(world.balance("alice").to_string(), "3.8", "5 - 120 x 0.01, charged exactly once each");
     assert_eq!(world.balance("bookshop").to_string(), "1.2");
 }

@@ -6,46 +6,24 @@ use std::process::{Command, Output};
 
 fn run_example(name: &str) -> (tempfile::TempDir, Output) {
     let work = tempfile::tempdir().unwrap();
-    let bin_dir: PathBuf = assert_cmd::cargo::cargo_bin("netbill-settle")
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("examples")
-        .join(name);
-    let out = Command::new("bash")
-        .arg(script)
-        .arg(work.path())
-        .env("BIN_DIR", bin_dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{name}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let bin_dir: PathBuf = assert_cmd::cargo::cargo_bin("netbill-settle").parent().unwrap().to_path_buf();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join(name);
+    let out = Command::new("bash").arg(script).arg(work.path()).env("BIN_DIR", bin_dir).output().unwrap();
+    assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
     (work, out)
 }
 
 fn verdict(work: &Path, case: &str) -> (String, String) {
     let ruling: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(work.join(case).join("ruling.json")).unwrap())
-            .unwrap();
-    (
-        ruling["body"]["verdict"].as_str().unwrap().into(),
-        ruling["body"]["upheld"].as_str().unwrap().into(),
-    )
+        serde_json::from_slice(&std::fs::read(work.join(case).join("ruling.json")).unwrap()).unwrap();
+    (ruling["body"]["verdict"].as_str().unwrap().into(), ruling["body"]["upheld"].as_str().unwrap().into())
 }
 
 #[test]
 fn the_purchase_example_runs_from_an_empty_directory() {
     let (work, out) = run_example("netbill-purchase.sh");
     let goods = std::fs::read(work.path().join("goods.txt")).unwrap();
-    assert_eq!(
-        std::fs::read(work.path().join("goods.out")).unwrap(),
-        goods,
-        "decrypted goods are byte-identical"
-    );
+    assert_eq!(std::fs::read(work.path().join("goods.out")).unwrap(), goods, "decrypted goods are byte-identical");
     assert!(String::from_utf8_lossy(&out.stdout).contains("alice 4.93, bookshop 0.07"));
 }
 
@@ -53,20 +31,8 @@ fn the_purchase_example_runs_from_an_empty_directory() {
 fn the_dispute_example_rules_as_it_says() {
     let (work, _) = run_example("dispute.sh");
     let w = work.path();
-    assert_eq!(
-        verdict(w, "case-report"),
-        ("not-decidable".into(), "undecided".into())
-    );
-    assert_eq!(
-        std::fs::read(w.join("for-a-person.txt")).unwrap(),
-        std::fs::read(w.join("last-year.txt")).unwrap()
-    );
-    assert_eq!(
-        verdict(w, "case-key"),
-        ("merchant-at-fault".into(), "yes".into())
-    );
-    assert_eq!(
-        verdict(w, "case-damaged"),
-        ("customer-at-fault".into(), "no".into())
-    );
+    assert_eq!(verdict(w, "case-report"), ("not-decidable".into(), "undecided".into()));
+    assert_eq!(std::fs::read(w.join("for-a-person.txt")).unwrap(), std::fs::read(w.join("last-year.txt")).unwrap());
+    assert_eq!(verdict(w, "case-key"), ("merchant-at-fault".into(), "yes".into()));
+    assert_eq!(verdict(w, "case-damaged"), ("customer-at-fault".into(), "no".into()));
 }

@@ -6,48 +6,26 @@ use rusqlite::Connection;
 use crate::common::World;
 
 fn ledger(world: &World, args: &[&str]) -> assert_cmd::assert::Assert {
-    world
-        .tool("netbill-ledger")
-        .args(["--ledger", "netbill.db"])
-        .args(args)
-        .assert()
+    world.tool("netbill-ledger").args(["--ledger", "netbill.db"]).args(args).assert()
 }
 
 #[test]
 fn init_creates_a_private_key_or_adopts_an_existing_one_and_never_overwrites() {
     let world = World::new();
     use std::os::unix::fs::PermissionsExt;
-    let out = world
-        .tool("netbill-ledger")
-        .args(["--ledger", "new.db", "init", "--key", "new.key"])
-        .output()
-        .unwrap();
+    let out = world.tool("netbill-ledger").args(["--ledger", "new.db", "init", "--key", "new.key"]).output().unwrap();
     assert!(out.status.success());
-    assert_eq!(
-        std::fs::metadata(world.path("new.key"))
-            .unwrap()
-            .permissions()
-            .mode()
-            & 0o777,
-        0o600
-    );
+    assert_eq!(std::fs::metadata(world.path("new.key")).unwrap().permissions().mode() & 0o777, 0o600);
     let printed = atomic_commerce::crypto::keys::Identity::parse(&out.stdout).unwrap();
     assert_eq!(printed.name, "netbill");
 
     // Adopting: a key made by keygen becomes the server key of another ledger.
-    let adopted = world
-        .tool("netbill-ledger")
-        .args(["--ledger", "other.db", "init", "--key", "bookshop.key"])
-        .output()
-        .unwrap();
+    let adopted =
+        world.tool("netbill-ledger").args(["--ledger", "other.db", "init", "--key", "bookshop.key"]).output().unwrap();
     assert!(adopted.status.success());
     let identity = atomic_commerce::crypto::keys::Identity::parse(&adopted.stdout).unwrap();
     assert_eq!(identity.key_id, world.bookshop.keys.key_id());
-    let again = world
-        .tool("netbill-ledger")
-        .args(["--ledger", "other.db", "identity"])
-        .output()
-        .unwrap();
+    let again = world.tool("netbill-ledger").args(["--ledger", "other.db", "identity"]).output().unwrap();
     assert_eq!(again.stdout, adopted.stdout);
 
     world
@@ -69,41 +47,17 @@ fn init_creates_a_private_key_or_adopts_an_existing_one_and_never_overwrites() {
 #[test]
 fn accounts_are_unique_and_statements_show_every_movement_with_its_epo_id() {
     let world = World::new();
-    ledger(&world, &["open", "alice.id.json"])
-        .code(1)
-        .stderr(predicates::str::contains("already exists"));
-    ledger(
-        &world,
-        &["deposit", "alice", "0.000001", "--memo", "a micro-unit"],
-    )
-    .success()
-    .stdout("5.000001\n");
-    ledger(&world, &["withdraw", "alice", "1"])
-        .success()
-        .stdout("4.000001\n");
+    ledger(&world, &["open", "alice.id.json"]).code(1).stderr(predicates::str::contains("already exists"));
+    ledger(&world, &["deposit", "alice", "0.000001", "--memo", "a micro-unit"]).success().stdout("5.000001\n");
+    ledger(&world, &["withdraw", "alice", "1"]).success().stdout("4.000001\n");
     let p = world.purchase("0.5", b"goods");
-    assert_eq!(
-        world
-            .settle(&world.write("r.json", p.endorsed.to_json_pretty()))
-            .0,
-        0
-    );
-    let out = world
-        .tool("netbill-ledger")
-        .args(["--ledger", "netbill.db", "statement", "alice"])
-        .output()
-        .unwrap();
+    assert_eq!(world.settle(&world.write("r.json", p.endorsed.to_json_pretty())).0, 0);
+    let out = world.tool("netbill-ledger").args(["--ledger", "netbill.db", "statement", "alice"]).output().unwrap();
     let statement: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let lines = statement["body"]["movements"].as_array().unwrap();
     let kinds: Vec<(&str, &str, &str)> = lines
         .iter()
-        .map(|l| {
-            (
-                l["kind"].as_str().unwrap(),
-                l["direction"].as_str().unwrap(),
-                l["amount"].as_str().unwrap(),
-            )
-        })
+        .map(|l| (l["kind"].as_str().unwrap(), l["direction"].as_str().unwrap(), l["amount"].as_str().unwrap()))
         .collect();
     assert_eq!(
         kinds,
@@ -117,22 +71,13 @@ fn accounts_are_unique_and_statements_show_every_movement_with_its_epo_id() {
     assert_eq!(lines[3]["epo_id"], p.epo.unverified().epo_id.to_string());
     assert_eq!(lines[3]["balance"], "3.500001");
     assert_eq!(statement["body"]["balance"], "3.500001");
-    ledger(&world, &["balance", "bookshop"])
-        .success()
-        .stdout("0.5\n");
+    ledger(&world, &["balance", "bookshop"]).success().stdout("0.5\n");
 }
 
 /// Tampers with the database behind the server's back and checks the audit names it.
 fn audit_finds(world: &World, sql: &str, needle: &str) {
-    Connection::open(&world.ledger)
-        .unwrap()
-        .execute_batch(sql)
-        .unwrap();
-    let out = world
-        .tool("netbill-ledger")
-        .args(["--ledger", "netbill.db", "audit"])
-        .output()
-        .unwrap();
+    Connection::open(&world.ledger).unwrap().execute_batch(sql).unwrap();
+    let out = world.tool("netbill-ledger").args(["--ledger", "netbill.db", "audit"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1), "audit must fail after: {sql}");
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let problems = report["body"]["problems"].to_string();
@@ -143,12 +88,7 @@ fn audit_finds(world: &World, sql: &str, needle: &str) {
 fn settled_world() -> World {
     let world = World::new();
     let p = world.purchase("0.5", b"goods");
-    assert_eq!(
-        world
-            .settle(&world.write("r.json", p.endorsed.to_json_pretty()))
-            .0,
-        0
-    );
+    assert_eq!(world.settle(&world.write("r.json", p.endorsed.to_json_pretty())).0, 0);
     ledger(&world, &["audit"]).success();
     world
 }
@@ -164,11 +104,7 @@ fn the_audit_pinpoints_an_edited_balance() {
 
 #[test]
 fn the_audit_pinpoints_a_deleted_movement() {
-    audit_finds(
-        &settled_world(),
-        "DELETE FROM movements WHERE id = (SELECT max(id) FROM movements)",
-        "is unbalanced",
-    );
+    audit_finds(&settled_world(), "DELETE FROM movements WHERE id = (SELECT max(id) FROM movements)", "is unbalanced");
 }
 
 #[test]

@@ -29,10 +29,8 @@ fn man_pages_are_up_to_date() {
             std::fs::write(dir.join(name), text).unwrap();
         }
     }
-    let mut committed: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
+    let mut committed: Vec<String> =
+        std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     committed.sort();
     let mut expected: Vec<String> = pages.iter().map(|(n, _)| n.clone()).collect();
     expected.sort();
@@ -42,10 +40,7 @@ fn man_pages_are_up_to_date() {
     );
     for (name, text) in &pages {
         let on_disk = std::fs::read_to_string(dir.join(name)).unwrap();
-        assert!(
-            on_disk == *text,
-            "man/{name} is stale: run UPDATE_MAN=1 cargo test --test tests man::"
-        );
+        assert!(on_disk == *text, "man/{name} is stale: run UPDATE_MAN=1 cargo test --test tests man::");
         assert!(text.contains("EXIT STATUS"), "{name}");
     }
 }

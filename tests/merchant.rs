@@ -19,16 +19,7 @@ fn catalog(world: &World) {
 fn offer(world: &World, customer: &str, product: &str) -> std::process::Output {
     world
         .tool("merchant-offer")
-        .args([
-            "--catalog",
-            "catalog.json",
-            "--key",
-            "bookshop.key",
-            "--customer",
-            customer,
-            "--product",
-            product,
-        ])
+        .args(["--catalog", "catalog.json", "--key", "bookshop.key", "--customer", customer, "--product", product])
         .output()
         .unwrap()
 }
@@ -37,55 +28,25 @@ fn offer(world: &World, customer: &str, product: &str) -> std::process::Output {
 fn the_price_depends_on_who_asks() {
     let world = World::new();
     catalog(&world);
-    world
-        .tool("keygen")
-        .args([
-            "--name",
-            "bob",
-            "--secret-key",
-            "bob.key",
-            "-o",
-            "bob.id.json",
-        ])
-        .assert()
-        .success();
+    world.tool("keygen").args(["--name", "bob", "--secret-key", "bob.key", "-o", "bob.id.json"]).assert().success();
     let price = |customer: &str| {
         let out = offer(&world, customer, "p");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        (
-            v["body"]["price"].as_str().unwrap().to_string(),
-            v["body"]["price_group"].clone(),
-        )
+        (v["body"]["price"].as_str().unwrap().to_string(), v["body"]["price_group"].clone())
     };
-    assert_eq!(
-        price("alice.id.json"),
-        ("0.07".into(), "acm-student".into())
-    );
-    assert_eq!(
-        price("bob.id.json"),
-        ("0.1".into(), serde_json::Value::Null)
-    );
+    assert_eq!(price("alice.id.json"), ("0.07".into(), "acm-student".into()));
+    assert_eq!(price("bob.id.json"), ("0.1".into(), serde_json::Value::Null));
     let missing = offer(&world, "alice.id.json", "nonesuch");
     assert_eq!(missing.status.code(), Some(66));
-    assert!(
-        String::from_utf8_lossy(&missing.stderr).contains("catalog.json: no product \"nonesuch\"")
-    );
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("catalog.json: no product \"nonesuch\""));
 }
 
 #[test]
 fn goods_that_break_the_offers_promise_are_not_delivered() {
     let world = World::new();
     catalog(&world);
-    std::fs::write(
-        world.path("offer.json"),
-        offer(&world, "alice.id.json", "p").stdout,
-    )
-    .unwrap();
+    std::fs::write(world.path("offer.json"), offer(&world, "alice.id.json", "p").stdout).unwrap();
     world.write("other.txt", "other goods\n");
     world
         .tool("goods-encrypt")
@@ -106,13 +67,7 @@ fn goods_that_break_the_offers_promise_are_not_delivered() {
         .stdout("")
         .stderr(predicates::str::contains("other.txt: SHA-256 is"));
     assert!(!world.path("goods.enc").exists());
-    assert_eq!(
-        std::fs::read_dir(world.path("store"))
-            .map(|d| d.count())
-            .unwrap_or(0),
-        0,
-        "nothing recorded"
-    );
+    assert_eq!(std::fs::read_dir(world.path("store")).map(|d| d.count()).unwrap_or(0), 0, "nothing recorded");
 }
 
 #[test]
@@ -138,33 +93,20 @@ fn countersigning_twice_gives_the_first_endorsement_and_a_second_epo_is_refused(
             .unwrap()
     };
     let first = countersign("epo.json");
-    assert!(
-        first.status.success(),
-        "{}",
-        String::from_utf8_lossy(&first.stderr)
-    );
-    assert_eq!(
-        first.stdout,
-        p.endorsed.to_json_pretty().as_bytes(),
-        "the endorsement already on record"
-    );
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    assert_eq!(first.stdout, p.endorsed.to_json_pretty().as_bytes(), "the endorsement already on record");
     assert_eq!(countersign("epo.json").stdout, first.stdout);
 
     let other = world.sign(
         &p.offer,
         &p.delivery.note,
         &p.delivery.ciphertext,
-        crate::common::now()
-            .plus(jiff::SignedDuration::from_mins(5))
-            .unwrap(),
+        crate::common::now().plus(jiff::SignedDuration::from_mins(5)).unwrap(),
     );
     world.write("other-epo.json", other.to_json_pretty());
     let refused = countersign("other-epo.json");
     assert_eq!(refused.status.code(), Some(1));
-    assert!(
-        String::from_utf8_lossy(&refused.stderr)
-            .contains("already countersigned for a different EPO")
-    );
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("already countersigned for a different EPO"));
 }
 
 #[test]
@@ -173,18 +115,10 @@ fn the_whole_purchase_through_the_tools_is_settled_once() {
     catalog(&world);
     let run = |tool: &str, args: &[&str]| {
         let out = world.tool(tool).args(args).output().unwrap();
-        assert!(
-            out.status.success(),
-            "{tool}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "{tool}: {}", String::from_utf8_lossy(&out.stderr));
         out.stdout
     };
-    std::fs::write(
-        world.path("offer.json"),
-        offer(&world, "alice.id.json", "p").stdout,
-    )
-    .unwrap();
+    std::fs::write(world.path("offer.json"), offer(&world, "alice.id.json", "p").stdout).unwrap();
     run(
         "goods-encrypt",
         &[
@@ -237,29 +171,8 @@ fn the_whole_purchase_through_the_tools_is_settled_once() {
             "endorsed.json",
         ],
     );
-    let receipt = run(
-        "netbill-settle",
-        &[
-            "--ledger",
-            "netbill.db",
-            "--key",
-            "netbill.key",
-            "endorsed.json",
-        ],
-    );
-    assert_eq!(
-        run(
-            "netbill-settle",
-            &[
-                "--ledger",
-                "netbill.db",
-                "--key",
-                "netbill.key",
-                "endorsed.json"
-            ]
-        ),
-        receipt
-    );
+    let receipt = run("netbill-settle", &["--ledger", "netbill.db", "--key", "netbill.key", "endorsed.json"]);
+    assert_eq!(run("netbill-settle", &["--ledger", "netbill.db", "--key", "netbill.key", "endorsed.json"]), receipt);
     std::fs::write(world.path("receipt.json"), &receipt).unwrap();
     let goods = run(
         "goods-decrypt",

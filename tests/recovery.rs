@@ -15,63 +15,27 @@ fn settled_purchase(world: &World, goods: &[u8]) -> (String, Vec<u8>) {
         .write_stdin(receipt)
         .assert()
         .success();
-    (
-        p.epo.unverified().epo_id.to_string(),
-        p.delivery.ciphertext.clone(),
-    )
+    (p.epo.unverified().epo_id.to_string(), p.delivery.ciphertext.clone())
 }
 
 fn fetch_and_decrypt(world: &World, epo_id: &str, ciphertext: &[u8], source: &[&str]) -> Vec<u8> {
-    let request = world
-        .tool("key-fetch")
-        .args(["request", "--key", "alice.key", "--epo-id", epo_id])
-        .output()
-        .unwrap();
+    let request = world.tool("key-fetch").args(["request", "--key", "alice.key", "--epo-id", epo_id]).output().unwrap();
     assert!(request.status.success());
-    let answer = world
-        .tool("key-fetch")
-        .arg("answer")
-        .args(source)
-        .write_stdin(request.stdout)
-        .output()
-        .unwrap();
-    assert!(
-        answer.status.success(),
-        "{}",
-        String::from_utf8_lossy(&answer.stderr)
-    );
+    let answer = world.tool("key-fetch").arg("answer").args(source).write_stdin(request.stdout).output().unwrap();
+    assert!(answer.status.success(), "{}", String::from_utf8_lossy(&answer.stderr));
     world
         .tool("key-fetch")
-        .args([
-            "open",
-            "--key",
-            "alice.key",
-            "--server",
-            "netbill.id.json",
-            "-o",
-            "recovered.json",
-        ])
+        .args(["open", "--key", "alice.key", "--server", "netbill.id.json", "-o", "recovered.json"])
         .write_stdin(answer.stdout)
         .assert()
         .success();
     world.write("goods.enc", ciphertext);
     let out = world
         .tool("goods-decrypt")
-        .args([
-            "--receipt",
-            "recovered.json",
-            "--server",
-            "netbill.id.json",
-            "--ciphertext",
-            "goods.enc",
-        ])
+        .args(["--receipt", "recovered.json", "--server", "netbill.id.json", "--ciphertext", "goods.enc"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     out.stdout
 }
 
@@ -79,36 +43,23 @@ fn fetch_and_decrypt(world: &World, epo_id: &str, ciphertext: &[u8], source: &[&
 fn the_customer_recovers_k_from_the_server() {
     let world = World::new();
     let (epo_id, ciphertext) = settled_purchase(&world, b"the goods");
-    assert_eq!(
-        fetch_and_decrypt(&world, &epo_id, &ciphertext, &["--ledger", "netbill.db"]),
-        b"the goods"
-    );
+    assert_eq!(fetch_and_decrypt(&world, &epo_id, &ciphertext, &["--ledger", "netbill.db"]), b"the goods");
 }
 
 #[test]
 fn the_customer_recovers_k_from_the_merchant() {
     let world = World::new();
     let (epo_id, ciphertext) = settled_purchase(&world, b"the goods");
-    assert_eq!(
-        fetch_and_decrypt(&world, &epo_id, &ciphertext, &["--store", "store"]),
-        b"the goods"
-    );
+    assert_eq!(fetch_and_decrypt(&world, &epo_id, &ciphertext, &["--store", "store"]), b"the goods");
 }
 
 #[test]
 fn nobody_else_can_fetch_her_key() {
     let world = World::new();
     let (epo_id, _) = settled_purchase(&world, b"the goods");
-    world
-        .tool("keygen")
-        .args(["--name", "mallory", "--secret-key", "mallory.key"])
-        .assert()
-        .success();
-    let request = world
-        .tool("key-fetch")
-        .args(["request", "--key", "mallory.key", "--epo-id", &epo_id])
-        .output()
-        .unwrap();
+    world.tool("keygen").args(["--name", "mallory", "--secret-key", "mallory.key"]).assert().success();
+    let request =
+        world.tool("key-fetch").args(["request", "--key", "mallory.key", "--epo-id", &epo_id]).output().unwrap();
     for source in [["--ledger", "netbill.db"], ["--store", "store"]] {
         world
             .tool("key-fetch")
@@ -118,9 +69,7 @@ fn nobody_else_can_fetch_her_key() {
             .assert()
             .code(1)
             .stdout("")
-            .stderr(predicates::str::contains(
-                "only the EPO's signer may fetch its key",
-            ));
+            .stderr(predicates::str::contains("only the EPO's signer may fetch its key"));
     }
 }
 
@@ -128,31 +77,18 @@ fn nobody_else_can_fetch_her_key() {
 fn a_replayed_answer_opens_only_for_her() {
     let world = World::new();
     let (epo_id, _) = settled_purchase(&world, b"the goods");
-    let request = world
-        .tool("key-fetch")
-        .args(["request", "--key", "alice.key", "--epo-id", &epo_id])
-        .output()
-        .unwrap();
+    let request =
+        world.tool("key-fetch").args(["request", "--key", "alice.key", "--epo-id", &epo_id]).output().unwrap();
     let answer = world
         .tool("key-fetch")
         .args(["answer", "--ledger", "netbill.db"])
         .write_stdin(request.stdout)
         .output()
         .unwrap();
-    world
-        .tool("keygen")
-        .args(["--name", "mallory", "--secret-key", "mallory.key"])
-        .assert()
-        .success();
+    world.tool("keygen").args(["--name", "mallory", "--secret-key", "mallory.key"]).assert().success();
     world
         .tool("key-fetch")
-        .args([
-            "open",
-            "--key",
-            "mallory.key",
-            "--server",
-            "netbill.id.json",
-        ])
+        .args(["open", "--key", "mallory.key", "--server", "netbill.id.json"])
         .write_stdin(answer.stdout)
         .assert()
         .code(1)
@@ -164,11 +100,8 @@ fn an_unsettled_epo_has_no_record_and_no_charge() {
     let world = World::new();
     let p = world.purchase("0.5", b"goods");
     let epo_id = p.epo.unverified().epo_id.to_string();
-    let request = world
-        .tool("key-fetch")
-        .args(["request", "--key", "alice.key", "--epo-id", &epo_id])
-        .output()
-        .unwrap();
+    let request =
+        world.tool("key-fetch").args(["request", "--key", "alice.key", "--epo-id", &epo_id]).output().unwrap();
     world
         .tool("key-fetch")
         .args(["answer", "--ledger", "netbill.db"])

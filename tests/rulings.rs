@@ -22,10 +22,7 @@ fn dir() -> PathBuf {
 }
 
 fn judge(args: &[&str]) -> std::process::Output {
-    std::process::Command::new(assert_cmd::cargo::cargo_bin("dispute-judge"))
-        .args(args)
-        .output()
-        .unwrap()
+    std::process::Command::new(assert_cmd::cargo::cargo_bin("dispute-judge")).args(args).output().unwrap()
 }
 
 #[test]
@@ -33,11 +30,8 @@ fn every_bundle_gets_its_expected_ruling() {
     if std::env::var_os("UPDATE_RULINGS").is_some() {
         generate();
     }
-    let mut bundles: Vec<PathBuf> = std::fs::read_dir(dir())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_dir())
-        .collect();
+    let mut bundles: Vec<PathBuf> =
+        std::fs::read_dir(dir()).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()).collect();
     bundles.sort();
     assert!(bundles.len() >= 25, "only {} bundles", bundles.len());
     let mut verdicts = BTreeSet::new();
@@ -45,23 +39,12 @@ fn every_bundle_gets_its_expected_ruling() {
         let name = bundle.file_name().unwrap().to_string_lossy();
         let out = judge(&["rule", bundle.to_str().unwrap()]);
         let expected = std::fs::read_to_string(bundle.join("expected-ruling.json")).unwrap();
-        assert_eq!(
-            String::from_utf8_lossy(&out.stdout),
-            expected,
-            "{name}: the ruling changed"
-        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout), expected, "{name}: the ruling changed");
         let ruling: Value = serde_json::from_str(&expected).unwrap();
         let upheld = ruling["body"]["upheld"] == "yes";
-        assert_eq!(
-            out.status.code(),
-            Some(if upheld { 0 } else { 1 }),
-            "{name}: exit status"
-        );
+        assert_eq!(out.status.code(), Some(if upheld { 0 } else { 1 }), "{name}: exit status");
         let verdict = ruling["body"]["verdict"].as_str().unwrap().to_string();
-        assert!(
-            name.starts_with(&verdict),
-            "{name} is named for its verdict, got {verdict}"
-        );
+        assert!(name.starts_with(&verdict), "{name} is named for its verdict, got {verdict}");
         verdicts.insert(verdict);
     }
     let all = [
@@ -74,11 +57,7 @@ fn every_bundle_gets_its_expected_ruling() {
         "not-decidable",
         "server-at-fault",
     ];
-    assert_eq!(
-        verdicts.iter().map(String::as_str).collect::<Vec<_>>(),
-        all,
-        "every verdict is covered"
-    );
+    assert_eq!(verdicts.iter().map(String::as_str).collect::<Vec<_>>(), all, "every verdict is covered");
 }
 
 #[test]
@@ -96,25 +75,13 @@ fn reformatted_and_reordered_inputs_give_the_same_bundle_and_ruling() {
                 return f.clone();
             };
             let out = f.with_extension("jq.json");
-            std::fs::write(
-                &out,
-                serde_json::to_string_pretty(&v)
-                    .unwrap()
-                    .replace("  ", "\t"),
-            )
-            .unwrap();
+            std::fs::write(&out, serde_json::to_string_pretty(&v).unwrap().replace("  ", "\t")).unwrap();
             out
         })
         .collect();
     let bundle = |files: &[PathBuf], name: &str| {
         let out = world.path(name);
-        let mut args = vec![
-            "bundle",
-            "--claim",
-            "key-does-not-decrypt",
-            "-o",
-            out.to_str().unwrap(),
-        ];
+        let mut args = vec!["bundle", "--claim", "key-does-not-decrypt", "-o", out.to_str().unwrap()];
         args.extend(files.iter().map(|f| f.to_str().unwrap()));
         assert!(judge(&args).status.success());
         let ruling = judge(&["rule", out.to_str().unwrap()]).stdout;
@@ -125,12 +92,7 @@ fn reformatted_and_reordered_inputs_give_the_same_bundle_and_ruling() {
     assert_eq!(bundle(&reformatted, "c"), original);
     // And the clock plays no part.
     let later = std::process::Command::new(assert_cmd::cargo::cargo_bin("dispute-judge"))
-        .args([
-            "rule",
-            world.path("a").to_str().unwrap(),
-            "--now",
-            "2030-01-01T00:00:00Z",
-        ])
+        .args(["rule", world.path("a").to_str().unwrap(), "--now", "2030-01-01T00:00:00Z"])
         .output()
         .unwrap();
     assert_eq!(later.stdout, original.1);
@@ -149,30 +111,12 @@ fn a_signed_ruling_verifies_with_the_judges_key() {
         out.display().to_string(),
     ];
     args.extend(case.files(&world).iter().map(|f| f.display().to_string()));
-    assert!(
-        judge(&args.iter().map(String::as_str).collect::<Vec<_>>())
-            .status
-            .success()
-    );
+    assert!(judge(&args.iter().map(String::as_str).collect::<Vec<_>>()).status.success());
     let judge_keys = PartyKeys::generate("judge").unwrap();
-    atomic_commerce::fsio::write_secret(&world.path("judge.key"), judge_keys.to_file().as_bytes())
-        .unwrap();
-    let first = judge(&[
-        "rule",
-        out.to_str().unwrap(),
-        "--key",
-        world.path("judge.key").to_str().unwrap(),
-    ]);
-    let second = judge(&[
-        "rule",
-        out.to_str().unwrap(),
-        "--key",
-        world.path("judge.key").to_str().unwrap(),
-    ]);
-    assert_eq!(
-        first.stdout, second.stdout,
-        "byte-identical, signature included"
-    );
+    atomic_commerce::fsio::write_secret(&world.path("judge.key"), judge_keys.to_file().as_bytes()).unwrap();
+    let first = judge(&["rule", out.to_str().unwrap(), "--key", world.path("judge.key").to_str().unwrap()]);
+    let second = judge(&["rule", out.to_str().unwrap(), "--key", world.path("judge.key").to_str().unwrap()]);
+    assert_eq!(first.stdout, second.stdout, "byte-identical, signature included");
     let ruling = Signed::<atomic_commerce::netbill::judge::Ruling>::parse(&first.stdout).unwrap();
     assert!(ruling.verify(&judge_keys.identity()).is_ok());
 }
@@ -212,10 +156,7 @@ impl Case {
     /// An honest purchase, settled by an honest server.
     fn paid(world: &World, goods: &[u8]) -> Case {
         let pieces = world.purchase("0.07", goods);
-        let receipt = world
-            .books()
-            .settle(&pieces.endorsed, &world.server.keys, now())
-            .unwrap();
+        let receipt = world.books().settle(&pieces.endorsed, &world.server.keys, now()).unwrap();
         Case::new(pieces, vec![receipt])
     }
 
@@ -223,30 +164,19 @@ impl Case {
     fn files(&self, world: &World) -> Vec<PathBuf> {
         let mut docs: Vec<(String, String)> = vec![
             ("offer.json".into(), self.pieces.offer.to_json_pretty()),
-            (
-                "delivery.json".into(),
-                self.pieces.delivery.note.to_json_pretty(),
-            ),
+            ("delivery.json".into(), self.pieces.delivery.note.to_json_pretty()),
             ("epo.json".into(), self.pieces.epo.to_json_pretty()),
         ];
         if !self.customer_side {
-            docs.push((
-                "endorsed.json".into(),
-                self.pieces.endorsed.to_json_pretty(),
-            ));
+            docs.push(("endorsed.json".into(), self.pieces.endorsed.to_json_pretty()));
         }
         for (n, r) in self.receipts.iter().enumerate() {
             docs.push((format!("receipt-{n}.json"), r.to_json_pretty()));
         }
         docs.extend(self.extra.iter().cloned());
-        let mut paths: Vec<PathBuf> = ["alice", "bookshop", "netbill"]
-            .iter()
-            .map(|p| world.path(&format!("{p}.id.json")))
-            .collect();
-        for (name, mut text) in docs
-            .into_iter()
-            .filter(|(name, _)| !self.omit.contains(&name.as_str()))
-        {
+        let mut paths: Vec<PathBuf> =
+            ["alice", "bookshop", "netbill"].iter().map(|p| world.path(&format!("{p}.id.json"))).collect();
+        for (name, mut text) in docs.into_iter().filter(|(name, _)| !self.omit.contains(&name.as_str())) {
             for (target, edit) in &self.edits {
                 if *target == name {
                     let mut v: Value = serde_json::from_str(&text).unwrap();
@@ -264,11 +194,7 @@ impl Case {
 }
 
 /// Signs a receipt as the server, after `edit` (a corrupt server's receipt).
-fn corrupt(
-    world: &World,
-    honest: &Signed<Receipt>,
-    edit: impl FnOnce(&mut Receipt),
-) -> Signed<Receipt> {
+fn corrupt(world: &World, honest: &Signed<Receipt>, edit: impl FnOnce(&mut Receipt)) -> Signed<Receipt> {
     let mut body = honest.unverified().clone();
     edit(&mut body);
     Signed::sign(body, &world.server.keys)
@@ -280,19 +206,9 @@ fn second_ledger(world: &World, deposit: &str) -> SqliteLedger {
     SqliteLedger::create(&path, &world.server.keys.identity_document(), now()).unwrap();
     let mut books = SqliteLedger::open(&path).unwrap();
     books.open_account(&world.alice.identity(), now()).unwrap();
-    books
-        .open_account(&world.bookshop.identity(), now())
-        .unwrap();
+    books.open_account(&world.bookshop.identity(), now()).unwrap();
     if deposit != "0" {
-        books
-            .external(
-                "alice",
-                External::Deposit,
-                deposit.parse().unwrap(),
-                None,
-                now(),
-            )
-            .unwrap();
+        books.external("alice", External::Deposit, deposit.parse().unwrap(), None, now()).unwrap();
     }
     books
 }
@@ -303,25 +219,13 @@ fn wrong_file(world: &World) -> Pieces {
     let key = goods::fresh_key();
     let epo_id = EpoId::new(world.bookshop.keys.key_id(), now());
     let ciphertext = goods::encrypt(&key, epo_id.as_str(), b"an unrelated pamphlet\n");
-    let note = DeliveryNote {
-        epo_id,
-        offer: offer.digest(),
-        ciphertext_sha256: atomic_commerce::crypto::sha256(&ciphertext),
-    };
-    let delivery = Delivery {
-        note: Signed::sign(note, &world.bookshop.keys),
-        ciphertext,
-        key,
-    };
+    let note =
+        DeliveryNote { epo_id, offer: offer.digest(), ciphertext_sha256: atomic_commerce::crypto::sha256(&ciphertext) };
+    let delivery = Delivery { note: Signed::sign(note, &world.bookshop.keys), ciphertext, key };
     let expires = now().plus(jiff::SignedDuration::from_hours(1)).unwrap();
     let epo = world.sign(&offer, &delivery.note, &delivery.ciphertext, expires);
     let endorsed = world.countersign(&epo, &offer, &delivery);
-    Pieces {
-        offer,
-        delivery,
-        epo,
-        endorsed,
-    }
+    Pieces { offer, delivery, epo, endorsed }
 }
 
 /// A merchant who countersigns with a key that is not the goods key.
@@ -342,10 +246,7 @@ fn bogus_key(world: &World) -> Pieces {
 }
 
 fn settle(world: &World, p: &Pieces) -> Signed<Receipt> {
-    world
-        .books()
-        .settle(&p.endorsed, &world.server.keys, now())
-        .unwrap()
+    world.books().settle(&p.endorsed, &world.server.keys, now()).unwrap()
 }
 
 fn generate() {
@@ -363,191 +264,97 @@ fn generate() {
     };
 
     // Honest purchases.
-    add(
-        "delivered-as-agreed--goods-as-promised",
-        "not-what-i-ordered",
-        &|w| Case::paid(w, goods),
-    );
-    add(
-        "delivered-as-agreed--key-decrypts",
-        "key-does-not-decrypt",
-        &|w| Case::paid(w, goods),
-    );
-    add(
-        "delivered-as-agreed--key-in-receipt",
-        "paid-but-never-got-key",
-        &|w| {
-            let mut c = Case::paid(w, goods);
-            c.ciphertext = None;
-            c
-        },
-    );
-    add(
-        "delivered-as-agreed--price-as-signed",
-        "charged-more-than-agreed",
-        &|w| Case::paid(w, goods),
-    );
-    add(
-        "delivered-as-agreed--accepted-in-time",
-        "charged-after-expiry",
-        &|w| Case::paid(w, goods),
-    );
-    add(
-        "delivered-as-agreed--same-ciphertext",
-        "acknowledged-other-goods",
-        &|w| Case::paid(w, goods),
-    );
-    add(
-        "delivered-as-agreed--refusal-of-a-forgery",
-        "told-refused-but-charged",
-        &|w| {
-            let mut c = Case::paid(w, goods);
-            let forged = Signed::sign(
-                c.pieces.endorsed.unverified().clone(),
-                &PartyKeys::generate("bookshop").unwrap(),
-            );
-            c.receipts
-                .push(w.books().settle(&forged, &w.server.keys, now()).unwrap());
-            c
-        },
-    );
-    add(
-        "not-decidable--no-digest-promised",
-        "not-what-i-ordered",
-        &|w| {
-            let expires = now().plus(jiff::SignedDuration::from_hours(1)).unwrap();
-            let p = w.purchase_of(w.offer("0.07", None), goods, expires);
-            let r = settle(w, &p);
-            Case::new(p, vec![r])
-        },
-    );
+    add("delivered-as-agreed--goods-as-promised", "not-what-i-ordered", &|w| Case::paid(w, goods));
+    add("delivered-as-agreed--key-decrypts", "key-does-not-decrypt", &|w| Case::paid(w, goods));
+    add("delivered-as-agreed--key-in-receipt", "paid-but-never-got-key", &|w| {
+        let mut c = Case::paid(w, goods);
+        c.ciphertext = None;
+        c
+    });
+    add("delivered-as-agreed--price-as-signed", "charged-more-than-agreed", &|w| Case::paid(w, goods));
+    add("delivered-as-agreed--accepted-in-time", "charged-after-expiry", &|w| Case::paid(w, goods));
+    add("delivered-as-agreed--same-ciphertext", "acknowledged-other-goods", &|w| Case::paid(w, goods));
+    add("delivered-as-agreed--refusal-of-a-forgery", "told-refused-but-charged", &|w| {
+        let mut c = Case::paid(w, goods);
+        let forged = Signed::sign(c.pieces.endorsed.unverified().clone(), &PartyKeys::generate("bookshop").unwrap());
+        c.receipts.push(w.books().settle(&forged, &w.server.keys, now()).unwrap());
+        c
+    });
+    add("not-decidable--no-digest-promised", "not-what-i-ordered", &|w| {
+        let expires = now().plus(jiff::SignedDuration::from_hours(1)).unwrap();
+        let p = w.purchase_of(w.offer("0.07", None), goods, expires);
+        let r = settle(w, &p);
+        Case::new(p, vec![r])
+    });
     // The customer is at fault.
-    add(
-        "customer-at-fault--tampered-ciphertext",
-        "key-does-not-decrypt",
-        &|w| {
-            let mut c = Case::paid(w, goods);
-            c.ciphertext.as_mut().unwrap()[30] ^= 0x20;
-            c
-        },
-    );
-    add(
-        "customer-at-fault--acknowledged-other-goods",
-        "acknowledged-other-goods",
-        &|w| {
-            let mut c = Case::paid(w, goods);
-            let other = w.purchase("0.07", b"other goods\n");
-            c.ciphertext = Some(other.delivery.ciphertext);
-            c
-        },
-    );
+    add("customer-at-fault--tampered-ciphertext", "key-does-not-decrypt", &|w| {
+        let mut c = Case::paid(w, goods);
+        c.ciphertext.as_mut().unwrap()[30] ^= 0x20;
+        c
+    });
+    add("customer-at-fault--acknowledged-other-goods", "acknowledged-other-goods", &|w| {
+        let mut c = Case::paid(w, goods);
+        let other = w.purchase("0.07", b"other goods\n");
+        c.ciphertext = Some(other.delivery.ciphertext);
+        c
+    });
     // The merchant is at fault.
-    add(
-        "merchant-at-fault--wrong-file",
-        "not-what-i-ordered",
-        &|w| {
-            let p = wrong_file(w);
-            let r = settle(w, &p);
-            Case::new(p, vec![r])
-        },
-    );
-    add(
-        "merchant-at-fault--bogus-key",
-        "key-does-not-decrypt",
-        &|w| {
-            let p = bogus_key(w);
-            let r = settle(w, &p);
-            Case::new(p, vec![r])
-        },
-    );
-    add(
-        "merchant-at-fault--bogus-key-customer-side",
-        "paid-but-never-got-key",
-        &|w| {
-            let p = bogus_key(w);
-            let r = settle(w, &p);
-            let mut c = Case::new(p, vec![r]);
-            c.customer_side = true;
-            c
-        },
-    );
+    add("merchant-at-fault--wrong-file", "not-what-i-ordered", &|w| {
+        let p = wrong_file(w);
+        let r = settle(w, &p);
+        Case::new(p, vec![r])
+    });
+    add("merchant-at-fault--bogus-key", "key-does-not-decrypt", &|w| {
+        let p = bogus_key(w);
+        let r = settle(w, &p);
+        Case::new(p, vec![r])
+    });
+    add("merchant-at-fault--bogus-key-customer-side", "paid-but-never-got-key", &|w| {
+        let p = bogus_key(w);
+        let r = settle(w, &p);
+        let mut c = Case::new(p, vec![r]);
+        c.customer_side = true;
+        c
+    });
     // The server is at fault.
-    add(
-        "server-at-fault--told-refused-but-charged",
-        "told-refused-but-charged",
-        &|w| {
-            let mut c = Case::paid(w, goods);
-            let refusal = second_ledger(w, "0")
-                .settle(&c.pieces.endorsed, &w.server.keys, now())
-                .unwrap();
-            c.receipts.push(refusal);
-            c
-        },
-    );
-    add(
-        "server-at-fault--charged-twice",
-        "charged-more-than-agreed",
-        &|w| {
-            let mut c = Case::paid(w, goods);
-            let later = now().plus(jiff::SignedDuration::from_secs(60)).unwrap();
-            c.receipts.push(
-                second_ledger(w, "5")
-                    .settle(&c.pieces.endorsed, &w.server.keys, later)
-                    .unwrap(),
-            );
-            c
-        },
-    );
-    add(
-        "server-at-fault--charged-more",
-        "charged-more-than-agreed",
-        &|w| {
-            let mut c = Case::paid(w, goods);
-            c.receipts = vec![corrupt(w, &c.receipts[0], |r| {
-                r.price = "0.7".parse().unwrap()
-            })];
-            c
-        },
-    );
-    add(
-        "server-at-fault--accepted-after-expiry",
-        "charged-after-expiry",
-        &|w| {
-            let mut c = Case::paid(w, goods);
-            let late = c
-                .pieces
-                .epo
-                .unverified()
-                .expires_at
-                .plus(jiff::SignedDuration::from_secs(1))
-                .unwrap();
-            c.receipts = vec![corrupt(w, &c.receipts[0], |r| r.server_time = late)];
-            c
-        },
-    );
-    add(
-        "server-at-fault--key-not-the-merchants",
-        "key-does-not-decrypt",
-        &|w| {
-            let mut c = Case::paid(w, goods);
-            c.receipts = vec![corrupt(w, &c.receipts[0], |r| r.key = Some(Hex([7; 32])))];
-            c
-        },
-    );
+    add("server-at-fault--told-refused-but-charged", "told-refused-but-charged", &|w| {
+        let mut c = Case::paid(w, goods);
+        let refusal = second_ledger(w, "0").settle(&c.pieces.endorsed, &w.server.keys, now()).unwrap();
+        c.receipts.push(refusal);
+        c
+    });
+    add("server-at-fault--charged-twice", "charged-more-than-agreed", &|w| {
+        let mut c = Case::paid(w, goods);
+        let later = now().plus(jiff::SignedDuration::from_secs(60)).unwrap();
+        c.receipts.push(second_ledger(w, "5").settle(&c.pieces.endorsed, &w.server.keys, later).unwrap());
+        c
+    });
+    add("server-at-fault--charged-more", "charged-more-than-agreed", &|w| {
+        let mut c = Case::paid(w, goods);
+        c.receipts = vec![corrupt(w, &c.receipts[0], |r| r.price = "0.7".parse().unwrap())];
+        c
+    });
+    add("server-at-fault--accepted-after-expiry", "charged-after-expiry", &|w| {
+        let mut c = Case::paid(w, goods);
+        let late = c.pieces.epo.unverified().expires_at.plus(jiff::SignedDuration::from_secs(1)).unwrap();
+        c.receipts = vec![corrupt(w, &c.receipts[0], |r| r.server_time = late)];
+        c
+    });
+    add("server-at-fault--key-not-the-merchants", "key-does-not-decrypt", &|w| {
+        let mut c = Case::paid(w, goods);
+        c.receipts = vec![corrupt(w, &c.receipts[0], |r| r.key = Some(Hex([7; 32])))];
+        c
+    });
     // No sale.
     add("no-sale--no-receipt", "paid-but-never-got-key", &|w| {
         let p = w.purchase("0.07", goods);
         Case::new(p, Vec::new())
     });
-    add(
-        "no-sale--refused-for-funds",
-        "told-refused-but-charged",
-        &|w| {
-            let p = w.purchase("9", goods);
-            let r = settle(w, &p);
-            Case::new(p, vec![r])
-        },
-    );
+    add("no-sale--refused-for-funds", "told-refused-but-charged", &|w| {
+        let p = w.purchase("9", goods);
+        let r = settle(w, &p);
+        Case::new(p, vec![r])
+    });
     // Forged pieces.
     fn raise_price(v: &mut Value) {
         v["body"]["price"] = "0.01".into();
@@ -564,97 +371,55 @@ fn generate() {
             c
         });
     }
-    add(
-        "evidence-rejected--forged-delivery-note",
-        "acknowledged-other-goods",
-        &|w| {
-            let mut c = Case::paid(w, goods);
-            c.edits.push(("delivery.json", |v| {
-                v["body"]["ciphertext_sha256"] = Hex([1u8; 32]).to_string().into()
-            }));
-            c
-        },
-    );
-    add(
-        "evidence-rejected--forged-endorsement",
-        "acknowledged-other-goods",
-        &|w| {
-            let mut c = Case::paid(w, goods);
-            c.edits.push(("endorsed.json", |v| {
-                v["body"]["sealed_key"]["ephemeral"] = Hex([9u8; 32]).to_string().into()
-            }));
-            c
-        },
-    );
-    add(
-        "evidence-rejected--forged-identity",
-        "key-does-not-decrypt",
-        &|w| {
-            let mut c = Case::paid(w, goods);
-            let mut identity: Value =
-                serde_json::from_slice(&std::fs::read(w.path("bookshop.id.json")).unwrap())
-                    .unwrap();
-            identity["body"]["name"] = "bookshop-inc".into();
-            c.extra
-                .push(("bookshop-renamed.id.json".into(), identity.to_string()));
-            c
-        },
-    );
+    add("evidence-rejected--forged-delivery-note", "acknowledged-other-goods", &|w| {
+        let mut c = Case::paid(w, goods);
+        c.edits.push(("delivery.json", |v| v["body"]["ciphertext_sha256"] = Hex([1u8; 32]).to_string().into()));
+        c
+    });
+    add("evidence-rejected--forged-endorsement", "acknowledged-other-goods", &|w| {
+        let mut c = Case::paid(w, goods);
+        c.edits.push(("endorsed.json", |v| v["body"]["sealed_key"]["ephemeral"] = Hex([9u8; 32]).to_string().into()));
+        c
+    });
+    add("evidence-rejected--forged-identity", "key-does-not-decrypt", &|w| {
+        let mut c = Case::paid(w, goods);
+        let mut identity: Value = serde_json::from_slice(&std::fs::read(w.path("bookshop.id.json")).unwrap()).unwrap();
+        identity["body"]["name"] = "bookshop-inc".into();
+        c.extra.push(("bookshop-renamed.id.json".into(), identity.to_string()));
+        c
+    });
     // Inconsistent pieces.
-    add(
-        "evidence-rejected--two-epos",
-        "charged-more-than-agreed",
-        &|w| {
-            let mut c = Case::paid(w, goods);
-            let expires = now().plus(jiff::SignedDuration::from_mins(5)).unwrap();
-            let p = &c.pieces;
-            let second = w.sign(&p.offer, &p.delivery.note, &p.delivery.ciphertext, expires);
-            c.extra.push(("epo-2.json".into(), second.to_json_pretty()));
-            c
-        },
-    );
-    add(
-        "evidence-rejected--receipt-for-another-epo",
-        "paid-but-never-got-key",
-        &|w| {
-            let mut c = Case::paid(w, goods);
-            let other = w.purchase("0.07", goods);
-            c.receipts = vec![settle(w, &other)];
-            c
-        },
-    );
-    add(
-        "evidence-rejected--offer-not-accepted",
-        "not-what-i-ordered",
-        &|w| {
-            let mut c = Case::paid(w, goods);
-            c.extra.push((
-                "offer-2.json".into(),
-                w.offer("0.07", Some(b"something else\n")).to_json_pretty(),
-            ));
-            c
-        },
-    );
+    add("evidence-rejected--two-epos", "charged-more-than-agreed", &|w| {
+        let mut c = Case::paid(w, goods);
+        let expires = now().plus(jiff::SignedDuration::from_mins(5)).unwrap();
+        let p = &c.pieces;
+        let second = w.sign(&p.offer, &p.delivery.note, &p.delivery.ciphertext, expires);
+        c.extra.push(("epo-2.json".into(), second.to_json_pretty()));
+        c
+    });
+    add("evidence-rejected--receipt-for-another-epo", "paid-but-never-got-key", &|w| {
+        let mut c = Case::paid(w, goods);
+        let other = w.purchase("0.07", goods);
+        c.receipts = vec![settle(w, &other)];
+        c
+    });
+    add("evidence-rejected--offer-not-accepted", "not-what-i-ordered", &|w| {
+        let mut c = Case::paid(w, goods);
+        c.extra.push(("offer-2.json".into(), w.offer("0.07", Some(b"something else\n")).to_json_pretty()));
+        c
+    });
     // Missing pieces.
-    add(
-        "insufficient-evidence--no-ciphertext",
-        "key-does-not-decrypt",
-        &|w| {
-            let mut c = Case::paid(w, goods);
-            c.ciphertext = None;
-            c
-        },
-    );
-    add(
-        "insufficient-evidence--no-epo",
-        "paid-but-never-got-key",
-        &|w| {
-            let mut c = Case::paid(w, goods);
-            c.customer_side = true;
-            c.omit.push("epo.json");
-            c
-        },
-    );
+    add("insufficient-evidence--no-ciphertext", "key-does-not-decrypt", &|w| {
+        let mut c = Case::paid(w, goods);
+        c.ciphertext = None;
+        c
+    });
+    add("insufficient-evidence--no-epo", "paid-but-never-got-key", &|w| {
+        let mut c = Case::paid(w, goods);
+        c.customer_side = true;
+        c.omit.push("epo.json");
+        c
+    });
 
     for (name, claim, case, world) in &cases {
         let files = case.files(world);
@@ -662,18 +427,9 @@ fn generate() {
         let mut args = vec!["bundle", "--claim", claim, "-o", bundle.to_str().unwrap()];
         args.extend(files.iter().map(|f| f.to_str().unwrap()));
         let made = judge(&args);
-        assert!(
-            made.status.success(),
-            "{name}: {}",
-            String::from_utf8_lossy(&made.stderr)
-        );
+        assert!(made.status.success(), "{name}: {}", String::from_utf8_lossy(&made.stderr));
         let ruling = bundle.join("expected-ruling.json");
-        judge(&[
-            "rule",
-            bundle.to_str().unwrap(),
-            "--ruling",
-            ruling.to_str().unwrap(),
-        ]);
+        judge(&["rule", bundle.to_str().unwrap(), "--ruling", ruling.to_str().unwrap()]);
     }
     // The same evidence reformatted (as `jq -S .` would print it) must get the same ruling.
     for name in [
@@ -684,11 +440,8 @@ fn generate() {
         let from = out.join(name);
         let to = out.join(format!("{name}--reformatted"));
         std::fs::create_dir(&to).unwrap();
-        let evidence: Value =
-            serde_json::from_slice(&std::fs::read(from.join("evidence.json")).unwrap()).unwrap();
-        let text = serde_json::to_string_pretty(&evidence)
-            .unwrap()
-            .replace("  ", "    ");
+        let evidence: Value = serde_json::from_slice(&std::fs::read(from.join("evidence.json")).unwrap()).unwrap();
+        let text = serde_json::to_string_pretty(&evidence).unwrap().replace("  ", "    ");
         std::fs::write(to.join("evidence.json"), text).unwrap();
         for file in ["ciphertext", "expected-ruling.json"] {
             std::fs::copy(from.join(file), to.join(file)).unwrap();

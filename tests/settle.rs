@@ -30,11 +30,7 @@ fn assert_refused(world: &World, request: &Signed<EndorsedEpo>, reason: &str) {
     assert_eq!(r["body"]["result"], "refused");
     assert_eq!(r["body"]["reason"], reason);
     assert!(r["body"].get("key").is_none(), "a refusal releases no key");
-    assert_eq!(
-        (world.balance("alice"), world.balance("bookshop")),
-        before,
-        "no money moved"
-    );
+    assert_eq!((world.balance("alice"), world.balance("bookshop")), before, "no money moved");
     assert!(world.books().audit().unwrap().problems.is_empty());
 }
 
@@ -47,10 +43,7 @@ fn a_purchase_moves_the_price_and_escrows_k() {
     let r = receipt(&out);
     assert_eq!(r["body"]["result"], "paid");
     assert_eq!(r["body"]["key"], p.delivery.key.to_string());
-    assert_eq!(
-        r["body"]["key_statement"]["body"]["key"],
-        p.delivery.key.to_string()
-    );
+    assert_eq!(r["body"]["key_statement"]["body"]["key"], p.delivery.key.to_string());
     assert_eq!(world.balance("alice"), amount("4.93"));
     assert_eq!(world.balance("bookshop"), amount("0.07"));
 }
@@ -58,40 +51,22 @@ fn a_purchase_moves_the_price_and_escrows_k() {
 #[test]
 fn insufficient_funds_is_refused() {
     let world = World::new();
-    assert_refused(
-        &world,
-        &world.purchase("5.000001", b"goods").endorsed,
-        "insufficient-funds",
-    );
+    assert_refused(&world, &world.purchase("5.000001", b"goods").endorsed, "insufficient-funds");
 }
 
 #[test]
 fn an_expired_epo_is_refused() {
     let world = World::new();
-    let p = world.purchase_expiring(
-        "0.1",
-        b"goods",
-        now().plus(jiff::SignedDuration::from_secs(1)).unwrap(),
-    );
+    let p = world.purchase_expiring("0.1", b"goods", now().plus(jiff::SignedDuration::from_secs(1)).unwrap());
     let input = world.write("request.json", p.endorsed.to_json_pretty());
     let out = world
         .tool("netbill-settle")
-        .args([
-            "--ledger",
-            "netbill.db",
-            "--key",
-            "netbill.key",
-            "--now",
-            "2026-11-25T12:00:02Z",
-        ])
+        .args(["--ledger", "netbill.db", "--key", "netbill.key", "--now", "2026-11-25T12:00:02Z"])
         .arg(&input)
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert_eq!(
-        receipt(std::str::from_utf8(&out.stdout).unwrap())["body"]["reason"],
-        "expired"
-    );
+    assert_eq!(receipt(std::str::from_utf8(&out.stdout).unwrap())["body"]["reason"], "expired");
     assert_eq!(world.balance("alice"), amount("5"));
 }
 
@@ -103,11 +78,7 @@ fn a_customer_signature_by_another_key_is_refused() {
     let forged = Signed::sign(p.epo.unverified().clone(), &mallory);
     let mut body = p.endorsed.unverified().clone();
     body.epo = forged;
-    assert_refused(
-        &world,
-        &Signed::sign(body, &world.bookshop.keys),
-        "bad-signature",
-    );
+    assert_refused(&world, &Signed::sign(body, &world.bookshop.keys), "bad-signature");
 }
 
 #[test]
@@ -138,11 +109,7 @@ fn a_price_other_than_the_offer_is_refused() {
     epo.price = amount("0.01");
     let mut body = p.endorsed.unverified().clone();
     body.epo = Signed::sign(epo, &world.alice.keys);
-    assert_refused(
-        &world,
-        &Signed::sign(body, &world.bookshop.keys),
-        "price-mismatch",
-    );
+    assert_refused(&world, &Signed::sign(body, &world.bookshop.keys), "price-mismatch");
 }
 
 #[test]
@@ -153,11 +120,7 @@ fn an_epo_for_another_server_is_refused() {
     epo.server = PartyKeys::generate("elsewhere").unwrap().key_id();
     let mut body = p.endorsed.unverified().clone();
     body.epo = Signed::sign(epo, &world.alice.keys);
-    assert_refused(
-        &world,
-        &Signed::sign(body, &world.bookshop.keys),
-        "wrong-server",
-    );
+    assert_refused(&world, &Signed::sign(body, &world.bookshop.keys), "wrong-server");
 }
 
 #[test]
@@ -180,23 +143,14 @@ fn settling_again_returns_the_identical_receipt_and_charges_once() {
     assert_eq!(first.0, 0);
     assert_eq!(first, second, "byte-identical stored receipt");
     assert_eq!(world.balance("alice"), amount("4.75"));
-    assert_eq!(
-        world.books().statement("alice").unwrap().movements.len(),
-        2,
-        "one deposit, one purchase"
-    );
+    assert_eq!(world.books().statement("alice").unwrap().movements.len(), 2, "one deposit, one purchase");
 }
 
 #[test]
 fn the_same_epo_id_with_other_content_is_refused_as_a_replay() {
     let world = World::new();
     let p = world.purchase("0.25", b"goods");
-    assert_eq!(
-        world
-            .settle(&world.write("request.json", p.endorsed.to_json_pretty()))
-            .0,
-        0
-    );
+    assert_eq!(world.settle(&world.write("request.json", p.endorsed.to_json_pretty())).0, 0);
     // The merchant countersigns again: a new sealing makes a different request.
     let again = world.countersign(&p.epo, &p.offer, &p.delivery);
     assert_ne!(again.digest(), p.endorsed.digest());
@@ -207,18 +161,12 @@ fn the_same_epo_id_with_other_content_is_refused_as_a_replay() {
 #[test]
 fn an_ndjson_stream_gets_one_receipt_line_per_request_in_order() {
     let world = World::new();
-    let pieces: Vec<_> = ["0.1", "9", "0.2"]
-        .iter()
-        .map(|p| world.purchase(p, b"goods"))
-        .collect();
+    let pieces: Vec<_> = ["0.1", "9", "0.2"].iter().map(|p| world.purchase(p, b"goods")).collect();
     let stream: String = pieces.iter().map(|p| p.endorsed.to_json_line()).collect();
     let (code, out) = world.settle(&world.write("stream.ndjson", stream));
     assert_eq!(code, 1, "one refusal in the stream");
     let lines: Vec<Value> = out.lines().map(receipt).collect();
-    let results: Vec<&str> = lines
-        .iter()
-        .map(|r| r["body"]["result"].as_str().unwrap())
-        .collect();
+    let results: Vec<&str> = lines.iter().map(|r| r["body"]["result"].as_str().unwrap()).collect();
     assert_eq!(results, ["paid", "refused", "paid"]);
     for (r, p) in lines.iter().zip(&pieces) {
         assert_eq!(r["body"]["epo_id"], p.epo.unverified().epo_id.to_string());
@@ -231,11 +179,7 @@ fn a_forged_request_does_not_burn_the_epo_id() {
     let world = World::new();
     let p = world.purchase("0.1", b"goods");
     let impostor = PartyKeys::generate("bookshop").unwrap();
-    assert_refused(
-        &world,
-        &Signed::sign(p.endorsed.unverified().clone(), &impostor),
-        "bad-signature",
-    );
+    assert_refused(&world, &Signed::sign(p.endorsed.unverified().clone(), &impostor), "bad-signature");
     let (code, out) = world.settle(&world.write("genuine.json", p.endorsed.to_json_pretty()));
     assert_eq!(code, 0, "the genuine request still settles: {out}");
     assert_eq!(receipt(&out)["body"]["result"], "paid");
@@ -246,17 +190,10 @@ fn a_binding_refusal_answers_every_retry_of_its_epo_id() {
     let world = World::new();
     let p = world.purchase("6", b"goods");
     assert_refused(&world, &p.endorsed, "insufficient-funds");
-    world
-        .books()
-        .external("alice", External::Deposit, amount("10"), None, now())
-        .unwrap();
+    world.books().external("alice", External::Deposit, amount("10"), None, now()).unwrap();
     let (code, out) = world.settle(&world.write("again.json", p.endorsed.to_json_pretty()));
     assert_eq!(code, 1);
-    assert_eq!(
-        receipt(&out)["body"]["reason"],
-        "insufficient-funds",
-        "the stored refusal"
-    );
+    assert_eq!(receipt(&out)["body"]["reason"], "insufficient-funds", "the stored refusal");
     assert_eq!(world.balance("alice"), amount("15"));
 }
 

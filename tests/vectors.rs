@@ -53,24 +53,13 @@ fn positive_vectors_verify() {
     if std::env::var_os("UPDATE_VECTORS").is_some() {
         generate();
     }
-    for t in [
-        "offer",
-        "delivery",
-        "epo",
-        "endorsed-epo",
-        "receipt",
-        "key-request",
-    ] {
+    for t in ["offer", "delivery", "epo", "endorsed-epo", "receipt", "key-request"] {
         assert_eq!(check_as(t, &read(&format!("{t}.json"))), Ok(()), "{t}.json");
     }
     let receipt = Signed::<Receipt>::parse(&read("receipt.json")).unwrap();
     let key = receipt.unverified().key.unwrap();
-    let goods = atomic_commerce::crypto::goods::decrypt(
-        &key,
-        receipt.unverified().epo_id.as_str(),
-        &read("goods.enc"),
-    )
-    .unwrap();
+    let goods = atomic_commerce::crypto::goods::decrypt(&key, receipt.unverified().epo_id.as_str(), &read("goods.enc"))
+        .unwrap();
     assert_eq!(goods, read("goods.txt"));
 }
 
@@ -82,17 +71,10 @@ fn negative_vectors_are_rejected_as_named() {
         let Some((expected, rest)) = name.split_once("--") else {
             continue;
         };
-        let doc_type = [
-            "endorsed-epo",
-            "key-request",
-            "receipt",
-            "offer",
-            "delivery",
-            "epo",
-        ]
-        .into_iter()
-        .find(|t| rest.starts_with(&format!("{t}-")))
-        .unwrap_or_else(|| panic!("{name}: unknown document type"));
+        let doc_type = ["endorsed-epo", "key-request", "receipt", "offer", "delivery", "epo"]
+            .into_iter()
+            .find(|t| rest.starts_with(&format!("{t}-")))
+            .unwrap_or_else(|| panic!("{name}: unknown document type"));
         let want = match expected {
             "malformed" => ErrorKind::Malformed,
             "refused" => ErrorKind::Refused,
@@ -112,11 +94,7 @@ fn an_independent_python_verifier_accepts_the_vectors() {
         .output()
         .expect("python3 is needed (scripts/test installs it)");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("decrypted goods match"), "{stdout}");
 }
 
@@ -124,28 +102,19 @@ fn generate() {
     let world = World::new();
     let goods = b"How to Make a Million Dollars Fast on the Internet\n";
     let p = world.purchase("0.07", goods);
-    let receipt = world
-        .books()
-        .settle(&p.endorsed, &world.server.keys, crate::common::now())
-        .unwrap();
+    let receipt = world.books().settle(&p.endorsed, &world.server.keys, crate::common::now()).unwrap();
     let request = recovery::request(p.epo.unverified().epo_id.clone(), &world.alice.keys);
     let out = dir();
     std::fs::create_dir_all(&out).unwrap();
     for entry in std::fs::read_dir(&out).unwrap() {
         let path = entry.unwrap().path();
-        if path
-            .extension()
-            .is_some_and(|e| e == "json" || e == "enc" || e == "txt")
-        {
+        if path.extension().is_some_and(|e| e == "json" || e == "enc" || e == "txt") {
             std::fs::remove_file(path).unwrap();
         }
     }
     let write = |name: &str, bytes: &[u8]| std::fs::write(out.join(name), bytes).unwrap();
     for party in ["alice", "bookshop", "netbill"] {
-        write(
-            &format!("{party}.id.json"),
-            &std::fs::read(world.path(&format!("{party}.id.json"))).unwrap(),
-        );
+        write(&format!("{party}.id.json"), &std::fs::read(world.path(&format!("{party}.id.json"))).unwrap());
     }
     write("offer.json", p.offer.to_json_pretty().as_bytes());
     write("delivery.json", p.delivery.note.to_json_pretty().as_bytes());
@@ -165,75 +134,33 @@ fn generate() {
     let offer = p.offer.to_json_pretty();
     let receipt_json = receipt.to_json_pretty();
     let negatives: Vec<(&str, String)> = vec![
-        (
-            "malformed--epo-amount-not-canonical.json",
-            edit(&epo, &|v| v["body"]["price"] = "0.070".into()),
-        ),
-        (
-            "malformed--epo-negative-price.json",
-            edit(&epo, &|v| v["body"]["price"] = "-0.07".into()),
-        ),
-        (
-            "malformed--epo-number-price.json",
-            edit(&epo, &|v| v["body"]["price"] = 0.07.into()),
-        ),
-        (
-            "malformed--epo-overflowing-price.json",
-            edit(&epo, &|v| {
-                v["body"]["price"] = "18446744073709.551616".into()
-            }),
-        ),
+        ("malformed--epo-amount-not-canonical.json", edit(&epo, &|v| v["body"]["price"] = "0.070".into())),
+        ("malformed--epo-negative-price.json", edit(&epo, &|v| v["body"]["price"] = "-0.07".into())),
+        ("malformed--epo-number-price.json", edit(&epo, &|v| v["body"]["price"] = 0.07.into())),
+        ("malformed--epo-overflowing-price.json", edit(&epo, &|v| v["body"]["price"] = "18446744073709.551616".into())),
         (
             "malformed--epo-uppercase-hex.json",
             edit(&epo, &|v| {
-                let upper = v["body"]["ciphertext_sha256"]
-                    .as_str()
-                    .unwrap()
-                    .to_uppercase();
+                let upper = v["body"]["ciphertext_sha256"].as_str().unwrap().to_uppercase();
                 v["body"]["ciphertext_sha256"] = upper.into()
             }),
         ),
-        (
-            "malformed--epo-unknown-field.json",
-            edit(&epo, &|v| v["body"]["discount"] = "0.01".into()),
-        ),
-        (
-            "malformed--epo-duplicate-field.json",
-            epo.replacen("\"price\":", "\"price\": \"0.01\",\n    \"price\":", 1),
-        ),
-        (
-            "malformed--epo-bad-time.json",
-            edit(&epo, &|v| {
-                v["body"]["expires_at"] = "2026-11-25T13:00:00+00:00".into()
-            }),
-        ),
+        ("malformed--epo-unknown-field.json", edit(&epo, &|v| v["body"]["discount"] = "0.01".into())),
+        ("malformed--epo-duplicate-field.json", epo.replacen("\"price\":", "\"price\": \"0.01\",\n    \"price\":", 1)),
+        ("malformed--epo-bad-time.json", edit(&epo, &|v| v["body"]["expires_at"] = "2026-11-25T13:00:00+00:00".into())),
         (
             "malformed--epo-no-signature.json",
             edit(&epo, &|v| {
                 v.as_object_mut().unwrap().remove("signature");
             }),
         ),
-        (
-            "malformed--epo-truncated.json",
-            epo[..epo.len() / 2].to_string(),
-        ),
-        (
-            "malformed--offer-explicit-null.json",
-            edit(&offer, &|v| v["body"]["price_group"] = Value::Null),
-        ),
+        ("malformed--epo-truncated.json", epo[..epo.len() / 2].to_string()),
+        ("malformed--offer-explicit-null.json", edit(&offer, &|v| v["body"]["price_group"] = Value::Null)),
         ("malformed--receipt-wrong-type.json", offer.clone()),
-        (
-            "malformed--receipt-version-2.json",
-            edit(&receipt_json, &|v| v["version"] = 2.into()),
-        ),
-        (
-            "refused--receipt-changed-price.json",
-            edit(&receipt_json, &|v| v["body"]["price"] = "0.7".into()),
-        ),
+        ("malformed--receipt-version-2.json", edit(&receipt_json, &|v| v["version"] = 2.into())),
+        ("refused--receipt-changed-price.json", edit(&receipt_json, &|v| v["body"]["price"] = "0.7".into())),
         ("refused--receipt-changed-server-time.json", {
-            edit(&receipt_json, &|v| {
-                v["body"]["server_time"] = "2026-11-25T12:00:01Z".into()
-            })
+            edit(&receipt_json, &|v| v["body"]["server_time"] = "2026-11-25T12:00:01Z".into())
         }),
         ("malformed--receipt-paid-without-key.json", {
             edit(&receipt_json, &|v| {
@@ -265,12 +192,7 @@ fn generate() {
                 v["body"]["epo_id"] = format!("{}{last}", &id[..id.len() - 1]).into()
             }),
         ),
-        (
-            "refused--offer-changed-customer.json",
-            edit(&offer, &|v| {
-                v["body"]["customer"] = "0000000000000000".into()
-            }),
-        ),
+        ("refused--offer-changed-customer.json", edit(&offer, &|v| v["body"]["customer"] = "0000000000000000".into())),
     ];
     for (name, text) in negatives {
         write(name, text.as_bytes());

@@ -80,22 +80,10 @@ pub fn main() -> ExitCode {
 
 fn run(step: Step) -> Result<ExitCode> {
     match step {
-        Step::Bundle {
-            claim,
-            output,
-            files,
-        } => bundle(claim, &output, &files).map(|()| ExitCode::SUCCESS),
-        Step::Rule {
-            bundle,
-            key,
-            goods_out,
-            ruling,
-        } => rule(
-            &bundle,
-            key.as_deref(),
-            goods_out.as_deref(),
-            ruling.as_deref(),
-        ),
+        Step::Bundle { claim, output, files } => bundle(claim, &output, &files).map(|()| ExitCode::SUCCESS),
+        Step::Rule { bundle, key, goods_out, ruling } => {
+            rule(&bundle, key.as_deref(), goods_out.as_deref(), ruling.as_deref())
+        }
     }
 }
 
@@ -107,21 +95,14 @@ fn bundle(claim: Claim, output: &Path, files: &[PathBuf]) -> Result<()> {
         let place = cli::display(path);
         if bytes.starts_with(GOODS_MAGIC) {
             if let Some((_, first)) = &ciphertext {
-                return Err(Error::usage(format!(
-                    "two ciphertexts: {} and {place}",
-                    first.display()
-                )));
+                return Err(Error::usage(format!("two ciphertexts: {} and {place}", first.display())));
             }
             ciphertext = Some((bytes, path));
             continue;
         }
         for (n, raw) in doc::stream(&bytes[..]).enumerate() {
-            let value: Value =
-                serde_json::from_str(raw.at(&place)?.get()).expect("raw JSON is JSON");
-            let doc_type = value
-                .get("type")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
+            let value: Value = serde_json::from_str(raw.at(&place)?.get()).expect("raw JSON is JSON");
+            let doc_type = value.get("type").and_then(Value::as_str).unwrap_or_default();
             if !matches!(
                 doc_type,
                 "identity"
@@ -131,59 +112,37 @@ fn bundle(claim: Claim, output: &Path, files: &[PathBuf]) -> Result<()> {
                     | "netbill.endorsed-epo"
                     | "netbill.receipt"
             ) {
-                let why = format!(
-                    "document {} is {doc_type:?}, not evidence of a NetBill purchase",
-                    n + 1
-                );
+                let why = format!("document {} is {doc_type:?}, not evidence of a NetBill purchase", n + 1);
                 return Err(Error::malformed(why).at(&place));
             }
             pieces.push(value);
         }
     }
-    let mut evidence = Evidence {
-        claim,
-        ciphertext_sha256: ciphertext.as_ref().map(|(c, _)| crate::crypto::sha256(c)),
-        pieces,
-    };
+    let mut evidence =
+        Evidence { claim, ciphertext_sha256: ciphertext.as_ref().map(|(c, _)| crate::crypto::sha256(c)), pieces };
     evidence.normalize();
 
-    let parent = output
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let parent = output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let tmp = tempfile::Builder::new()
         .prefix(".bundle-")
         .tempdir_in(parent)
         .map_err(|e| Error::new(ErrorKind::CannotCreate, e.to_string()).at(parent.display()))?;
-    fsio::write_new(
-        &tmp.path().join(EVIDENCE),
-        Plain(evidence).to_json_pretty().as_bytes(),
-    )?;
+    fsio::write_new(&tmp.path().join(EVIDENCE), Plain(evidence).to_json_pretty().as_bytes())?;
     if let Some((bytes, _)) = &ciphertext {
         fsio::write_new(&tmp.path().join(CIPHERTEXT), bytes)?;
     }
     if output.exists() {
-        return Err(Error::new(
-            ErrorKind::CannotCreate,
-            "already exists; refusing to overwrite",
-        )
-        .at(output.display()));
+        return Err(Error::new(ErrorKind::CannotCreate, "already exists; refusing to overwrite").at(output.display()));
     }
     std::fs::rename(tmp.path(), output).map_err(|e| Error::io(&e).at(output.display()))?;
     std::mem::forget(tmp); // renamed: nothing left to clean up
     Ok(())
 }
 
-fn rule(
-    dir: &Path,
-    key: Option<&Path>,
-    goods_out: Option<&Path>,
-    out: Option<&Path>,
-) -> Result<ExitCode> {
+fn rule(dir: &Path, key: Option<&Path>, goods_out: Option<&Path>, out: Option<&Path>) -> Result<ExitCode> {
     let keys = key.map(cli::read_keys).transpose()?;
     let evidence_path = dir.join(EVIDENCE);
-    let evidence =
-        Plain::<Evidence>::parse(&fsio::read(&evidence_path)?).at(evidence_path.display())?;
+    let evidence = Plain::<Evidence>::parse(&fsio::read(&evidence_path)?).at(evidence_path.display())?;
     let ciphertext_path = dir.join(CIPHERTEXT);
     let ciphertext = match std::fs::read(&ciphertext_path) {
         Ok(bytes) => Some(bytes),
@@ -200,9 +159,5 @@ fn rule(
         None => Plain(judgment.ruling).to_json_pretty(),
     };
     cli::write_output(out, text.as_bytes())?;
-    Ok(if upheld == Upheld::Yes {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(if upheld == Upheld::Yes { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

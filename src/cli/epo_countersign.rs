@@ -64,9 +64,8 @@ fn run(a: &Args) -> Result<ExitCode> {
 
     if let Some(done) = store.endorsed(&epo_id)? {
         if done.unverified().epo.digest() != epo.digest() {
-            let why = format!(
-                "{epo_id} was already countersigned for a different EPO; refusing to endorse a second one"
-            );
+            let why =
+                format!("{epo_id} was already countersigned for a different EPO; refusing to endorse a second one");
             return Err(Error::refused(why).at(cli::display(&a.epo)));
         }
         cli::write_output(a.output.as_deref(), done.to_json_pretty().as_bytes())?;
@@ -82,8 +81,7 @@ fn run(a: &Args) -> Result<ExitCode> {
         server: &server,
         now: a.clock.now(),
     };
-    let endorsed =
-        countersign(&endorsement, &merchant).map_err(|e| cli::in_files(e, &[("EPO", &a.epo)]))?;
+    let endorsed = countersign(&endorsement, &merchant).map_err(|e| cli::in_files(e, &[("EPO", &a.epo)]))?;
     store.record_endorsement(&endorsed, &customer_bytes)?;
     cli::write_output(a.output.as_deref(), endorsed.to_json_pretty().as_bytes())?;
     Ok(ExitCode::SUCCESS)

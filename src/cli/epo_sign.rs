@@ -93,14 +93,7 @@ fn run(a: &Args) -> Result<ExitCode> {
         now,
     };
     let epo = sign_epo(&purchase, &customer).map_err(|e| {
-        cli::in_files(
-            e,
-            &[
-                ("offer", &a.offer),
-                ("delivery note", &a.delivery),
-                ("ciphertext", &a.ciphertext),
-            ],
-        )
+        cli::in_files(e, &[("offer", &a.offer), ("delivery note", &a.delivery), ("ciphertext", &a.ciphertext)])
     })?;
     cli::write_output(a.output.as_deref(), epo.to_json_pretty().as_bytes())?;
     Ok(ExitCode::SUCCESS)

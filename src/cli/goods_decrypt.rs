@@ -65,25 +65,17 @@ fn run(a: &Args) -> Result<ExitCode> {
         }
         (Outcome::Paid, Some(key)) => key,
         _ => {
-            return Err(Error::refused(format!(
-                "{} was refused: no key was released",
-                body.epo_id
-            ))
-            .at(&at_receipt));
+            return Err(Error::refused(format!("{} was refused: no key was released", body.epo_id)).at(&at_receipt));
         }
     };
     let ciphertext = cli::read_input(&a.ciphertext)?;
     let at_ciphertext = cli::display(&a.ciphertext);
     let checksum = crate::crypto::sha256(&ciphertext);
     if checksum != body.ciphertext_sha256 {
-        let why = format!(
-            "SHA-256 is {checksum}, but the receipt is for {}",
-            body.ciphertext_sha256
-        );
+        let why = format!("SHA-256 is {checksum}, but the receipt is for {}", body.ciphertext_sha256);
         return Err(Error::refused(why).at(&at_ciphertext));
     }
-    let goods = crate::crypto::goods::decrypt(&key, body.epo_id.as_str(), &ciphertext)
-        .at(&at_ciphertext)?;
+    let goods = crate::crypto::goods::decrypt(&key, body.epo_id.as_str(), &ciphertext).at(&at_ciphertext)?;
     if let (Some(offer_path), Some(merchant_path)) = (&a.offer, &a.merchant) {
         let merchant = cli::read_identity(merchant_path)?;
         let offer = cli::read_signed::<Offer>(offer_path)?;

@@ -63,9 +63,6 @@ fn run(a: &Args) -> Result<ExitCode> {
     // The store commits first: a ciphertext must never exist without its key on record.
     store.record_delivery(&offer, &delivery)?;
     fsio::write_atomic(&a.ciphertext, &delivery.ciphertext)?;
-    cli::write_output(
-        a.output.as_deref(),
-        delivery.note.to_json_pretty().as_bytes(),
-    )?;
+    cli::write_output(a.output.as_deref(), delivery.note.to_json_pretty().as_bytes())?;
     Ok(ExitCode::SUCCESS)
 }

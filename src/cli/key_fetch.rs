@@ -37,12 +37,7 @@ enum Step {
         #[arg(long, value_name = "FILE")]
         key: PathBuf,
         /// The EPO she signed
-        #[arg(
-            long,
-            value_name = "FILE",
-            required_unless_present = "epo_id",
-            conflicts_with = "epo_id"
-        )]
+        #[arg(long, value_name = "FILE", required_unless_present = "epo_id", conflicts_with = "epo_id")]
         epo: Option<PathBuf>,
         /// The EPO id, if the EPO itself was lost
         #[arg(long, value_name = "ID")]
@@ -57,12 +52,7 @@ enum Step {
         #[arg(default_value = "-", value_name = "REQUEST")]
         request: PathBuf,
         /// Answer as the NetBill server, from this ledger
-        #[arg(
-            long,
-            value_name = "PATH",
-            required_unless_present = "store",
-            conflicts_with = "store"
-        )]
+        #[arg(long, value_name = "PATH", required_unless_present = "store", conflicts_with = "store")]
         ledger: Option<PathBuf>,
         /// Answer as the merchant, from this store directory
         #[arg(long, value_name = "DIR")]
@@ -99,20 +89,12 @@ pub fn main() -> ExitCode {
 }
 
 fn no_record(epo_id: &EpoId, holder: &str) -> Error {
-    Error::new(
-        ErrorKind::NoInput,
-        format!("no receipt for {epo_id} in {holder}"),
-    )
+    Error::new(ErrorKind::NoInput, format!("no receipt for {epo_id} in {holder}"))
 }
 
 fn run(step: Step) -> Result<ExitCode> {
     match step {
-        Step::Request {
-            key,
-            epo,
-            epo_id,
-            output,
-        } => {
+        Step::Request { key, epo, epo_id, output } => {
             let customer = cli::read_keys(&key)?;
             let epo_id: EpoId = match (epo, epo_id) {
                 (Some(path), _) => cli::read_signed::<Epo>(&path)?.unverified().epo_id.clone(),
@@ -122,12 +104,7 @@ fn run(step: Step) -> Result<ExitCode> {
             let request = recovery::request(epo_id, &customer);
             cli::write_output(output.as_deref(), request.to_json_pretty().as_bytes())?;
         }
-        Step::Answer {
-            request: path,
-            ledger,
-            store,
-            output,
-        } => {
+        Step::Answer { request: path, ledger, store, output } => {
             let request = cli::read_signed::<KeyRequest>(&path)?;
             let epo_id = request.unverified().epo_id.clone();
             let (customer, receipt) = match (ledger, store) {
@@ -135,24 +112,19 @@ fn run(step: Step) -> Result<ExitCode> {
                     let place = ledger.display().to_string();
                     let (stored, customer) = SqliteLedger::open(&ledger)?
                         .settlement(&epo_id)?
-                        .ok_or_else(|| {
-                            no_record(&epo_id, "the ledger: nothing was charged for it").at(&place)
-                        })?;
-                    let customer = customer.ok_or_else(|| {
-                        Error::refused("the customer's account is gone").at(&place)
-                    })?;
+                        .ok_or_else(|| no_record(&epo_id, "the ledger: nothing was charged for it").at(&place))?;
+                    let customer =
+                        customer.ok_or_else(|| Error::refused("the customer's account is gone").at(&place))?;
                     (customer.identity, stored.receipt)
                 }
                 (None, Some(dir)) => {
                     let place = dir.display().to_string();
                     let store = MerchantStore::open(&dir)?;
-                    let receipt = store.receipt(&epo_id)?.ok_or_else(|| {
-                        no_record(&epo_id, "the merchant's store; ask the NetBill server")
-                            .at(&place)
-                    })?;
-                    let customer = store
-                        .customer(&epo_id)?
-                        .ok_or_else(|| no_record(&epo_id, "the store").at(&place))?;
+                    let receipt = store
+                        .receipt(&epo_id)?
+                        .ok_or_else(|| no_record(&epo_id, "the merchant's store; ask the NetBill server").at(&place))?;
+                    let customer =
+                        store.customer(&epo_id)?.ok_or_else(|| no_record(&epo_id, "the store").at(&place))?;
                     (customer, receipt)
                 }
                 (None, None) => unreachable!("clap requires --ledger or --store"),
@@ -160,18 +132,11 @@ fn run(step: Step) -> Result<ExitCode> {
             let answer = recovery::answer(&request, &customer, &receipt).at(cli::display(&path))?;
             cli::write_output(output.as_deref(), Plain(answer).to_json_pretty().as_bytes())?;
         }
-        Step::Open {
-            answer: path,
-            key,
-            server,
-            output,
-        } => {
+        Step::Open { answer: path, key, server, output } => {
             let customer = cli::read_keys(&key)?;
             let server = cli::read_identity(&server)?;
-            let answer =
-                Plain::<KeyAnswer>::parse(&cli::read_input(&path)?).at(cli::display(&path))?;
-            let receipt: Signed<_> =
-                recovery::open(&answer, &customer, &server).at(cli::display(&path))?;
+            let answer = Plain::<KeyAnswer>::parse(&cli::read_input(&path)?).at(cli::display(&path))?;
+            let receipt: Signed<_> = recovery::open(&answer, &customer, &server).at(cli::display(&path))?;
             cli::write_output(output.as_deref(), receipt.to_json_pretty().as_bytes())?;
         }
     }

@@ -43,9 +43,6 @@ pub fn main() -> ExitCode {
 fn run(a: &Args) -> Result<ExitCode> {
     let keys = PartyKeys::generate(&a.name)?;
     fsio::write_secret(&a.secret_key, keys.to_file().as_bytes())?;
-    cli::write_output(
-        a.output.as_deref(),
-        keys.identity_document().to_json_pretty().as_bytes(),
-    )?;
+    cli::write_output(a.output.as_deref(), keys.identity_document().to_json_pretty().as_bytes())?;
     Ok(ExitCode::SUCCESS)
 }

@@ -21,10 +21,7 @@ fn collect(cmd: clap::Command, pages: &mut Vec<(String, String)>) {
         .filter(|s| s.get_name() != "help")
         .map(|s| {
             let full = format!("{name}-{}", s.get_name());
-            s.clone()
-                .name(full.clone())
-                .bin_name(format!("{name} {}", s.get_name()))
-                .version(env!("CARGO_PKG_VERSION"))
+            s.clone().name(full.clone()).bin_name(format!("{name} {}", s.get_name())).version(env!("CARGO_PKG_VERSION"))
         })
         .collect();
     pages.push((format!("{name}.1"), render(&cmd)));
@@ -34,21 +31,15 @@ fn collect(cmd: clap::Command, pages: &mut Vec<(String, String)>) {
 }
 
 fn render(cmd: &clap::Command) -> String {
-    let man = Man::new(cmd.clone())
-        .date("")
-        .source(format!("atomic-commerce {}", env!("CARGO_PKG_VERSION")));
+    let man = Man::new(cmd.clone()).date("").source(format!("atomic-commerce {}", env!("CARGO_PKG_VERSION")));
     let mut out = Vec::new();
     man.render_title(&mut out).expect("writing to a Vec");
     man.render_name_section(&mut out).expect("writing to a Vec");
-    man.render_synopsis_section(&mut out)
-        .expect("writing to a Vec");
-    man.render_description_section(&mut out)
-        .expect("writing to a Vec");
-    man.render_options_section(&mut out)
-        .expect("writing to a Vec");
+    man.render_synopsis_section(&mut out).expect("writing to a Vec");
+    man.render_description_section(&mut out).expect("writing to a Vec");
+    man.render_options_section(&mut out).expect("writing to a Vec");
     if cmd.get_subcommands().any(|s| s.get_name() != "help") {
-        man.render_subcommands_section(&mut out)
-            .expect("writing to a Vec");
+        man.render_subcommands_section(&mut out).expect("writing to a Vec");
     }
     let mut text = String::from_utf8(out).expect("roff is UTF-8");
     text.push_str(&exit_status_section());
@@ -68,10 +59,7 @@ fn exit_status_section() -> String {
             text.push_str(cont.trim());
             lines.next();
         }
-        s.push_str(&format!(
-            ".TP\n\\fB{code}\\fR\n{}\n",
-            text.replace('-', "\\-")
-        ));
+        s.push_str(&format!(".TP\n\\fB{code}\\fR\n{}\n", text.replace('-', "\\-")));
     }
     s
 }

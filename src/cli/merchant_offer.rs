@@ -51,13 +51,8 @@ fn run(a: &Args) -> Result<ExitCode> {
     let customer = cli::read_identity(&a.customer)?;
     let catalog = Catalog::parse(&cli::read_input(&a.catalog)?).at(cli::display(&a.catalog))?;
     let catalog_dir = a.catalog.parent().unwrap_or(Path::new("."));
-    let request = OfferRequest {
-        catalog: &catalog,
-        catalog_dir,
-        product: &a.product,
-        customer: &customer,
-        now: a.clock.now(),
-    };
+    let request =
+        OfferRequest { catalog: &catalog, catalog_dir, product: &a.product, customer: &customer, now: a.clock.now() };
     let offer = make_offer(&request, &merchant).at(cli::display(&a.catalog))?;
     cli::write_output(a.output.as_deref(), offer.to_json_pretty().as_bytes())?;
     Ok(ExitCode::SUCCESS)

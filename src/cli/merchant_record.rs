@@ -48,14 +48,11 @@ fn run(a: &Args) -> Result<ExitCode> {
         let place = format!("{}: receipt {}", cli::display(&a.input), n + 1);
         let receipt = Signed::<Receipt>::parse(raw.at(&place)?.get().as_bytes()).at(&place)?;
         let body = receipt.verify(&server).at(&place)?;
-        let endorsed = store.endorsed(&body.epo_id)?.ok_or_else(|| {
-            Error::refused(format!("no endorsement for {} in this store", body.epo_id)).at(&place)
-        })?;
+        let endorsed = store
+            .endorsed(&body.epo_id)?
+            .ok_or_else(|| Error::refused(format!("no endorsement for {} in this store", body.epo_id)).at(&place))?;
         if endorsed.digest() != body.request {
-            return Err(Error::refused(
-                "the receipt answers another request than the one endorsed",
-            )
-            .at(&place));
+            return Err(Error::refused("the receipt answers another request than the one endorsed").at(&place));
         }
         store.record_receipt(&receipt).at(&place)?;
         cli::write_stdout(receipt.to_json_line().as_bytes())?;

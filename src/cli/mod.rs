@@ -81,26 +81,18 @@ pub fn parse_duration(s: &str) -> std::result::Result<jiff::SignedDuration, Stri
 
 /// Finishes a tool's clap definition: the exit-status table goes into `--help`.
 pub fn finish(cmd: clap::Command) -> clap::Command {
-    cmd.after_long_help(EXIT_STATUS_TABLE)
-        .version(env!("CARGO_PKG_VERSION"))
+    cmd.after_long_help(EXIT_STATUS_TABLE).version(env!("CARGO_PKG_VERSION"))
 }
 
 /// Parses arguments, runs the tool, prints an error as one line, and turns the outcome into
 /// the exit status. A closed stdout (broken pipe) ends the tool quietly.
-pub fn run<A: FromArgMatches>(
-    cmd: clap::Command,
-    tool: impl FnOnce(A) -> Result<ExitCode>,
-) -> ExitCode {
+pub fn run<A: FromArgMatches>(cmd: clap::Command, tool: impl FnOnce(A) -> Result<ExitCode>) -> ExitCode {
     let name = cmd.get_name().to_string();
     let args = match cmd.try_get_matches().and_then(|m| A::from_arg_matches(&m)) {
         Ok(args) => args,
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() {
-                ErrorKind::Usage.exit_code()
-            } else {
-                0
-            });
+            return ExitCode::from(if e.use_stderr() { ErrorKind::Usage.exit_code() } else { 0 });
         }
     };
     match tool(args) {
@@ -127,11 +119,7 @@ fn is_std(path: &Path) -> bool {
 
 /// How a path is named in messages.
 pub fn display(path: &Path) -> String {
-    if is_std(path) {
-        "stdin".to_string()
-    } else {
-        path.display().to_string()
-    }
+    if is_std(path) { "stdin".to_string() } else { path.display().to_string() }
 }
 
 /// Reads a whole input file, `-` meaning stdin (which may be read only once).
@@ -140,9 +128,7 @@ pub fn read_input(path: &Path) -> Result<Vec<u8>> {
         return fsio::read(path);
     }
     let mut bytes = Vec::new();
-    take_stdin()?
-        .read_to_end(&mut bytes)
-        .map_err(|e| Error::io(&e).at("stdin"))?;
+    take_stdin()?.read_to_end(&mut bytes).map_err(|e| Error::io(&e).at("stdin"))?;
     Ok(bytes)
 }
 
@@ -198,15 +184,13 @@ pub fn write_output(path: Option<&Path>, bytes: &[u8]) -> Result<()> {
 /// Writes to stdout and flushes (so a receipt printed is a receipt delivered).
 pub fn write_stdout(bytes: &[u8]) -> Result<()> {
     let mut out = std::io::stdout().lock();
-    out.write_all(bytes)
-        .and_then(|()| out.flush())
-        .map_err(|e| {
-            if e.kind() == std::io::ErrorKind::BrokenPipe {
-                Error::new(ErrorKind::Io, BROKEN_PIPE)
-            } else {
-                Error::io(&e).at("stdout")
-            }
-        })
+    out.write_all(bytes).and_then(|()| out.flush()).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            Error::new(ErrorKind::Io, BROKEN_PIPE)
+        } else {
+            Error::io(&e).at("stdout")
+        }
+    })
 }
 
 /// Refuses an output path that is also an input (it would be destroyed before being read).
@@ -219,10 +203,7 @@ pub fn ensure_distinct(input: &Path, output: Option<&Path>) -> Result<()> {
         _ => false,
     };
     if same {
-        return Err(Error::usage(format!(
-            "{} is both an input and the output",
-            output.display()
-        )));
+        return Err(Error::usage(format!("{} is both an input and the output", output.display())));
     }
     Ok(())
 }
@@ -230,9 +211,7 @@ pub fn ensure_distinct(input: &Path, output: Option<&Path>) -> Result<()> {
 /// Names the files behind the roles protocol code uses as error places (`"offer"`,
 /// `"ciphertext"`, …); an error without a place is attributed to the first file.
 pub fn in_files(err: Error, roles: &[(&str, &Path)]) -> Error {
-    roles.iter().enumerate().fold(err, |e, (i, (role, path))| {
-        e.name_file(role, display(path), i == 0)
-    })
+    roles.iter().enumerate().fold(err, |e, (i, (role, path))| e.name_file(role, display(path), i == 0))
 }
 
 /// Default input path: stdin.

@@ -94,24 +94,16 @@ pub fn main() -> ExitCode {
 
 fn run(a: Args) -> Result<ExitCode> {
     let now = a.clock.now();
-    let path = a
-        .ledger
-        .ok_or_else(|| Error::usage("no ledger given: use --ledger PATH or set NETBILL_LEDGER"))?;
+    let path = a.ledger.ok_or_else(|| Error::usage("no ledger given: use --ledger PATH or set NETBILL_LEDGER"))?;
     let print = |s: String| cli::write_stdout(s.as_bytes());
     match a.action {
         Action::Init { key, name } => {
             if path.exists() {
-                return Err(Error::new(
-                    crate::ErrorKind::CannotCreate,
-                    "already exists; refusing to overwrite",
-                )
-                .at(path.display()));
+                return Err(Error::new(crate::ErrorKind::CannotCreate, "already exists; refusing to overwrite")
+                    .at(path.display()));
             }
-            let (keys, created) = if key.exists() {
-                (cli::read_keys(&key)?, false)
-            } else {
-                (PartyKeys::generate(&name)?, true)
-            };
+            let (keys, created) =
+                if key.exists() { (cli::read_keys(&key)?, false) } else { (PartyKeys::generate(&name)?, true) };
             let identity = keys.identity_document();
             SqliteLedger::create(&path, &identity, now)?;
             if created && let Err(e) = fsio::write_secret(&key, keys.to_file().as_bytes()) {
@@ -120,21 +112,14 @@ fn run(a: Args) -> Result<ExitCode> {
             }
             print(identity.to_json_pretty())?;
         }
-        Action::Identity => print(
-            SqliteLedger::open(&path)?
-                .server_document()
-                .to_json_pretty(),
-        )?,
+        Action::Identity => print(SqliteLedger::open(&path)?.server_document().to_json_pretty())?,
         Action::Open { identity } => {
             let identity = cli::read_identity(&identity)?;
             SqliteLedger::open(&path)?.open_account(&identity, now)?;
         }
         Action::Deposit(m) => external(&path, External::Deposit, &m, now)?,
         Action::Withdraw(m) => external(&path, External::Withdrawal, &m, now)?,
-        Action::Balance { account } => print(format!(
-            "{}\n",
-            SqliteLedger::open(&path)?.balance(&account)?
-        ))?,
+        Action::Balance { account } => print(format!("{}\n", SqliteLedger::open(&path)?.balance(&account)?))?,
         Action::Statement { account } => {
             print(Plain(SqliteLedger::open(&path)?.statement(&account)?).to_json_pretty())?
         }
@@ -143,10 +128,7 @@ fn run(a: Args) -> Result<ExitCode> {
             let problems = report.problems.len();
             print(Plain(report).to_json_pretty())?;
             if problems > 0 {
-                eprintln!(
-                    "netbill-ledger: {}: audit failed: {problems} problem(s)",
-                    path.display()
-                );
+                eprintln!("netbill-ledger: {}: audit failed: {problems} problem(s)", path.display());
                 return Ok(ExitCode::from(1));
             }
         }
@@ -155,7 +137,6 @@ fn run(a: Args) -> Result<ExitCode> {
 }
 
 fn external(path: &Path, kind: External, m: &Movement, now: crate::clock::Time) -> Result<()> {
-    let balance =
-        SqliteLedger::open(path)?.external(&m.account, kind, m.amount, m.memo.as_deref(), now)?;
+    let balance = SqliteLedger::open(path)?.external(&m.account, kind, m.amount, m.memo.as_deref(), now)?;
     cli::write_stdout(format!("{balance}\n").as_bytes())
 }

@@ -64,9 +64,5 @@ fn run(a: &Args) -> Result<ExitCode> {
         refused |= receipt.unverified().result == Outcome::Refused;
         cli::write_stdout(receipt.to_json_line().as_bytes())?;
     }
-    Ok(if refused {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(if refused { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }

@@ -4,16 +4,14 @@
 //! aad = EPO id, goods). K is 256 random bits used for one delivery only. Because GCM is
 //! authenticated, "K does not decrypt these goods" is a mechanical fact a judge can check.
 
-use aes_gcm::aead::{Aead, KeyInit, Payload};
-use aes_gcm::{Aes256Gcm, Nonce};
 use zeroize::Zeroizing;
+
+use super::aead::{self, NONCE_LEN, TAG_LEN};
 
 use crate::doc::Hex;
 use crate::error::{Error, Result};
 
 const MAGIC: &[u8; 8] = b"ACGOODS1";
-const NONCE_LEN: usize = 12;
-const TAG_LEN: usize = 16;
 
 /// A goods key K (zeroized on drop).
 pub type GoodsKey = Zeroizing<Hex<32>>;
@@ -25,42 +23,21 @@ pub fn fresh_key() -> GoodsKey {
 
 /// Encrypts `goods` under `key`, bound to `epo_id`.
 pub fn encrypt(key: &Hex<32>, epo_id: &str, goods: &[u8]) -> Vec<u8> {
-    let nonce_bytes = super::random::<NONCE_LEN>();
-    let sealed = Aes256Gcm::new((&key.0).into())
-        .encrypt(
-            &Nonce::from(nonce_bytes),
-            Payload {
-                msg: goods,
-                aad: epo_id.as_bytes(),
-            },
-        )
-        .expect("AES-GCM encrypts any message below 64 GiB");
-    let mut out = Vec::with_capacity(MAGIC.len() + NONCE_LEN + sealed.len());
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&nonce_bytes);
-    out.extend_from_slice(&sealed);
-    out
+    let nonce = super::random::<NONCE_LEN>();
+    let sealed = aead::seal(&key.0, nonce, epo_id.as_bytes(), goods);
+    [&MAGIC[..], &nonce, &sealed].concat()
 }
 
 /// Decrypts a goods ciphertext; fails if `key` is not the key it was made with, the EPO id
 /// differs, or any byte was changed.
 pub fn decrypt(key: &Hex<32>, epo_id: &str, ciphertext: &[u8]) -> Result<Vec<u8>> {
     if ciphertext.len() < MAGIC.len() + NONCE_LEN + TAG_LEN || &ciphertext[..MAGIC.len()] != MAGIC {
-        return Err(Error::malformed(
-            "not an atomic-commerce goods ciphertext (bad header or too short)",
-        ));
+        return Err(Error::malformed("not an atomic-commerce goods ciphertext (bad header or too short)"));
     }
     let (nonce, sealed) = ciphertext[MAGIC.len()..].split_at(NONCE_LEN);
     let nonce: [u8; NONCE_LEN] = nonce.try_into().expect("split at NONCE_LEN");
-    Aes256Gcm::new((&key.0).into())
-        .decrypt(
-            &Nonce::from(nonce),
-            Payload {
-                msg: sealed,
-                aad: epo_id.as_bytes(),
-            },
-        )
-        .map_err(|_| Error::refused(format!("key K does not decrypt the goods of {epo_id}")))
+    aead::open(&key.0, nonce, epo_id.as_bytes(), sealed)
+        .ok_or_else(|| Error::refused(format!("key K does not decrypt the goods of {epo_id}")))
 }
 
 #[cfg(test)]

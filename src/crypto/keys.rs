@@ -26,9 +26,7 @@ pub struct KeyId(pub [u8; 8]);
 impl KeyId {
     /// The key id of an Ed25519 public key.
     pub fn of(ed25519_public: &[u8; 32]) -> KeyId {
-        let digest = Sha256::new_with_prefix(b"atomic-commerce key id\0")
-            .chain_update(ed25519_public)
-            .finalize();
+        let digest = Sha256::new_with_prefix(b"atomic-commerce key id\0").chain_update(ed25519_public).finalize();
         let mut id = [0u8; 8];
         id.copy_from_slice(&digest[..8]);
         KeyId(id)
@@ -50,9 +48,7 @@ impl fmt::Debug for KeyId {
 impl FromStr for KeyId {
     type Err = Error;
     fn from_str(s: &str) -> Result<KeyId> {
-        Hex::<8>::parse(s)
-            .map(|h| KeyId(h.0))
-            .map_err(|e| Error::malformed(format!("invalid key id {s:?}: {e}")))
+        Hex::<8>::parse(s).map(|h| KeyId(h.0)).map_err(|e| Error::malformed(format!("invalid key id {s:?}: {e}")))
     }
 }
 
@@ -62,9 +58,7 @@ pub fn check_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name.as_bytes()[0].is_ascii_alphanumeric()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
     if ok {
         Ok(())
     } else {
@@ -95,17 +89,10 @@ impl Body for Identity {
 impl Identity {
     /// The Ed25519 verifying key, rejecting weak (small-order) keys.
     pub fn verifying_key(&self) -> Result<VerifyingKey> {
-        let key = VerifyingKey::from_bytes(&self.ed25519.0).map_err(|_| {
-            Error::malformed(format!(
-                "identity {}: invalid Ed25519 public key",
-                self.name
-            ))
-        })?;
+        let key = VerifyingKey::from_bytes(&self.ed25519.0)
+            .map_err(|_| Error::malformed(format!("identity {}: invalid Ed25519 public key", self.name)))?;
         if key.is_weak() {
-            return Err(Error::malformed(format!(
-                "identity {}: weak Ed25519 public key",
-                self.name
-            )));
+            return Err(Error::malformed(format!("identity {}: weak Ed25519 public key", self.name)));
         }
         Ok(key)
     }
@@ -116,10 +103,7 @@ impl Identity {
         let claimed = doc.unverified().clone();
         check_name(&claimed.name)?;
         if KeyId::of(&claimed.ed25519.0) != claimed.key_id {
-            return Err(Error::malformed(format!(
-                "identity {}: key id does not match its Ed25519 key",
-                claimed.name
-            )));
+            return Err(Error::malformed(format!("identity {}: key id does not match its Ed25519 key", claimed.name)));
         }
         doc.verify(&claimed)?;
         Ok(claimed)

@@ -1,7 +1,8 @@
 //! Cryptography, composed from audited crates: party keys and identities (Ed25519, X25519),
 //! sealing to a public key (X25519 + HKDF-SHA256 + AES-256-GCM), goods encryption
-//! (AES-256-GCM) and checksums (SHA-256).
+//! (AES-256-GCM, [`aead`]) and checksums (SHA-256).
 
+pub mod aead;
 pub mod goods;
 pub mod keys;
 pub mod seal;

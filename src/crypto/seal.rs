@@ -5,14 +5,13 @@
 //! seals a recovered receipt to the customer. A context string (the document type and EPO id)
 //! is bound as associated data, so a box cannot be moved to another purpose or purchase.
 
-use aes_gcm::aead::{Aead, KeyInit, Payload};
-use aes_gcm::{Aes256Gcm, Nonce};
 use hkdf::Hkdf;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use x25519_dalek::{PublicKey, StaticSecret};
 use zeroize::Zeroizing;
 
+use super::aead;
 use crate::doc::{Hex, HexBytes};
 use crate::error::{Error, Result};
 
@@ -43,47 +42,24 @@ pub fn seal(recipient: &Hex<32>, context: &str, plaintext: &[u8]) -> Result<Seal
     let ephemeral_public = PublicKey::from(&ephemeral).to_bytes();
     let shared = ephemeral.diffie_hellman(&PublicKey::from(recipient.0));
     if !shared.was_contributory() {
-        return Err(Error::refused(
-            "recipient's X25519 key is a low-order point; refusing to seal to it",
-        ));
+        return Err(Error::refused("recipient's X25519 key is a low-order point; refusing to seal to it"));
     }
     let key = box_key(shared.as_bytes(), &ephemeral_public, &recipient.0);
-    let ciphertext = Aes256Gcm::new((&*key).into())
-        .encrypt(
-            &Nonce::default(),
-            Payload {
-                msg: plaintext,
-                aad: context.as_bytes(),
-            },
-        )
-        .map_err(|_| Error::refused("sealing failed"))?;
-    Ok(Sealed {
-        ephemeral: Hex(ephemeral_public),
-        ciphertext: HexBytes(ciphertext),
-    })
+    // Each box key is used once (a fresh ephemeral key), so the all-zero nonce is unique.
+    let ciphertext = aead::seal(&key, [0; aead::NONCE_LEN], context.as_bytes(), plaintext);
+    Ok(Sealed { ephemeral: Hex(ephemeral_public), ciphertext: HexBytes(ciphertext) })
 }
 
 /// Opens a box sealed to `secret` under `context`.
 pub fn open(secret: &StaticSecret, context: &str, sealed: &Sealed) -> Result<Zeroizing<Vec<u8>>> {
     let shared = secret.diffie_hellman(&PublicKey::from(sealed.ephemeral.0));
-    let fail = || {
-        Error::refused(format!(
-            "sealed box for {context} does not open with this key"
-        ))
-    };
+    let fail = || Error::refused(format!("sealed box for {context} does not open with this key"));
     if !shared.was_contributory() {
         return Err(fail());
     }
     let recipient = PublicKey::from(secret).to_bytes();
     let key = box_key(shared.as_bytes(), &sealed.ephemeral.0, &recipient);
-    Aes256Gcm::new((&*key).into())
-        .decrypt(
-            &Nonce::default(),
-            Payload {
-                msg: &sealed.ciphertext.0,
-                aad: context.as_bytes(),
-            },
-        )
+    aead::open(&key, [0; aead::NONCE_LEN], context.as_bytes(), &sealed.ciphertext.0)
         .map(Zeroizing::new)
-        .map_err(|_| fail())
+        .ok_or_else(fail)
 }

@@ -29,11 +29,7 @@ impl<const N: usize> Hex<N> {
             return Err("hex digits must be lowercase".into());
         }
         if s.len() != 2 * N {
-            return Err(format!(
-                "expected {N} bytes ({} hex digits), found {} digits",
-                2 * N,
-                s.len()
-            ));
+            return Err(format!("expected {N} bytes ({} hex digits), found {} digits", 2 * N, s.len()));
         }
         let mut out = [0u8; N];
         hex::decode_to_slice(s, &mut out).map_err(|e| format!("invalid hex: {e}"))?;

@@ -106,12 +106,7 @@ fn jcs(value: &impl Serialize) -> Vec<u8> {
 }
 
 fn unsigned_message<B: Body>(body: &B) -> Vec<u8> {
-    let wire = Wire {
-        doc_type: B::TYPE.to_string(),
-        version: VERSION,
-        body,
-        signature: None,
-    };
+    let wire = Wire { doc_type: B::TYPE.to_string(), version: VERSION, body, signature: None };
     signed_message(B::TYPE, &jcs(&wire))
 }
 
@@ -119,10 +114,7 @@ impl<B: Body> Signed<B> {
     /// Signs `body` with `keys`.
     pub fn sign(body: B, keys: &PartyKeys) -> Signed<B> {
         let signature: Signature = keys.signing_key().sign(&unsigned_message(&body));
-        let signature = SignatureBlock {
-            key_id: keys.key_id(),
-            ed25519: Hex(signature.to_bytes()),
-        };
+        let signature = SignatureBlock { key_id: keys.key_id(), ed25519: Hex(signature.to_bytes()) };
         Signed { body, signature }
     }
 
@@ -152,13 +144,7 @@ impl<B: Body> Signed<B> {
         identity
             .verifying_key()?
             .verify_strict(&unsigned_message(&self.body), &signature)
-            .map_err(|_| {
-                Error::refused(format!(
-                    "{} signature by {} does not verify",
-                    B::TYPE,
-                    identity.name
-                ))
-            })?;
+            .map_err(|_| Error::refused(format!("{} signature by {} does not verify", B::TYPE, identity.name)))?;
         Ok(Verified { body: &self.body })
     }
 
@@ -180,13 +166,8 @@ impl<B: Body> Signed<B> {
     pub fn parse_as_evidence(bytes: &[u8]) -> Result<Signed<B>> {
         let wire: Wire<B> = parse_wire(bytes)?;
         check_header::<B>(&wire.doc_type, wire.version).map_err(Error::malformed)?;
-        let signature = wire
-            .signature
-            .ok_or_else(|| Error::malformed(format!("{} has no signature", B::TYPE)))?;
-        Ok(Signed {
-            body: wire.body,
-            signature,
-        })
+        let signature = wire.signature.ok_or_else(|| Error::malformed(format!("{} has no signature", B::TYPE)))?;
+        Ok(Signed { body: wire.body, signature })
     }
 
     /// Pretty JSON with a final newline, as tools print it.
@@ -210,16 +191,9 @@ impl<B: Body> Signed<B> {
 
     fn from_wire(wire: Wire<B>) -> std::result::Result<Signed<B>, String> {
         check_header::<B>(&wire.doc_type, wire.version)?;
-        wire.body
-            .check()
-            .map_err(|e| format!("invalid {}: {e}", B::TYPE))?;
-        let signature = wire
-            .signature
-            .ok_or_else(|| format!("{} has no signature", B::TYPE))?;
-        Ok(Signed {
-            body: wire.body,
-            signature,
-        })
+        wire.body.check().map_err(|e| format!("invalid {}: {e}", B::TYPE))?;
+        let signature = wire.signature.ok_or_else(|| format!("{} has no signature", B::TYPE))?;
+        Ok(Signed { body: wire.body, signature })
     }
 }
 
@@ -228,41 +202,25 @@ impl<B: Body> Plain<B> {
     pub fn parse(bytes: &[u8]) -> Result<B> {
         let wire: Wire<B> = parse_wire(bytes)?;
         check_header::<B>(&wire.doc_type, wire.version).map_err(Error::malformed)?;
-        wire.body
-            .check()
-            .map_err(|e| Error::malformed(format!("invalid {}: {e}", B::TYPE)))?;
+        wire.body.check().map_err(|e| Error::malformed(format!("invalid {}: {e}", B::TYPE)))?;
         if wire.signature.is_some() {
-            return Err(Error::malformed(format!(
-                "{} is not a signed document",
-                B::TYPE
-            )));
+            return Err(Error::malformed(format!("{} is not a signed document", B::TYPE)));
         }
         Ok(wire.body)
     }
 
     /// Pretty JSON with a final newline.
     pub fn to_json_pretty(&self) -> String {
-        pretty(&Wire {
-            doc_type: B::TYPE.to_string(),
-            version: VERSION,
-            body: &self.0,
-            signature: None,
-        })
+        pretty(&Wire { doc_type: B::TYPE.to_string(), version: VERSION, body: &self.0, signature: None })
     }
 }
 
 fn check_header<B: Body>(doc_type: &str, version: u32) -> std::result::Result<(), String> {
     if doc_type != B::TYPE {
-        return Err(format!(
-            "wrong document type: expected {}, found {doc_type}",
-            B::TYPE
-        ));
+        return Err(format!("wrong document type: expected {}, found {doc_type}", B::TYPE));
     }
     if version != VERSION {
-        return Err(format!(
-            "unsupported {} version {version} (this release reads version {VERSION})",
-            B::TYPE
-        ));
+        return Err(format!("unsupported {} version {version} (this release reads version {VERSION})", B::TYPE));
     }
     Ok(())
 }
@@ -275,29 +233,20 @@ fn parse_wire<B: Body>(bytes: &[u8]) -> Result<Wire<B>> {
         #[serde(rename = "type")]
         doc_type: Option<String>,
     }
-    let text =
-        std::str::from_utf8(bytes).map_err(|e| Error::malformed(format!("not UTF-8 text: {e}")))?;
-    let header: Header =
-        serde_json::from_str(text).map_err(|e| Error::malformed(describe_json_error(&e)))?;
+    let text = std::str::from_utf8(bytes).map_err(|e| Error::malformed(format!("not UTF-8 text: {e}")))?;
+    let header: Header = serde_json::from_str(text).map_err(|e| Error::malformed(describe_json_error(&e)))?;
     match header.doc_type {
         None => {
-            return Err(Error::malformed(format!(
-                "not a document: no \"type\" field (expected {})",
-                B::TYPE
-            )));
+            return Err(Error::malformed(format!("not a document: no \"type\" field (expected {})", B::TYPE)));
         }
         Some(t) if t != B::TYPE => {
-            return Err(Error::malformed(format!(
-                "wrong document type: expected {}, found {t}",
-                B::TYPE
-            )));
+            return Err(Error::malformed(format!("wrong document type: expected {}, found {t}", B::TYPE)));
         }
         Some(_) => {}
     }
-    let wire: Wire<B> = serde_json::from_str(text)
-        .map_err(|e| Error::malformed(format!("invalid {}: {e}", B::TYPE)))?;
-    let as_read: Value =
-        serde_json::from_str(text).map_err(|e| Error::malformed(describe_json_error(&e)))?;
+    let wire: Wire<B> =
+        serde_json::from_str(text).map_err(|e| Error::malformed(format!("invalid {}: {e}", B::TYPE)))?;
+    let as_read: Value = serde_json::from_str(text).map_err(|e| Error::malformed(describe_json_error(&e)))?;
     let canonical = serde_json::to_value(&wire).expect("documents serialize to JSON");
     if as_read != canonical {
         return Err(Error::malformed(format!(
@@ -334,11 +283,7 @@ fn first_difference(a: &Value, b: &Value, path: String) -> String {
 }
 
 fn describe_json_error(e: &serde_json::Error) -> String {
-    if e.is_eof() {
-        format!("truncated JSON: {e}")
-    } else {
-        format!("not valid JSON: {e}")
-    }
+    if e.is_eof() { format!("truncated JSON: {e}") } else { format!("not valid JSON: {e}") }
 }
 
 fn pretty(value: &impl Serialize) -> String {
@@ -368,9 +313,7 @@ impl<'de, B: Body> Deserialize<'de> for Signed<B> {
 
 /// Reads a stream of documents (NDJSON, or any whitespace-separated JSON values) one at a
 /// time, yielding each value's raw text so that it can be parsed strictly.
-pub fn stream<R: Read>(
-    reader: R,
-) -> impl Iterator<Item = Result<Box<serde_json::value::RawValue>>> {
+pub fn stream<R: Read>(reader: R) -> impl Iterator<Item = Result<Box<serde_json::value::RawValue>>> {
     serde_json::Deserializer::from_reader(std::io::BufReader::new(reader))
         .into_iter::<Box<serde_json::value::RawValue>>()
         .map(|item| item.map_err(|e| Error::malformed(describe_json_error(&e))))

@@ -3,9 +3,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use rusqlite::{
-    Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
-};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use crate::clock::Time;
 use crate::crypto::keys::{Identity, KeyId, PartyKeys};
@@ -86,19 +84,14 @@ fn amount(micros: i64, path: &Path) -> Result<Amount> {
     u64::try_from(micros)
         .ok()
         .and_then(Amount::from_micros)
-        .ok_or_else(|| {
-            Error::malformed(format!("negative amount {micros} in the ledger")).at(path.display())
-        })
+        .ok_or_else(|| Error::malformed(format!("negative amount {micros} in the ledger")).at(path.display()))
 }
 
 impl SqliteLedger {
     /// Creates a new ledger file for the server with identity `server`; fails if it exists.
     /// The file appears only once its schema is complete.
     pub fn create(path: &Path, server: &Signed<Identity>, now: Time) -> Result<()> {
-        let dir = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
+        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         let tmp = tempfile::Builder::new()
             .prefix(".ledger-")
             .tempfile_in(dir)
@@ -106,9 +99,7 @@ impl SqliteLedger {
         {
             let conn = Connection::open(tmp.path()).map_err(db_error(path))?;
             conn.execute_batch(SCHEMA).map_err(db_error(path))?;
-            let mut put = conn
-                .prepare("INSERT INTO meta (key, value) VALUES (?1, ?2)")
-                .map_err(db_error(path))?;
+            let mut put = conn.prepare("INSERT INTO meta (key, value) VALUES (?1, ?2)").map_err(db_error(path))?;
             for (k, v) in [
                 ("schema_version", SCHEMA_VERSION.to_string()),
                 ("server_identity", server.to_json_line()),
@@ -117,34 +108,23 @@ impl SqliteLedger {
                 put.execute(params![k, v]).map_err(db_error(path))?;
             }
         }
-        tmp.as_file()
-            .sync_all()
-            .map_err(|e| Error::io(&e).at(path.display()))?;
-        tmp.persist_noclobber(path)
-            .map_err(|e| Error::io(&e.error).at(path.display()))?;
+        tmp.as_file().sync_all().map_err(|e| Error::io(&e).at(path.display()))?;
+        tmp.persist_noclobber(path).map_err(|e| Error::io(&e.error).at(path.display()))?;
         Ok(())
     }
 
     /// Opens an existing ledger.
     pub fn open(path: &Path) -> Result<SqliteLedger> {
         if !path.exists() {
-            return Err(Error::new(
-                ErrorKind::NoInput,
-                "no ledger here; create one with `netbill-ledger init`",
-            )
-            .at(path.display()));
+            return Err(Error::new(ErrorKind::NoInput, "no ledger here; create one with `netbill-ledger init`")
+                .at(path.display()));
         }
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(db_error(path))?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))
+        let conn =
+            Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+                .map_err(db_error(path))?;
+        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(db_error(path))?;
+        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
             .map_err(db_error(path))?;
-        conn.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
-        )
-        .map_err(db_error(path))?;
         let meta = |key: &str| -> Result<Option<String>> {
             conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
                 .optional()
@@ -153,24 +133,15 @@ impl SqliteLedger {
         match meta("schema_version")?.as_deref() {
             Some(SCHEMA_VERSION) => {}
             Some(v) => {
-                return Err(Error::malformed(format!(
-                    "ledger schema version {v} is not supported"
-                ))
-                .at(path.display()));
+                return Err(Error::malformed(format!("ledger schema version {v} is not supported")).at(path.display()));
             }
             None => return Err(Error::malformed("not a NetBill ledger").at(path.display())),
         }
         let identity = meta("server_identity")?
             .ok_or_else(|| Error::malformed("ledger has no server identity").at(path.display()))?;
         let server = Identity::parse(identity.as_bytes()).map_err(|e| e.at(path.display()))?;
-        let server_document =
-            Signed::parse(identity.as_bytes()).map_err(|e| e.at(path.display()))?;
-        Ok(SqliteLedger {
-            conn,
-            path: path.to_path_buf(),
-            server,
-            server_document,
-        })
+        let server_document = Signed::parse(identity.as_bytes()).map_err(|e| e.at(path.display()))?;
+        Ok(SqliteLedger { conn, path: path.to_path_buf(), server, server_document })
     }
 
     /// The server identity this ledger belongs to.
@@ -197,9 +168,7 @@ impl SqliteLedger {
     }
 
     fn write_txn(&mut self) -> Result<Transaction<'_>> {
-        self.conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db_error(&self.path))
+        self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_error(&self.path))
     }
 
     /// Opens an account bound to `identity`, with a zero balance.
@@ -215,10 +184,9 @@ impl SqliteLedger {
             .optional()
             .map_err(db_error(&path))?;
         if let Some(name) = taken {
-            return Err(Error::refused(format!(
-                "account {name} already exists (names and keys are unique)"
-            ))
-            .at(path.display()));
+            return Err(
+                Error::refused(format!("account {name} already exists (names and keys are unique)")).at(path.display())
+            );
         }
         let identity_json = serde_json::to_string(identity).expect("serializable");
         tx.execute(
@@ -249,16 +217,10 @@ impl SqliteLedger {
         let new_balance = match kind {
             External::Deposit => balance.checked_add(value)?,
             External::Withdrawal => balance.checked_sub(value).ok_or_else(|| {
-                Error::refused(format!(
-                    "insufficient funds: {account} has {balance}, cannot withdraw {value}"
-                ))
+                Error::refused(format!("insufficient funds: {account} has {balance}, cannot withdraw {value}"))
             })?,
         };
-        let signed = if kind == External::Deposit {
-            delta
-        } else {
-            -delta
-        };
+        let signed = if kind == External::Deposit { delta } else { -delta };
         tx.execute(
             "INSERT INTO transactions (kind, memo, at) VALUES (?1, ?2, ?3)",
             params![kind.as_str(), memo, now.to_string()],
@@ -270,11 +232,8 @@ impl SqliteLedger {
             params![txn, id, signed, -signed],
         )
         .map_err(db_error(&path))?;
-        tx.execute(
-            "UPDATE accounts SET balance = ?1 WHERE id = ?2",
-            params![micros(new_balance), id],
-        )
-        .map_err(db_error(&path))?;
+        tx.execute("UPDATE accounts SET balance = ?1 WHERE id = ?2", params![micros(new_balance), id])
+            .map_err(db_error(&path))?;
         tx.commit().map_err(db_error(&path))?;
         Ok(new_balance)
     }
@@ -290,11 +249,7 @@ impl SqliteLedger {
         let (id, balance) = find_account(&self.conn, account, &self.path)?;
         let (name, key_id): (String, String) = self
             .conn
-            .query_row(
-                "SELECT name, key_id FROM accounts WHERE id = ?1",
-                [id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
+            .query_row("SELECT name, key_id FROM accounts WHERE id = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?)))
             .map_err(&db)?;
         let mut stmt = self
             .conn
@@ -319,69 +274,42 @@ impl SqliteLedger {
         for row in rows {
             let (at, kind, epo_id, memo, delta) = row.map_err(&db)?;
             let moved = amount(delta.checked_abs().unwrap_or(i64::MAX), &self.path)?;
-            let direction = if delta >= 0 {
-                Direction::Credit
-            } else {
-                Direction::Debit
-            };
+            let direction = if delta >= 0 { Direction::Credit } else { Direction::Debit };
             running = match direction {
                 Direction::Credit => running.checked_add(moved)?,
                 Direction::Debit => running.checked_sub(moved).ok_or_else(|| {
-                    Error::malformed("statement goes negative: run `netbill-ledger audit`")
-                        .at(self.path.display())
+                    Error::malformed("statement goes negative: run `netbill-ledger audit`").at(self.path.display())
                 })?,
             };
             movements.push(StatementLine {
                 at: at.parse().map_err(|e: Error| e.at(self.path.display()))?,
                 kind,
-                epo_id: epo_id
-                    .map(|e| e.parse())
-                    .transpose()
-                    .map_err(|e: Error| e.at(self.path.display()))?,
+                epo_id: epo_id.map(|e| e.parse()).transpose().map_err(|e: Error| e.at(self.path.display()))?,
                 memo,
                 direction,
                 amount: moved,
                 balance: running,
             });
         }
-        Ok(Statement {
-            account: name,
-            key_id: key_id.parse()?,
-            balance,
-            movements,
-        })
+        Ok(Statement { account: name, key_id: key_id.parse()?, balance, movements })
     }
 
     /// Settles one endorsed EPO in one transaction and returns the receipt to release.
-    pub fn settle(
-        &mut self,
-        request: &Signed<EndorsedEpo>,
-        server: &PartyKeys,
-        now: Time,
-    ) -> Result<Signed<Receipt>> {
+    pub fn settle(&mut self, request: &Signed<EndorsedEpo>, server: &PartyKeys, now: Time) -> Result<Signed<Receipt>> {
         self.check_server_keys(server)?;
         let path = self.path.clone();
         let tx = self.write_txn()?;
-        let mut books = SqliteBooks {
-            tx: &tx,
-            path: &path,
-        };
+        let mut books = SqliteBooks { tx: &tx, path: &path };
         let receipt = settle::settle(&mut books, request, server, now)?;
         tx.commit().map_err(db_error(&path))?;
         Ok(receipt)
     }
 
     /// The recorded settlement of `epo_id`, and the account identity of its customer.
-    pub fn settlement(
-        &mut self,
-        epo_id: &EpoId,
-    ) -> Result<Option<(StoredSettlement, Option<Account>)>> {
+    pub fn settlement(&mut self, epo_id: &EpoId) -> Result<Option<(StoredSettlement, Option<Account>)>> {
         let path = self.path.clone();
         let tx = self.conn.transaction().map_err(db_error(&path))?;
-        let mut books = SqliteBooks {
-            tx: &tx,
-            path: &path,
-        };
+        let mut books = SqliteBooks { tx: &tx, path: &path };
         let Some(stored) = books.settlement(epo_id)? else {
             return Ok(None);
         };
@@ -414,16 +342,12 @@ impl External {
 }
 
 fn find_account(conn: &Connection, account: &str, path: &Path) -> Result<(i64, Amount)> {
-    conn.query_row(
-        "SELECT id, balance FROM accounts WHERE name = ?1 OR key_id = ?1",
-        [account],
-        |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
-    )
+    conn.query_row("SELECT id, balance FROM accounts WHERE name = ?1 OR key_id = ?1", [account], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+    })
     .optional()
     .map_err(db_error(path))?
-    .ok_or_else(|| {
-        Error::new(ErrorKind::NoInput, format!("no account {account:?}")).at(path.display())
-    })
+    .ok_or_else(|| Error::new(ErrorKind::NoInput, format!("no account {account:?}")).at(path.display()))
     .and_then(|(id, b)| Ok((id, amount(b, path)?)))
 }
 
@@ -436,23 +360,16 @@ impl Books for SqliteBooks<'_> {
     fn account(&mut self, key: KeyId) -> Result<Option<Account>> {
         let row: Option<(String, String, i64)> = self
             .tx
-            .query_row(
-                "SELECT name, identity, balance FROM accounts WHERE key_id = ?1",
-                [key.to_string()],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
+            .query_row("SELECT name, identity, balance FROM accounts WHERE key_id = ?1", [key.to_string()], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
             .optional()
             .map_err(db_error(self.path))?;
         row.map(|(name, identity, balance)| {
             let identity: Identity = serde_json::from_str(&identity).map_err(|e| {
-                Error::malformed(format!("account {name}: stored identity: {e}"))
-                    .at(self.path.display())
+                Error::malformed(format!("account {name}: stored identity: {e}")).at(self.path.display())
             })?;
-            Ok(Account {
-                name,
-                identity,
-                balance: amount(balance, self.path)?,
-            })
+            Ok(Account { name, identity, balance: amount(balance, self.path)? })
         })
         .transpose()
     }
@@ -460,11 +377,9 @@ impl Books for SqliteBooks<'_> {
     fn settlement(&mut self, epo_id: &EpoId) -> Result<Option<StoredSettlement>> {
         let row: Option<(String, String)> = self
             .tx
-            .query_row(
-                "SELECT request_sha256, receipt FROM settlements WHERE epo_id = ?1",
-                [epo_id.as_str()],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
+            .query_row("SELECT request_sha256, receipt FROM settlements WHERE epo_id = ?1", [epo_id.as_str()], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
             .optional()
             .map_err(db_error(self.path))?;
         row.map(|(request, receipt)| {
@@ -506,10 +421,7 @@ impl Books for SqliteBooks<'_> {
                     )
                     .map_err(&db)?;
                 if debited != 1 || credited != 1 {
-                    return Err(
-                        Error::new(ErrorKind::Io, "account changed during settlement")
-                            .at(self.path.display()),
-                    );
+                    return Err(Error::new(ErrorKind::Io, "account changed during settlement").at(self.path.display()));
                 }
                 self.tx
                     .execute(
@@ -522,11 +434,7 @@ impl Books for SqliteBooks<'_> {
                 Some(txn)
             }
         };
-        let result = if r.result == Outcome::Paid {
-            "paid"
-        } else {
-            "refused"
-        };
+        let result = if r.result == Outcome::Paid { "paid" } else { "refused" };
         self.tx
             .execute(
                 "INSERT INTO settlements (epo_id, request_sha256, result, ciphertext_sha256, goods_key, receipt, txn, at)
@@ -556,34 +464,23 @@ struct Audit<'a> {
 
 impl Audit<'_> {
     fn run(conn: &Connection, path: &Path, server: &Identity) -> Result<AuditReport> {
-        let mut audit = Audit {
-            conn,
-            path,
-            problems: Vec::new(),
-        };
+        let mut audit = Audit { conn, path, problems: Vec::new() };
         let db = db_error(path);
         let tx = conn.unchecked_transaction().map_err(&db)?; // one consistent snapshot
 
         let accounts: Vec<(i64, String, i64)> = audit
-            .rows("SELECT id, name, balance FROM accounts ORDER BY id", |r| {
+            .rows("SELECT id, name, balance FROM accounts ORDER BY id", |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        let movements: Vec<(i64, Option<i64>, i64)> = audit
+            .rows("SELECT txn, account, amount FROM movements ORDER BY id", |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
             })?;
-        let movements: Vec<(i64, Option<i64>, i64)> = audit.rows(
-            "SELECT txn, account, amount FROM movements ORDER BY id",
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )?;
-        let transactions: Vec<(i64, String, Option<String>)> = audit.rows(
-            "SELECT id, kind, epo_id FROM transactions ORDER BY id",
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )?;
+        let transactions: Vec<(i64, String, Option<String>)> = audit
+            .rows("SELECT id, kind, epo_id FROM transactions ORDER BY id", |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
 
         let mut per_account: HashMap<i64, i128> = HashMap::new();
         let mut per_txn: HashMap<i64, (i128, usize)> = HashMap::new();
         let mut external: i128 = 0;
-        let kinds: HashMap<i64, &str> = transactions
-            .iter()
-            .map(|(id, k, _)| (*id, k.as_str()))
-            .collect();
+        let kinds: HashMap<i64, &str> = transactions.iter().map(|(id, k, _)| (*id, k.as_str())).collect();
         let (mut deposits, mut withdrawals) = (0i128, 0i128);
         for (txn, account, value) in &movements {
             let entry = per_txn.entry(*txn).or_default();
@@ -619,13 +516,11 @@ impl Audit<'_> {
         for (id, kind, _) in &transactions {
             match per_txn.get(id) {
                 None => audit.problem(format!("transaction {id} ({kind}) has no movements")),
-                Some((sum, _)) if *sum != 0 => audit.problem(format!(
-                    "transaction {id} ({kind}) is unbalanced: its movements sum to {}",
-                    show(*sum)
-                )),
-                Some((_, n)) if *n != 2 => audit.problem(format!(
-                    "transaction {id} ({kind}) has {n} movements, expected 2"
-                )),
+                Some((sum, _)) if *sum != 0 => audit
+                    .problem(format!("transaction {id} ({kind}) is unbalanced: its movements sum to {}", show(*sum))),
+                Some((_, n)) if *n != 2 => {
+                    audit.problem(format!("transaction {id} ({kind}) has {n} movements, expected 2"))
+                }
                 Some(_) => {}
             }
         }
@@ -642,12 +537,7 @@ impl Audit<'_> {
         }
         let receipts = audit.check_settlements(server, &transactions)?;
         tx.finish().map_err(&db)?;
-        let to_amount = |v: i128| {
-            u64::try_from(v)
-                .ok()
-                .and_then(Amount::from_micros)
-                .unwrap_or(Amount::MAX)
-        };
+        let to_amount = |v: i128| u64::try_from(v).ok().and_then(Amount::from_micros).unwrap_or(Amount::MAX);
         Ok(AuditReport {
             accounts: accounts.len() as u64,
             transactions: transactions.len() as u64,
@@ -663,11 +553,7 @@ impl Audit<'_> {
         self.problems.push(p);
     }
 
-    fn rows<T>(
-        &self,
-        sql: &str,
-        f: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
-    ) -> Result<Vec<T>> {
+    fn rows<T>(&self, sql: &str, f: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>) -> Result<Vec<T>> {
         let db = db_error(self.path);
         let mut stmt = self.conn.prepare(sql).map_err(&db)?;
         let rows = stmt.query_map([], f).map_err(&db)?;
@@ -676,31 +562,20 @@ impl Audit<'_> {
 
     /// Every stored receipt verifies, says what its row says, and a paid one matches exactly
     /// one purchase moving its price from its customer to its merchant.
-    fn check_settlements(
-        &mut self,
-        server: &Identity,
-        transactions: &[(i64, String, Option<String>)],
-    ) -> Result<u64> {
+    fn check_settlements(&mut self, server: &Identity, transactions: &[(i64, String, Option<String>)]) -> Result<u64> {
         type Row = (String, String, String, Option<String>, String, Option<i64>);
         let settlements: Vec<Row> = self.rows(
             "SELECT epo_id, request_sha256, result, goods_key, receipt, txn FROM settlements ORDER BY epo_id",
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
         )?;
-        let key_ids: HashMap<i64, String> = self
-            .rows("SELECT id, key_id FROM accounts", |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })?
-            .into_iter()
-            .collect();
+        let key_ids: HashMap<i64, String> =
+            self.rows("SELECT id, key_id FROM accounts", |r| Ok((r.get(0)?, r.get(1)?)))?.into_iter().collect();
         let mut settled_txns = HashMap::new();
         for (epo_id, request, result, goods_key, receipt_json, txn) in &settlements {
             let receipt = match Signed::<Receipt>::parse(receipt_json.as_bytes()) {
                 Ok(r) => r,
                 Err(e) => {
-                    self.problem(format!(
-                        "settlement {epo_id}: stored receipt is malformed: {}",
-                        e.message()
-                    ));
+                    self.problem(format!("settlement {epo_id}: stored receipt is malformed: {}", e.message()));
                     continue;
                 }
             };
@@ -717,32 +592,29 @@ impl Audit<'_> {
                 && (if paid { "paid" } else { "refused" }) == result
                 && body.key.map(|k| k.to_string()) == *goods_key;
             if !consistent {
-                self.problem(format!(
-                    "settlement {epo_id}: row differs from its signed receipt"
-                ));
+                self.problem(format!("settlement {epo_id}: row differs from its signed receipt"));
             }
             match (paid, txn) {
                 (false, None) => {}
-                (false, Some(t)) => self.problem(format!(
-                    "settlement {epo_id}: refused but moved money (transaction {t})"
-                )),
-                (true, None) => {
-                    self.problem(format!("settlement {epo_id}: paid but no money moved"))
+                (false, Some(t)) => {
+                    self.problem(format!("settlement {epo_id}: refused but moved money (transaction {t})"))
                 }
+                (true, None) => self.problem(format!("settlement {epo_id}: paid but no money moved")),
                 (true, Some(t)) => {
                     settled_txns.insert(*t, epo_id.clone());
                     let moves: Vec<(Option<i64>, i64)> = {
                         let db = db_error(self.path);
-                        let mut stmt = self.conn.prepare("SELECT account, amount FROM movements WHERE txn = ?1 ORDER BY amount").map_err(&db)?;
+                        let mut stmt = self
+                            .conn
+                            .prepare("SELECT account, amount FROM movements WHERE txn = ?1 ORDER BY amount")
+                            .map_err(&db)?;
                         stmt.query_map([t], |r| Ok((r.get(0)?, r.get(1)?)))
                             .map_err(&db)?
                             .collect::<rusqlite::Result<_>>()
                             .map_err(&db)?
                     };
                     let price = i64::try_from(body.price.micros()).unwrap_or(i64::MAX);
-                    let key_of = |a: &Option<i64>| {
-                        a.and_then(|a| key_ids.get(&a).cloned()).unwrap_or_default()
-                    };
+                    let key_of = |a: &Option<i64>| a.and_then(|a| key_ids.get(&a).cloned()).unwrap_or_default();
                     let expected = moves.len() == 2
                         && moves[0].1 == -price
                         && moves[1].1 == price
@@ -772,10 +644,7 @@ impl Audit<'_> {
 /// An i128 of micro-units as a signed decimal amount, for audit messages.
 fn show(micros: i128) -> String {
     let sign = if micros < 0 { "-" } else { "" };
-    match u64::try_from(micros.unsigned_abs())
-        .ok()
-        .and_then(Amount::from_micros)
-    {
+    match u64::try_from(micros.unsigned_abs()).ok().and_then(Amount::from_micros) {
         Some(m) => format!("{sign}{m}"),
         None => format!("{micros} micro-units"),
     }

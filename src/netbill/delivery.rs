@@ -24,18 +24,12 @@ pub struct EpoId(String);
 impl EpoId {
     /// A fresh EPO id for `merchant` at `now`.
     pub fn new(merchant: KeyId, now: Time) -> EpoId {
-        EpoId(format!(
-            "{merchant}.{}.{}",
-            now.compact(),
-            hex::encode(crate::crypto::random::<8>())
-        ))
+        EpoId(format!("{merchant}.{}.{}", now.compact(), hex::encode(crate::crypto::random::<8>())))
     }
 
     /// The merchant key id the id was made by.
     pub fn merchant(&self) -> KeyId {
-        self.0[..16]
-            .parse()
-            .expect("checked when the EpoId was built")
+        self.0[..16].parse().expect("checked when the EpoId was built")
     }
 
     /// The id as text.
@@ -47,11 +41,8 @@ impl EpoId {
 impl FromStr for EpoId {
     type Err = Error;
     fn from_str(s: &str) -> Result<EpoId> {
-        let bad = || {
-            Error::malformed(format!(
-                "invalid EPO id {s:?}: expected <key id>.<YYYYMMDDTHHMMSSZ>.<16 hex digits>"
-            ))
-        };
+        let bad =
+            || Error::malformed(format!("invalid EPO id {s:?}: expected <key id>.<YYYYMMDDTHHMMSSZ>.<16 hex digits>"));
         let parts: Vec<&str> = s.split('.').collect();
         let [merchant, time, serial] = parts[..] else {
             return Err(bad());
@@ -62,15 +53,7 @@ impl FromStr for EpoId {
             return Err(bad());
         }
         let (d, t) = (&time[..8], &time[9..15]);
-        let rfc3339 = format!(
-            "{}-{}-{}T{}:{}:{}Z",
-            &d[..4],
-            &d[4..6],
-            &d[6..],
-            &t[..2],
-            &t[2..4],
-            &t[4..]
-        );
+        let rfc3339 = format!("{}-{}-{}T{}:{}:{}Z", &d[..4], &d[4..6], &d[6..], &t[..2], &t[2..4], &t[4..]);
         let parsed: Time = rfc3339.parse().map_err(|_| bad())?;
         if parsed.compact() != time {
             return Err(bad());
@@ -119,17 +102,10 @@ pub struct Delivery {
 
 /// Encrypts `goods` for `offer` under a fresh K. Refuses an offer not signed by `merchant`,
 /// an expired offer, and goods whose digest differs from the one the offer promised.
-pub fn deliver(
-    offer: &Signed<Offer>,
-    merchant: &PartyKeys,
-    goods: &[u8],
-    now: Time,
-) -> Result<Delivery> {
+pub fn deliver(offer: &Signed<Offer>, merchant: &PartyKeys, goods: &[u8], now: Time) -> Result<Delivery> {
     let offer_body = offer.verify(&merchant.identity()).at("offer")?;
     if now > offer_body.expires_at {
-        return Err(
-            Error::refused(format!("the offer expired at {}", offer_body.expires_at)).at("offer"),
-        );
+        return Err(Error::refused(format!("the offer expired at {}", offer_body.expires_at)).at("offer"));
     }
     if let Some(promised) = offer_body.goods_sha256 {
         let actual = crate::crypto::sha256(goods);
@@ -141,14 +117,6 @@ pub fn deliver(
     let epo_id = EpoId::new(merchant.key_id(), now);
     let key = goods::fresh_key();
     let ciphertext = goods::encrypt(&key, epo_id.as_str(), goods);
-    let note = DeliveryNote {
-        epo_id,
-        offer: offer.digest(),
-        ciphertext_sha256: crate::crypto::sha256(&ciphertext),
-    };
-    Ok(Delivery {
-        note: Signed::sign(note, merchant),
-        ciphertext,
-        key,
-    })
+    let note = DeliveryNote { epo_id, offer: offer.digest(), ciphertext_sha256: crate::crypto::sha256(&ciphertext) };
+    Ok(Delivery { note: Signed::sign(note, merchant), ciphertext, key })
 }

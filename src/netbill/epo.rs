@@ -106,11 +106,7 @@ impl std::fmt::Display for OfferMismatch {
 }
 
 /// Checks that `epo` accepts exactly `offer` (whose digest is `offer_digest`).
-pub fn check_matches_offer(
-    epo: &Epo,
-    offer: &Offer,
-    offer_digest: Hex<32>,
-) -> std::result::Result<(), OfferMismatch> {
+pub fn check_matches_offer(epo: &Epo, offer: &Offer, offer_digest: Hex<32>) -> std::result::Result<(), OfferMismatch> {
     let fields = [
         ("offer digest", epo.offer == offer_digest),
         ("merchant", epo.merchant == offer.merchant),
@@ -121,10 +117,7 @@ pub fn check_matches_offer(
         return Err(OfferMismatch::Field(name));
     }
     if epo.price != offer.price {
-        return Err(OfferMismatch::Price {
-            epo: epo.price,
-            offer: offer.price,
-        });
+        return Err(OfferMismatch::Price { epo: epo.price, offer: offer.price });
     }
     Ok(())
 }
@@ -154,17 +147,11 @@ pub fn sign_epo(p: &Purchase<'_>, customer: &PartyKeys) -> Result<Signed<Epo>> {
     let offer = p.offer.verify(p.merchant).at("offer")?;
     let note = p.note.verify(p.merchant).at("delivery note")?;
     if offer.customer != customer.key_id() {
-        let why = format!(
-            "the offer is for customer {}, not for {}",
-            offer.customer,
-            customer.key_id()
-        );
+        let why = format!("the offer is for customer {}, not for {}", offer.customer, customer.key_id());
         return Err(Error::refused(why).at("offer"));
     }
     if p.now > offer.expires_at {
-        return Err(
-            Error::refused(format!("the offer expired at {}", offer.expires_at)).at("offer"),
-        );
+        return Err(Error::refused(format!("the offer expired at {}", offer.expires_at)).at("offer"));
     }
     if note.offer != p.offer.digest() || note.epo_id.merchant() != offer.merchant {
         return Err(Error::refused("the delivery note is for another offer").at("delivery note"));
@@ -178,17 +165,10 @@ pub fn sign_epo(p: &Purchase<'_>, customer: &PartyKeys) -> Result<Signed<Epo>> {
         .at("ciphertext"));
     }
     if let Some(max) = p.max_price.filter(|max| offer.price > *max) {
-        return Err(Error::refused(format!(
-            "the price {} is above the limit {max}",
-            offer.price
-        ))
-        .at("offer"));
+        return Err(Error::refused(format!("the price {} is above the limit {max}", offer.price)).at("offer"));
     }
     if p.expires_at <= p.now {
-        return Err(Error::usage(format!(
-            "the EPO's expiry {} is not in the future",
-            p.expires_at
-        )));
+        return Err(Error::usage(format!("the EPO's expiry {} is not in the future", p.expires_at)));
     }
     let epo = Epo {
         epo_id: note.epo_id.clone(),
@@ -232,16 +212,10 @@ pub fn countersign(e: &Endorsement<'_>, merchant: &PartyKeys) -> Result<Signed<E
     let note = e.note.verify(&me).at("stored delivery note")?;
     let refuse = |why: String| Err(Error::refused(why).at("EPO"));
     if epo.customer != e.customer.key_id {
-        return refuse(format!(
-            "the EPO names customer {}, but {} signed it",
-            epo.customer, e.customer.key_id
-        ));
+        return refuse(format!("the EPO names customer {}, but {} signed it", epo.customer, e.customer.key_id));
     }
     if epo.epo_id != note.epo_id {
-        return refuse(format!(
-            "the EPO is for {}, not for delivery {}",
-            epo.epo_id, note.epo_id
-        ));
+        return refuse(format!("the EPO is for {}, not for delivery {}", epo.epo_id, note.epo_id));
     }
     if let Err(mismatch) = check_matches_offer(&epo, &offer, e.offer.digest()) {
         return refuse(mismatch.to_string());
@@ -250,29 +224,14 @@ pub fn countersign(e: &Endorsement<'_>, merchant: &PartyKeys) -> Result<Signed<E
         return refuse("the EPO acknowledges another ciphertext than the one delivered".into());
     }
     if epo.server != e.server.key_id {
-        return refuse(format!(
-            "the EPO names server {}, not {}",
-            epo.server, e.server.key_id
-        ));
+        return refuse(format!("the EPO names server {}, not {}", epo.server, e.server.key_id));
     }
     if e.now > epo.expires_at {
         return refuse(format!("the EPO expired at {}", epo.expires_at));
     }
-    let statement = KeyStatement {
-        epo_id: epo.epo_id.clone(),
-        key: *e.key,
-        ciphertext_sha256: epo.ciphertext_sha256,
-    };
+    let statement = KeyStatement { epo_id: epo.epo_id.clone(), key: *e.key, ciphertext_sha256: epo.ciphertext_sha256 };
     let statement = zeroize::Zeroizing::new(Signed::sign(statement, merchant).to_json_line());
-    let sealed_key = seal::seal(
-        &e.server.x25519,
-        &key_statement_context(&epo.epo_id),
-        statement.as_bytes(),
-    )?;
-    let body = EndorsedEpo {
-        epo: e.epo.clone(),
-        offer: e.offer.clone(),
-        sealed_key,
-    };
+    let sealed_key = seal::seal(&e.server.x25519, &key_statement_context(&epo.epo_id), statement.as_bytes())?;
+    let body = EndorsedEpo { epo: e.epo.clone(), offer: e.offer.clone(), sealed_key };
     Ok(Signed::sign(body, merchant))
 }

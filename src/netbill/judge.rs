@@ -31,9 +31,7 @@ use crate::netbill::offer::Offer;
 use crate::netbill::receipt::{Outcome, Receipt};
 
 /// What is claimed, and so who claims it.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, clap::ValueEnum,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Claim {
     /// Customer: the goods are not what the offer promised.
@@ -60,10 +58,7 @@ impl Claim {
 
     /// Whether ruling on this claim needs the ciphertext.
     fn needs_ciphertext(self) -> bool {
-        matches!(
-            self,
-            Claim::NotWhatIOrdered | Claim::KeyDoesNotDecrypt | Claim::AcknowledgedOtherGoods
-        )
+        matches!(self, Claim::NotWhatIOrdered | Claim::KeyDoesNotDecrypt | Claim::AcknowledgedOtherGoods)
     }
 }
 
@@ -141,11 +136,7 @@ impl Evidence {
             .pieces
             .drain(..)
             .map(|v| {
-                let doc_type = v
-                    .get("type")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string();
+                let doc_type = v.get("type").and_then(Value::as_str).unwrap_or("").to_string();
                 let canonical = String::from_utf8(canonical(&v)).expect("JCS is UTF-8");
                 (format!("{doc_type}\0{canonical}"), v)
             })
@@ -195,36 +186,45 @@ pub struct Judgment {
 
 /// Rules on `evidence` with the ciphertext presented (if any).
 pub fn judge(evidence: &Evidence, ciphertext: Option<&[u8]>) -> Judgment {
-    let mut normalized = evidence.clone();
-    normalized.normalize();
-    normalized.ciphertext_sha256 = ciphertext.map(crate::crypto::sha256);
-    let digest = crate::crypto::sha256(&canonical(
-        &serde_json::to_value(&normalized).expect("serializable"),
-    ));
-    let mut case = Case {
-        claim: evidence.claim,
-        findings: Vec::new(),
-        goods: None,
-        epo_id: None,
-    };
-    let (verdict, summary) = case.rule(&normalized.pieces, ciphertext);
-    let upheld = upheld(evidence.claim, verdict);
-    let goods_for_a_person = if verdict == Verdict::NotDecidable {
-        case.goods.take()
-    } else {
-        None
-    };
-    Judgment {
-        ruling: Ruling {
-            claim: evidence.claim,
-            epo_id: case.epo_id,
-            evidence: digest,
-            findings: case.findings,
-            verdict,
-            upheld,
-            summary,
-        },
-        goods_for_a_person,
+    std::thread::scope(|scope| {
+        // The ciphertext is hashed on another core from the start: the ruling's own checks,
+        // the decryption and the hash of the goods run meanwhile on this one.
+        let mut checksum =
+            Checksum { pending: ciphertext.map(|c| scope.spawn(move || crate::crypto::sha256(c))), value: None };
+        let mut normalized = evidence.clone();
+        normalized.normalize();
+        let mut case = Case { claim: evidence.claim, findings: Vec::new(), goods: None, epo_id: None };
+        let (verdict, summary) = case.rule(&normalized.pieces, ciphertext, &mut checksum);
+        normalized.ciphertext_sha256 = checksum.get();
+        let digest = crate::crypto::sha256(&canonical(&serde_json::to_value(&normalized).expect("serializable")));
+        let goods_for_a_person = if verdict == Verdict::NotDecidable { case.goods.take() } else { None };
+        Judgment {
+            ruling: Ruling {
+                claim: evidence.claim,
+                epo_id: case.epo_id,
+                evidence: digest,
+                findings: case.findings,
+                verdict,
+                upheld: upheld(evidence.claim, verdict),
+                summary,
+            },
+            goods_for_a_person,
+        }
+    })
+}
+
+/// The ciphertext's SHA-256, being computed on another thread until first asked for.
+struct Checksum<'scope> {
+    pending: Option<std::thread::ScopedJoinHandle<'scope, Hex<32>>>,
+    value: Option<Hex<32>>,
+}
+
+impl Checksum<'_> {
+    fn get(&mut self) -> Option<Hex<32>> {
+        if let Some(hashing) = self.pending.take() {
+            self.value = Some(hashing.join().expect("hashing does not panic"));
+        }
+        self.value
     }
 }
 
@@ -271,15 +271,11 @@ struct Case {
 
 impl Case {
     fn note(&mut self, check: &str, holds: bool, detail: impl Into<String>) -> bool {
-        self.findings.push(Finding {
-            check: check.to_string(),
-            holds,
-            detail: detail.into(),
-        });
+        self.findings.push(Finding { check: check.to_string(), holds, detail: detail.into() });
         holds
     }
 
-    fn rule(&mut self, raw: &[Value], ciphertext: Option<&[u8]>) -> Ruled {
+    fn rule(&mut self, raw: &[Value], ciphertext: Option<&[u8]>, checksum: &mut Checksum<'_>) -> Ruled {
         let pieces = match self.sort(raw) {
             Ok(p) => p,
             Err(ruled) => return ruled,
@@ -302,23 +298,16 @@ impl Case {
             Err(ruled) => return ruled,
         };
         let Some(receipt) = paid else {
-            return (
-                Verdict::NoSale,
-                "no paid receipt is in evidence: no money moved for this EPO".into(),
-            );
+            return (Verdict::NoSale, "no paid receipt is in evidence: no money moved for this EPO".into());
         };
-        self.goods(&pieces, &body, &receipt, ciphertext)
+        self.goods(&pieces, &body, &receipt, ciphertext, checksum)
     }
 
     /// Parses every piece with the parser of its type; a piece that does not parse is rejected.
     fn sort(&mut self, raw: &[Value]) -> Result<Pieces, Ruled> {
         let mut pieces = Pieces::default();
         for (n, value) in raw.iter().enumerate() {
-            let doc_type = value
-                .get("type")
-                .and_then(Value::as_str)
-                .unwrap_or("(none)")
-                .to_string();
+            let doc_type = value.get("type").and_then(Value::as_str).unwrap_or("(none)").to_string();
             let bytes = serde_json::to_vec(value).expect("JSON values serialize");
             let parsed = match doc_type.as_str() {
                 "identity" => Identity::parse(&bytes).map(|i| {
@@ -328,27 +317,16 @@ impl Case {
                 "netbill.delivery" => Signed::parse(&bytes).map(|d| pieces.notes.push(d)),
                 "netbill.epo" => Signed::parse(&bytes).map(|d| pieces.epos.push(d)),
                 "netbill.endorsed-epo" => Signed::parse(&bytes).map(|d| pieces.endorsed.push(d)),
-                "netbill.receipt" => {
-                    Signed::parse_as_evidence(&bytes).map(|d| pieces.receipts.push(d))
-                }
-                other => Err(crate::Error::malformed(format!(
-                    "{other} is not evidence of a NetBill purchase"
-                ))),
+                "netbill.receipt" => Signed::parse_as_evidence(&bytes).map(|d| pieces.receipts.push(d)),
+                other => Err(crate::Error::malformed(format!("{other} is not evidence of a NetBill purchase"))),
             };
             if let Err(e) = parsed {
                 let piece = format!("piece {} ({doc_type})", n + 1);
                 self.note("pieces-parse", false, format!("{piece}: {}", e.message()));
-                return Err((
-                    Verdict::EvidenceRejected,
-                    format!("{piece} is malformed: {}", e.message()),
-                ));
+                return Err((Verdict::EvidenceRejected, format!("{piece} is malformed: {}", e.message())));
             }
         }
-        self.note(
-            "pieces-parse",
-            true,
-            format!("{} pieces parse as NetBill documents", raw.len()),
-        );
+        self.note("pieces-parse", true, format!("{} pieces parse as NetBill documents", raw.len()));
         Ok(pieces)
     }
 
@@ -360,32 +338,17 @@ impl Case {
         copies.dedup_by_key(|e| e.digest());
         match copies.len() {
             0 => {
-                self.note(
-                    "epo-present",
-                    false,
-                    "no EPO, alone or inside an endorsed EPO",
-                );
-                Err((
-                    Verdict::InsufficientEvidence,
-                    "the EPO is missing: nothing shows what was agreed".into(),
-                ))
+                self.note("epo-present", false, "no EPO, alone or inside an endorsed EPO");
+                Err((Verdict::InsufficientEvidence, "the EPO is missing: nothing shows what was agreed".into()))
             }
             1 => {
                 let epo = copies.remove(0);
-                self.note(
-                    "epo-present",
-                    true,
-                    format!("EPO {} (digest {})", epo.unverified().epo_id, epo.digest()),
-                );
+                self.note("epo-present", true, format!("EPO {} (digest {})", epo.unverified().epo_id, epo.digest()));
                 Ok(epo)
             }
             n => {
                 let digests: Vec<String> = copies.iter().map(|e| e.digest().to_string()).collect();
-                self.note(
-                    "epo-present",
-                    false,
-                    format!("{n} different EPOs: {}", digests.join(", ")),
-                );
+                self.note("epo-present", false, format!("{n} different EPOs: {}", digests.join(", ")));
                 Err((
                     Verdict::EvidenceRejected,
                     "the EPO presented differs from the one inside the endorsed EPO".into(),
@@ -397,26 +360,14 @@ impl Case {
     /// The identities of the customer, merchant and server the EPO names.
     fn parties(&mut self, pieces: &Pieces, epo: &Epo) -> Result<[Identity; 3], Ruled> {
         let mut found = Vec::new();
-        for (role, key) in [
-            ("customer", epo.customer),
-            ("merchant", epo.merchant),
-            ("server", epo.server),
-        ] {
+        for (role, key) in [("customer", epo.customer), ("merchant", epo.merchant), ("server", epo.server)] {
             match pieces.identities.get(&key) {
                 Some(identity) => {
-                    self.note(
-                        &format!("{role}-identity"),
-                        true,
-                        format!("{role} {} has key {key}", identity.name),
-                    );
+                    self.note(&format!("{role}-identity"), true, format!("{role} {} has key {key}", identity.name));
                     found.push(identity.clone());
                 }
                 None => {
-                    self.note(
-                        &format!("{role}-identity"),
-                        false,
-                        format!("no identity for the {role}'s key {key}"),
-                    );
+                    self.note(&format!("{role}-identity"), false, format!("no identity for the {role}'s key {key}"));
                     return Err((
                         Verdict::InsufficientEvidence,
                         format!("the {role}'s identity (key {key}) is missing"),
@@ -435,18 +386,10 @@ impl Case {
         [customer, merchant, _]: &[Identity; 3],
     ) -> Result<(), Ruled> {
         let body = epo.unverified();
-        let forged = |what: &str| {
-            (
-                Verdict::EvidenceRejected,
-                format!("{what} is forged: its signature does not verify"),
-            )
-        };
+        let forged =
+            |what: &str| (Verdict::EvidenceRejected, format!("{what} is forged: its signature does not verify"));
         let signed_by = |who: &Identity| format!("signed by {} (key {})", who.name, who.key_id);
-        if !self.note(
-            "epo-signature",
-            epo.verify(customer).is_ok(),
-            format!("the EPO, {}", signed_by(customer)),
-        ) {
+        if !self.note("epo-signature", epo.verify(customer).is_ok(), format!("the EPO, {}", signed_by(customer))) {
             return Err(forged("the EPO"));
         }
         for offer in &pieces.all_offers() {
@@ -461,17 +404,10 @@ impl Case {
             let detail = if accepted {
                 format!("the EPO accepts this offer ({})", body.offer)
             } else {
-                format!(
-                    "the EPO accepts offer {}, not this one ({})",
-                    body.offer,
-                    offer.digest()
-                )
+                format!("the EPO accepts offer {}, not this one ({})", body.offer, offer.digest())
             };
             if !self.note("offer-accepted", accepted, detail) {
-                return Err((
-                    Verdict::EvidenceRejected,
-                    "the offer presented is not the one the EPO accepts".into(),
-                ));
+                return Err((Verdict::EvidenceRejected, "the offer presented is not the one the EPO accepts".into()));
             }
             let terms = check_matches_offer(body, offer.unverified(), offer.digest());
             let detail = match &terms {
@@ -493,36 +429,23 @@ impl Case {
             if !self.note(
                 "delivery-note-checksum",
                 same,
-                format!(
-                    "the merchant's note states ciphertext {}",
-                    note.unverified().ciphertext_sha256
-                ),
+                format!("the merchant's note states ciphertext {}", note.unverified().ciphertext_sha256),
             ) {
-                return Err((
-                    Verdict::EvidenceRejected,
-                    "the delivery note is for another delivery".into(),
-                ));
+                return Err((Verdict::EvidenceRejected, "the delivery note is for another delivery".into()));
             }
         }
         for endorsed in &pieces.endorsed {
             if !self.note(
                 "endorsement-signature",
                 endorsed.verify(merchant).is_ok(),
-                format!(
-                    "endorsed EPO {}, {}",
-                    endorsed.digest(),
-                    signed_by(merchant)
-                ),
+                format!("endorsed EPO {}, {}", endorsed.digest(), signed_by(merchant)),
             ) {
                 return Err(forged("the endorsed EPO"));
             }
             self.note(
                 "both-signed-checksum",
                 true,
-                format!(
-                    "customer and merchant both signed ciphertext checksum {}",
-                    body.ciphertext_sha256
-                ),
+                format!("customer and merchant both signed ciphertext checksum {}", body.ciphertext_sha256),
             );
         }
         Ok(())
@@ -547,45 +470,28 @@ impl Case {
                 genuine,
                 format!("{name}, signed by {} (key {})", server.name, server.key_id),
             ) {
-                return Err((
-                    Verdict::EvidenceRejected,
-                    format!("{name} is forged: its signature does not verify"),
-                ));
+                return Err((Verdict::EvidenceRejected, format!("{name} is forged: its signature does not verify")));
             }
             if !self.note(
                 "receipt-epo",
                 r.epo_id == body.epo_id && r.epo == epo.digest(),
                 format!("{name} answers EPO {} with digest {}", r.epo_id, r.epo),
             ) {
-                return Err((
-                    Verdict::EvidenceRejected,
-                    format!("{name} is for another EPO"),
-                ));
+                return Err((Verdict::EvidenceRejected, format!("{name} is for another EPO")));
             }
             match (r.result, r.reason) {
                 (Outcome::Paid, _) => paid.push(receipt),
                 (Outcome::Refused, Some(reason)) => {
                     let binds = reason.binds();
-                    let effect = if binds {
-                        "binds the EPO id"
-                    } else {
-                        "answers one request only (does not bind the EPO id)"
-                    };
-                    self.note(
-                        "refusal",
-                        true,
-                        format!("{name}: refused, {}, {effect}", reason.as_str()),
-                    );
+                    let effect =
+                        if binds { "binds the EPO id" } else { "answers one request only (does not bind the EPO id)" };
+                    self.note("refusal", true, format!("{name}: refused, {}, {effect}", reason.as_str()));
                     if binds {
                         binding_refusals.push(name);
                     }
                 }
                 (Outcome::Refused, None) => {
-                    self.note(
-                        "receipt-well-formed",
-                        false,
-                        format!("{name}: refused without a reason"),
-                    );
+                    self.note("receipt-well-formed", false, format!("{name}: refused without a reason"));
                     return Err((
                         Verdict::ServerAtFault,
                         format!("the server signed {name}, a refusal without a reason"),
@@ -595,11 +501,7 @@ impl Case {
         }
         let server_fault = |what: String| Err((Verdict::ServerAtFault, what));
         if paid.len() > 1 {
-            self.note(
-                "one-result",
-                false,
-                format!("{} different paid receipts for one EPO id", paid.len()),
-            );
+            self.note("one-result", false, format!("{} different paid receipts for one EPO id", paid.len()));
             return server_fault(format!(
                 "the server signed {} different payments for EPO {}",
                 paid.len(),
@@ -611,11 +513,7 @@ impl Case {
             return Ok(None);
         };
         if let Some(refusal) = binding_refusals.first() {
-            self.note(
-                "one-result",
-                false,
-                format!("a paid receipt and a binding refusal ({refusal}) for one EPO id"),
-            );
+            self.note("one-result", false, format!("a paid receipt and a binding refusal ({refusal}) for one EPO id"));
             return server_fault(format!(
                 "the server signed both a payment and a binding refusal for EPO {}",
                 body.epo_id
@@ -624,27 +522,16 @@ impl Case {
         self.note("one-result", true, "one signed result for this EPO id");
         let r = receipt.unverified();
         let Some(statement) = &r.key_statement else {
-            self.note(
-                "key-statement",
-                false,
-                "the paid receipt carries no merchant-signed key statement",
-            );
-            return server_fault(
-                "the server released a payment without the merchant's key statement".into(),
-            );
+            self.note("key-statement", false, "the paid receipt carries no merchant-signed key statement");
+            return server_fault("the server released a payment without the merchant's key statement".into());
         };
         let stated = statement.unverified();
         if !self.note(
             "key-statement-signature",
             statement.verify(merchant).is_ok(),
-            format!(
-                "key statement signed by {} (key {})",
-                merchant.name, merchant.key_id
-            ),
+            format!("key statement signed by {} (key {})", merchant.name, merchant.key_id),
         ) {
-            return server_fault(
-                "the server's receipt carries a key statement the merchant did not sign".into(),
-            );
+            return server_fault("the server's receipt carries a key statement the merchant did not sign".into());
         }
         let same_key = r.key == Some(stated.key)
             && stated.epo_id == body.epo_id
@@ -655,9 +542,7 @@ impl Case {
             stated.key
         );
         if !self.note("receipt-key-is-merchant-key", same_key, detail) {
-            return server_fault(
-                "the K in the server's receipt is not the K the merchant signed".into(),
-            );
+            return server_fault("the K in the server's receipt is not the K the merchant signed".into());
         }
         let terms = r.price == body.price
             && r.ciphertext_sha256 == body.ciphertext_sha256
@@ -680,10 +565,7 @@ impl Case {
         if !self.note(
             "accepted-in-time",
             in_time,
-            format!(
-                "accepted at {}, the EPO expired at {}",
-                r.server_time, body.expires_at
-            ),
+            format!("accepted at {}, the EPO expired at {}", r.server_time, body.expires_at),
         ) {
             return server_fault(format!(
                 "the server accepted the EPO at {}, after it expired at {}",
@@ -700,11 +582,9 @@ impl Case {
         epo: &Epo,
         receipt: &Signed<Receipt>,
         ciphertext: Option<&[u8]>,
+        checksum: &mut Checksum<'_>,
     ) -> Ruled {
-        let key = receipt
-            .unverified()
-            .key
-            .expect("a consistent paid receipt carries K");
+        let key = receipt.unverified().key.expect("a consistent paid receipt carries K");
         let Some(ciphertext) = ciphertext else {
             if self.claim.needs_ciphertext() {
                 self.note("ciphertext-present", false, "no ciphertext in evidence");
@@ -713,41 +593,24 @@ impl Case {
                     "the ciphertext is missing: the goods cannot be examined".into(),
                 );
             }
-            self.note(
-                "key-released",
-                true,
-                format!("the paid receipt releases K {key} for {}", epo.epo_id),
-            );
+            self.note("key-released", true, format!("the paid receipt releases K {key} for {}", epo.epo_id));
             return (
                 Verdict::DeliveredAsAgreed,
-                format!(
-                    "the customer paid {} and the receipt gives her K",
-                    epo.price
-                ),
+                format!("the customer paid {} and the receipt gives her K", epo.price),
             );
         };
-        let promised = pieces
-            .all_offers()
-            .iter()
-            .find_map(|o| o.unverified().goods_sha256);
-        // Hash the ciphertext on one core while the other decrypts and hashes the goods.
-        let (checksum, opened) = std::thread::scope(|s| {
-            let hashing = s.spawn(|| crate::crypto::sha256(ciphertext));
-            let opened =
-                crate::crypto::goods::decrypt(&key, epo.epo_id.as_str(), ciphertext).map(|goods| {
-                    let digest = promised.map(|_| crate::crypto::sha256(&goods));
-                    (goods, digest)
-                });
-            (hashing.join().expect("hashing does not panic"), opened)
+        let promised = pieces.all_offers().iter().find_map(|o| o.unverified().goods_sha256);
+        // Decrypt and hash the goods here while the ciphertext's hash finishes on another core.
+        let opened = crate::crypto::goods::decrypt(&key, epo.epo_id.as_str(), ciphertext).map(|goods| {
+            let digest = promised.map(|_| crate::crypto::sha256(&goods));
+            (goods, digest)
         });
+        let checksum = checksum.get().expect("a ciphertext is being hashed");
         let signed = checksum == epo.ciphertext_sha256;
         if !self.note(
             "ciphertext-checksum",
             signed,
-            format!(
-                "the ciphertext presented has SHA-256 {checksum}; both signed {}",
-                epo.ciphertext_sha256
-            ),
+            format!("the ciphertext presented has SHA-256 {checksum}; both signed {}", epo.ciphertext_sha256),
         ) {
             return (
                 Verdict::CustomerAtFault,
@@ -755,24 +618,13 @@ impl Case {
             );
         }
         let Ok((goods, digest)) = opened else {
-            self.note(
-                "key-decrypts",
-                false,
-                format!("the merchant-signed K {key} does not decrypt the ciphertext"),
-            );
+            self.note("key-decrypts", false, format!("the merchant-signed K {key} does not decrypt the ciphertext"));
             return (
                 Verdict::MerchantAtFault,
                 "the key the merchant signed does not decrypt the goods he delivered".into(),
             );
         };
-        self.note(
-            "key-decrypts",
-            true,
-            format!(
-                "the merchant-signed K {key} decrypts {} bytes of goods",
-                goods.len()
-            ),
-        );
+        self.note("key-decrypts", true, format!("the merchant-signed K {key} decrypts {} bytes of goods", goods.len()));
         match (promised, digest) {
             (Some(promised), Some(digest)) => {
                 if !self.note(
@@ -785,26 +637,28 @@ impl Case {
                         "the goods differ from the ones the merchant's offer promised".into(),
                     );
                 }
-                (
-                    Verdict::DeliveredAsAgreed,
-                    format!(
-                        "the goods delivered are the goods offered, for {}",
-                        epo.price
-                    ),
-                )
+                (Verdict::DeliveredAsAgreed, format!("the goods delivered are the goods offered, for {}", epo.price))
             }
             _ if self.claim == Claim::NotWhatIOrdered => {
                 let digest = crate::crypto::sha256(&goods);
-                self.note("goods-as-promised", false, format!("the offer promised no digest; the goods ({} bytes, SHA-256 {digest}) go to a person", goods.len()));
+                self.note(
+                    "goods-as-promised",
+                    false,
+                    format!(
+                        "the offer promised no digest; the goods ({} bytes, SHA-256 {digest}) go to a person",
+                        goods.len()
+                    ),
+                );
                 self.goods = Some(goods);
-                (Verdict::NotDecidable, "no digest of the goods was promised: a person must compare them with the offer's description".into())
+                (
+                    Verdict::NotDecidable,
+                    "no digest of the goods was promised: a person must compare them with the offer's description"
+                        .into(),
+                )
             }
             _ => (
                 Verdict::DeliveredAsAgreed,
-                format!(
-                    "the key decrypts the goods the customer signed for, at {}",
-                    epo.price
-                ),
+                format!("the key decrypts the goods the customer signed for, at {}", epo.price),
             ),
         }
     }

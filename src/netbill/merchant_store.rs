@@ -56,21 +56,14 @@ impl MerchantStore {
     /// Opens (creating if needed, mode 0700) the store at `dir`.
     pub fn open(dir: &Path) -> Result<MerchantStore> {
         fsio::create_private_dir(dir)?;
-        Ok(MerchantStore {
-            dir: dir.to_path_buf(),
-        })
+        Ok(MerchantStore { dir: dir.to_path_buf() })
     }
 
     fn file(&self, epo_id: &EpoId, name: &str) -> PathBuf {
         self.dir.join(epo_id.as_str()).join(name)
     }
 
-    fn read<T>(
-        &self,
-        epo_id: &EpoId,
-        name: &str,
-        parse: impl FnOnce(&[u8]) -> Result<T>,
-    ) -> Result<Option<T>> {
+    fn read<T>(&self, epo_id: &EpoId, name: &str, parse: impl FnOnce(&[u8]) -> Result<T>) -> Result<Option<T>> {
         let path = self.file(epo_id, name);
         match std::fs::read(&path) {
             Ok(bytes) => parse(&bytes).map(Some).map_err(|e| e.at(path.display())),
@@ -87,25 +80,11 @@ impl MerchantStore {
             .prefix(".delivery-")
             .permissions(std::fs::Permissions::from_mode(0o700))
             .tempdir_in(&self.dir)
-            .map_err(|e| {
-                Error::new(ErrorKind::CannotCreate, e.to_string()).at(self.dir.display())
-            })?;
-        let key = StoredKey {
-            epo_id: epo_id.clone(),
-            key: *delivery.key,
-        };
-        fsio::write_secret(
-            &tmp.path().join("key.json"),
-            Plain(key).to_json_pretty().as_bytes(),
-        )?;
-        fsio::write_new(
-            &tmp.path().join("offer.json"),
-            offer.to_json_pretty().as_bytes(),
-        )?;
-        fsio::write_new(
-            &tmp.path().join("delivery.json"),
-            delivery.note.to_json_pretty().as_bytes(),
-        )?;
+            .map_err(|e| Error::new(ErrorKind::CannotCreate, e.to_string()).at(self.dir.display()))?;
+        let key = StoredKey { epo_id: epo_id.clone(), key: *delivery.key };
+        fsio::write_secret(&tmp.path().join("key.json"), Plain(key).to_json_pretty().as_bytes())?;
+        fsio::write_new(&tmp.path().join("offer.json"), offer.to_json_pretty().as_bytes())?;
+        fsio::write_new(&tmp.path().join("delivery.json"), delivery.note.to_json_pretty().as_bytes())?;
         let target = self.dir.join(epo_id.as_str());
         std::fs::rename(tmp.path(), &target).map_err(|e| Error::io(&e).at(target.display()))?;
         std::mem::forget(tmp); // renamed: nothing left to clean up
@@ -114,33 +93,16 @@ impl MerchantStore {
 
     /// The delivery recorded for `epo_id`.
     pub fn delivery(&self, epo_id: &EpoId) -> Result<DeliveryRecord> {
-        let missing = || {
-            Error::new(
-                ErrorKind::NoInput,
-                format!("no delivery {epo_id} in this store"),
-            )
-            .at(self.dir.display())
-        };
-        let offer = self
-            .read(epo_id, "offer.json", Signed::parse)?
-            .ok_or_else(missing)?;
-        let note = self
-            .read(epo_id, "delivery.json", Signed::parse)?
-            .ok_or_else(missing)?;
-        let stored = self
-            .read(epo_id, "key.json", Plain::<StoredKey>::parse)?
-            .ok_or_else(missing)?;
+        let missing =
+            || Error::new(ErrorKind::NoInput, format!("no delivery {epo_id} in this store")).at(self.dir.display());
+        let offer = self.read(epo_id, "offer.json", Signed::parse)?.ok_or_else(missing)?;
+        let note = self.read(epo_id, "delivery.json", Signed::parse)?.ok_or_else(missing)?;
+        let stored = self.read(epo_id, "key.json", Plain::<StoredKey>::parse)?.ok_or_else(missing)?;
         if stored.epo_id != *epo_id {
-            return Err(
-                Error::malformed(format!("key file is for {}", stored.epo_id))
-                    .at(self.file(epo_id, "key.json").display()),
-            );
+            return Err(Error::malformed(format!("key file is for {}", stored.epo_id))
+                .at(self.file(epo_id, "key.json").display()));
         }
-        Ok(DeliveryRecord {
-            offer,
-            note,
-            key: zeroize::Zeroizing::new(stored.key),
-        })
+        Ok(DeliveryRecord { offer, note, key: zeroize::Zeroizing::new(stored.key) })
     }
 
     /// The endorsement made for `epo_id`, if any.
@@ -150,17 +112,10 @@ impl MerchantStore {
 
     /// Records the endorsement and the identity document (as published, self-signed) of the
     /// customer it was made for.
-    pub fn record_endorsement(
-        &self,
-        endorsed: &Signed<EndorsedEpo>,
-        customer_identity: &[u8],
-    ) -> Result<()> {
+    pub fn record_endorsement(&self, endorsed: &Signed<EndorsedEpo>, customer_identity: &[u8]) -> Result<()> {
         let epo_id = &endorsed.unverified().epo.unverified().epo_id;
         fsio::write_atomic(&self.file(epo_id, "customer.json"), customer_identity)?;
-        fsio::write_new(
-            &self.file(epo_id, "endorsed.json"),
-            endorsed.to_json_pretty().as_bytes(),
-        )
+        fsio::write_new(&self.file(epo_id, "endorsed.json"), endorsed.to_json_pretty().as_bytes())
     }
 
     /// The identity of the customer who signed `epo_id`'s EPO.
@@ -180,10 +135,7 @@ impl MerchantStore {
                 "a different receipt for {epo_id} is already recorded; keep both as evidence"
             )));
         }
-        fsio::write_new(
-            &self.file(epo_id, "receipt.json"),
-            receipt.to_json_pretty().as_bytes(),
-        )
+        fsio::write_new(&self.file(epo_id, "receipt.json"), receipt.to_json_pretty().as_bytes())
     }
 
     /// The receipt recorded for `epo_id`, if any.

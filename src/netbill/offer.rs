@@ -82,18 +82,11 @@ pub struct Product {
 impl Catalog {
     /// Parses a catalog, checking that every group price names a known group.
     pub fn parse(bytes: &[u8]) -> Result<Catalog> {
-        let catalog: Catalog = serde_json::from_slice(bytes)
-            .map_err(|e| Error::malformed(format!("invalid catalog: {e}")))?;
+        let catalog: Catalog =
+            serde_json::from_slice(bytes).map_err(|e| Error::malformed(format!("invalid catalog: {e}")))?;
         for p in &catalog.products {
-            if let Some(g) = p
-                .group_prices
-                .keys()
-                .find(|g| !catalog.groups.contains_key(*g))
-            {
-                return Err(Error::malformed(format!(
-                    "product {}: price for unknown group {g:?}",
-                    p.id
-                )));
+            if let Some(g) = p.group_prices.keys().find(|g| !catalog.groups.contains_key(*g)) {
+                return Err(Error::malformed(format!("product {}: price for unknown group {g:?}", p.id)));
             }
         }
         Ok(catalog)
@@ -101,12 +94,10 @@ impl Catalog {
 
     /// The product with id `id`.
     pub fn product(&self, id: &str) -> Result<&Product> {
-        self.products.iter().find(|p| p.id == id).ok_or_else(|| {
-            Error::new(
-                crate::ErrorKind::NoInput,
-                format!("no product {id:?} in the catalog"),
-            )
-        })
+        self.products
+            .iter()
+            .find(|p| p.id == id)
+            .ok_or_else(|| Error::new(crate::ErrorKind::NoInput, format!("no product {id:?} in the catalog")))
     }
 
     /// The price `customer` pays for `product`, and the group that gave it.
@@ -114,11 +105,7 @@ impl Catalog {
         product
             .group_prices
             .iter()
-            .filter(|(g, _)| {
-                self.groups
-                    .get(*g)
-                    .is_some_and(|members| members.contains(&customer))
-            })
+            .filter(|(g, _)| self.groups.get(*g).is_some_and(|members| members.contains(&customer)))
             .map(|(g, p)| (*p, Some(g.clone())))
             .chain(std::iter::once((product.price, None)))
             .min_by_key(|(p, _)| *p)
@@ -152,8 +139,7 @@ pub fn make_offer(req: &OfferRequest<'_>, merchant: &PartyKeys) -> Result<Signed
         }
         None => None,
     };
-    let validity =
-        crate::clock::parse_duration(req.catalog.offer_validity.as_deref().unwrap_or("15m"))?;
+    let validity = crate::clock::parse_duration(req.catalog.offer_validity.as_deref().unwrap_or("15m"))?;
     let body = Offer {
         offer_id: Hex(crate::crypto::random()),
         merchant: merchant.key_id(),

@@ -127,24 +127,14 @@ impl Body for Receipt {
         match (self.result, self.reason, &self.key, &self.key_statement) {
             (Outcome::Paid, None, Some(key), Some(statement)) => {
                 let s = statement.unverified();
-                if s.key != *key
-                    || s.epo_id != self.epo_id
-                    || s.ciphertext_sha256 != self.ciphertext_sha256
-                {
-                    return Err(
-                        "the key statement does not state this receipt's key, EPO and ciphertext"
-                            .into(),
-                    );
+                if s.key != *key || s.epo_id != self.epo_id || s.ciphertext_sha256 != self.ciphertext_sha256 {
+                    return Err("the key statement does not state this receipt's key, EPO and ciphertext".into());
                 }
                 Ok(())
             }
-            (Outcome::Paid, ..) => {
-                Err("a paid receipt has a key and a key statement, and no reason".into())
-            }
+            (Outcome::Paid, ..) => Err("a paid receipt has a key and a key statement, and no reason".into()),
             (Outcome::Refused, Some(_), None, None) => Ok(()),
-            (Outcome::Refused, ..) => {
-                Err("a refused receipt has a reason, and no key or key statement".into())
-            }
+            (Outcome::Refused, ..) => Err("a refused receipt has a reason, and no key or key statement".into()),
         }
     }
 }

@@ -52,22 +52,12 @@ fn context(epo_id: &EpoId) -> String {
 
 /// The customer's signed request for the receipt of `epo_id`.
 pub fn request(epo_id: EpoId, customer: &PartyKeys) -> Signed<KeyRequest> {
-    Signed::sign(
-        KeyRequest {
-            epo_id,
-            customer: customer.key_id(),
-        },
-        customer,
-    )
+    Signed::sign(KeyRequest { epo_id, customer: customer.key_id() }, customer)
 }
 
 /// Answers `request` with `receipt`, if `customer` (the responder's own record of the
 /// EPO's signer) signed the request.
-pub fn answer(
-    request: &Signed<KeyRequest>,
-    customer: &Identity,
-    receipt: &Signed<Receipt>,
-) -> Result<KeyAnswer> {
+pub fn answer(request: &Signed<KeyRequest>, customer: &Identity, receipt: &Signed<Receipt>) -> Result<KeyAnswer> {
     let asked = request.verify(customer).map_err(|_| {
         Error::refused(format!(
             "the key request is not signed by the customer of {}; only the EPO's signer may fetch its key",
@@ -76,31 +66,17 @@ pub fn answer(
     })?;
     let receipt_body = receipt.unverified();
     if asked.customer != customer.key_id {
-        return Err(Error::refused(
-            "the key request names another customer than its signer",
-        ));
+        return Err(Error::refused("the key request names another customer than its signer"));
     }
     if receipt_body.epo_id != asked.epo_id || receipt_body.customer != customer.key_id {
         return Err(Error::refused("the stored receipt is not this customer's"));
     }
-    let sealed_receipt = seal::seal(
-        &customer.x25519,
-        &context(&asked.epo_id),
-        receipt.to_json_line().as_bytes(),
-    )?;
-    Ok(KeyAnswer {
-        epo_id: asked.epo_id.clone(),
-        customer: customer.key_id,
-        sealed_receipt,
-    })
+    let sealed_receipt = seal::seal(&customer.x25519, &context(&asked.epo_id), receipt.to_json_line().as_bytes())?;
+    Ok(KeyAnswer { epo_id: asked.epo_id.clone(), customer: customer.key_id, sealed_receipt })
 }
 
 /// Opens an answer with the customer's key and checks the receipt is the server's.
-pub fn open(
-    answer: &KeyAnswer,
-    customer: &PartyKeys,
-    server: &Identity,
-) -> Result<Signed<Receipt>> {
+pub fn open(answer: &KeyAnswer, customer: &PartyKeys, server: &Identity) -> Result<Signed<Receipt>> {
     if answer.customer != customer.key_id() {
         return Err(Error::refused(format!(
             "the answer is sealed to {}, not to {}",
@@ -108,11 +84,7 @@ pub fn open(
             customer.key_id()
         )));
     }
-    let bytes = seal::open(
-        customer.sealing_secret(),
-        &context(&answer.epo_id),
-        &answer.sealed_receipt,
-    )?;
+    let bytes = seal::open(customer.sealing_secret(), &context(&answer.epo_id), &answer.sealed_receipt)?;
     let receipt = Signed::<Receipt>::parse(&bytes)?;
     let body = receipt.verify(server)?;
     if body.epo_id != answer.epo_id {

@@ -90,10 +90,7 @@ pub fn decide(
 ) -> Decision {
     let endorsed = request.unverified();
     let epo = endorsed.epo.unverified();
-    let refuse = |reason| Decision {
-        receipt: receipt(request, Err(reason), now),
-        transfer: None,
-    };
+    let refuse = |reason| Decision { receipt: receipt(request, Err(reason), now), transfer: None };
 
     if epo.server != server.key_id() {
         return refuse(RefusalReason::WrongServer);
@@ -101,9 +98,7 @@ pub fn decide(
     let (Some(customer), Some(merchant)) = (customer, merchant) else {
         return refuse(RefusalReason::UnknownAccount);
     };
-    if request.verify(&merchant.identity).is_err()
-        || endorsed.epo.verify(&customer.identity).is_err()
-    {
+    if request.verify(&merchant.identity).is_err() || endorsed.epo.verify(&customer.identity).is_err() {
         return refuse(RefusalReason::BadSignature);
     }
     let Ok(offer) = endorsed.offer.verify(&merchant.identity) else {
@@ -130,11 +125,7 @@ pub fn decide(
     }
     Decision {
         receipt: receipt(request, Ok(statement), now),
-        transfer: Some(Transfer {
-            customer: epo.customer,
-            merchant: epo.merchant,
-            price: epo.price,
-        }),
+        transfer: Some(Transfer { customer: epo.customer, merchant: epo.merchant, price: epo.price }),
     }
 }
 
@@ -168,18 +159,13 @@ fn receipt(
 }
 
 /// Opens the sealed key statement and checks it is the merchant's word on this EPO's ciphertext.
-fn open_key_statement(
-    endorsed: &EndorsedEpo,
-    merchant: &Identity,
-    server: &PartyKeys,
-) -> Option<Signed<KeyStatement>> {
+fn open_key_statement(endorsed: &EndorsedEpo, merchant: &Identity, server: &PartyKeys) -> Option<Signed<KeyStatement>> {
     let epo = endorsed.epo.unverified();
     let context = key_statement_context(&epo.epo_id);
     let bytes = seal::open(server.sealing_secret(), &context, &endorsed.sealed_key).ok()?;
     let statement = Signed::<KeyStatement>::parse(&bytes).ok()?;
     let body = statement.verify(merchant).ok()?;
-    (body.epo_id == epo.epo_id && body.ciphertext_sha256 == epo.ciphertext_sha256)
-        .then(|| statement.clone())
+    (body.epo_id == epo.epo_id && body.ciphertext_sha256 == epo.ciphertext_sha256).then(|| statement.clone())
 }
 
 /// Settles one request in `books` (which the caller commits) and returns the receipt to release.
@@ -194,10 +180,7 @@ pub fn settle(
         if stored.request == request.digest() {
             return Ok(stored.receipt);
         }
-        return Ok(Signed::sign(
-            receipt(request, Err(RefusalReason::Replay), now),
-            server,
-        ));
+        return Ok(Signed::sign(receipt(request, Err(RefusalReason::Replay), now), server));
     }
     let customer = books.account(epo.customer)?;
     let merchant = books.account(epo.merchant)?;

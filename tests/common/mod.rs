@@ -11,9 +11,7 @@ use atomic_commerce::ledger::SqliteLedger;
 use atomic_commerce::ledger::sqlite::External;
 use atomic_commerce::money::Amount;
 use atomic_commerce::netbill::delivery::{Delivery, DeliveryNote, deliver};
-use atomic_commerce::netbill::epo::{
-    EndorsedEpo, Endorsement, Epo, Purchase, countersign, sign_epo,
-};
+use atomic_commerce::netbill::epo::{EndorsedEpo, Endorsement, Epo, Purchase, countersign, sign_epo};
 use atomic_commerce::netbill::merchant_store::MerchantStore;
 use atomic_commerce::netbill::offer::{Catalog, Offer, OfferRequest, make_offer};
 
@@ -36,11 +34,7 @@ impl Party {
         let key_file = dir.join(format!("{name}.key"));
         let id_file = dir.join(format!("{name}.id.json"));
         fsio::write_secret(&key_file, keys.to_file().as_bytes()).unwrap();
-        fsio::write_new(
-            &id_file,
-            keys.identity_document().to_json_pretty().as_bytes(),
-        )
-        .unwrap();
+        fsio::write_new(&id_file, keys.identity_document().to_json_pretty().as_bytes()).unwrap();
         Party { keys, id_file }
     }
 
@@ -78,24 +72,9 @@ impl World {
         let mut books = SqliteLedger::open(&ledger).unwrap();
         books.open_account(&alice.identity(), now()).unwrap();
         books.open_account(&bookshop.identity(), now()).unwrap();
-        books
-            .external(
-                "alice",
-                External::Deposit,
-                "5".parse().unwrap(),
-                None,
-                now(),
-            )
-            .unwrap();
+        books.external("alice", External::Deposit, "5".parse().unwrap(), None, now()).unwrap();
         let store = dir.path().join("store");
-        World {
-            dir,
-            alice,
-            bookshop,
-            server,
-            ledger,
-            store,
-        }
+        World { dir, alice, bookshop, server, ledger, store }
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -113,9 +92,7 @@ impl World {
     /// A tool, run in the world's directory at the fixed time.
     pub fn tool(&self, name: &str) -> assert_cmd::Command {
         let mut cmd = assert_cmd::Command::cargo_bin(name).unwrap();
-        cmd.current_dir(self.dir.path())
-            .env("ATOMIC_COMMERCE_NOW", NOW)
-            .env_remove("NETBILL_LEDGER");
+        cmd.current_dir(self.dir.path()).env("ATOMIC_COMMERCE_NOW", NOW).env_remove("NETBILL_LEDGER");
         cmd
     }
 
@@ -130,9 +107,8 @@ impl World {
             }
             None => String::new(),
         };
-        let catalog = format!(
-            r#"{{"products": [{{"id": "p1", "description": "a paper", "price": "{price}"{goods_entry}}}]}}"#
-        );
+        let catalog =
+            format!(r#"{{"products": [{{"id": "p1", "description": "a paper", "price": "{price}"{goods_entry}}}]}}"#);
         let catalog = Catalog::parse(catalog.as_bytes()).unwrap();
         let request = OfferRequest {
             catalog: &catalog,
@@ -147,23 +123,15 @@ impl World {
     /// A whole purchase of goods whose digest the offer promises, up to the endorsed EPO,
     /// recorded in the merchant's store.
     pub fn purchase(&self, price: &str, goods: &[u8]) -> Pieces {
-        self.purchase_expiring(
-            price,
-            goods,
-            now().plus(jiff::SignedDuration::from_hours(1)).unwrap(),
-        )
+        self.purchase_expiring(price, goods, now().plus(jiff::SignedDuration::from_hours(1)).unwrap())
     }
 
     pub fn purchase_expiring(&self, price: &str, goods: &[u8], expires_at: Time) -> Pieces {
         let pieces = self.unrecorded_purchase(price, goods, expires_at);
         let store = MerchantStore::open(&self.store).unwrap();
-        store
-            .record_delivery(&pieces.offer, &pieces.delivery)
-            .unwrap();
+        store.record_delivery(&pieces.offer, &pieces.delivery).unwrap();
         let customer = std::fs::read(&self.alice.id_file).unwrap();
-        store
-            .record_endorsement(&pieces.endorsed, &customer)
-            .unwrap();
+        store.record_endorsement(&pieces.endorsed, &customer).unwrap();
         pieces
     }
 
@@ -177,12 +145,7 @@ impl World {
         let delivery = deliver(&offer, &self.bookshop.keys, goods, now()).unwrap();
         let epo = self.sign(&offer, &delivery.note, &delivery.ciphertext, expires_at);
         let endorsed = self.countersign(&epo, &offer, &delivery);
-        Pieces {
-            offer,
-            delivery,
-            epo,
-            endorsed,
-        }
+        Pieces { offer, delivery, epo, endorsed }
     }
 
     pub fn sign(
@@ -205,12 +168,7 @@ impl World {
         sign_epo(&purchase, &self.alice.keys).unwrap()
     }
 
-    pub fn countersign(
-        &self,
-        epo: &Signed<Epo>,
-        offer: &Signed<Offer>,
-        delivery: &Delivery,
-    ) -> Signed<EndorsedEpo> {
+    pub fn countersign(&self, epo: &Signed<Epo>, offer: &Signed<Offer>, delivery: &Delivery) -> Signed<EndorsedEpo> {
         let endorsement = Endorsement {
             epo,
             customer: &self.alice.identity(),
@@ -238,9 +196,6 @@ impl World {
             .arg(input)
             .output()
             .unwrap();
-        (
-            out.status.code().unwrap(),
-            String::from_utf8(out.stdout).unwrap(),
-        )
+        (out.status.code().unwrap(), String::from_utf8(out.stdout).unwrap())
     }
 }

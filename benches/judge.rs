@@ -1,0 +1,101 @@
+//! The cost of a ruling next to a plain SHA-256 of the same goods, measured in one run.
+//!
+//! `cargo bench --bench judge` (BENCH_MIB=… to change the size, default 100 MiB). A ruling on
+//! a "not what I ordered" claim reads the bundle, verifies every signature, hashes the
+//! ciphertext, decrypts it with K and hashes the goods; the baseline reads the ciphertext file
+//! and hashes it once. The judge hashes the ciphertext on one core while the other decrypts and
+//! hashes the goods, so the ratio stays below 2.
+
+#![allow(missing_docs)]
+
+#[path = "../tests/common/mod.rs"]
+#[allow(dead_code)]
+mod common;
+
+use std::time::{Duration, Instant};
+
+use atomic_commerce::doc::Plain;
+use atomic_commerce::netbill::judge::{Claim, Evidence, Verdict, judge};
+
+fn best_of(runs: usize, mut f: impl FnMut()) -> Duration {
+    (0..runs)
+        .map(|_| {
+            let started = Instant::now();
+            f();
+            started.elapsed()
+        })
+        .min()
+        .expect("at least one run")
+}
+
+fn main() {
+    let mib: usize = std::env::var("BENCH_MIB").ok().and_then(|v| v.parse().ok()).unwrap_or(100);
+    let world = common::World::new();
+    let goods: Vec<u8> = (0..mib << 20).map(|i| (i % 251) as u8).collect();
+    eprintln!("buying {mib} MiB of goods…");
+    let p = world.purchase("0.07", &goods);
+    let receipt = world.books().settle(&p.endorsed, &world.server.keys, common::now()).unwrap();
+    let value = |json: String| serde_json::from_str(&json).unwrap();
+    let mut pieces: Vec<serde_json::Value> = ["alice", "bookshop", "netbill"]
+        .iter()
+        .map(|n| value(std::fs::read_to_string(world.path(&format!("{n}.id.json"))).unwrap()))
+        .collect();
+    for doc in [p.offer.to_json_line(), p.epo.to_json_line(), p.endorsed.to_json_line(), receipt.to_json_line()] {
+        pieces.push(value(doc));
+    }
+    let evidence = Evidence { claim: Claim::NotWhatIOrdered, ciphertext_sha256: None, pieces };
+    let evidence_file = world.write("evidence.json", Plain(evidence).to_json_pretty());
+    let ciphertext_file = world.write("ciphertext", &p.delivery.ciphertext);
+    drop(p);
+
+    let baseline = best_of(3, || {
+        let bytes = std::fs::read(&ciphertext_file).unwrap();
+        std::hint::black_box(atomic_commerce::crypto::sha256(&bytes));
+    });
+    let ruling = best_of(3, || {
+        let evidence = Plain::<Evidence>::parse(&std::fs::read(&evidence_file).unwrap()).unwrap();
+        let bytes = std::fs::read(&ciphertext_file).unwrap();
+        let judgment = judge(&evidence, Some(&bytes));
+        assert_eq!(judgment.ruling.verdict, Verdict::DeliveredAsAgreed);
+    });
+    if std::env::var_os("BENCH_DETAIL").is_some() {
+        let bytes = std::fs::read(&ciphertext_file).unwrap();
+        let r = atomic_commerce::doc::Signed::<atomic_commerce::netbill::receipt::Receipt>::parse(
+            receipt.to_json_line().as_bytes(),
+        )
+        .unwrap();
+        let key = r.unverified().key.unwrap();
+        let id = r.unverified().epo_id.clone();
+        eprintln!(
+            "read: {:?}",
+            best_of(3, || {
+                std::hint::black_box(std::fs::read(&ciphertext_file).unwrap());
+            })
+        );
+        eprintln!(
+            "sha256 in memory: {:?}",
+            best_of(3, || {
+                std::hint::black_box(atomic_commerce::crypto::sha256(&bytes));
+            })
+        );
+        eprintln!(
+            "decrypt: {:?}",
+            best_of(3, || {
+                std::hint::black_box(atomic_commerce::crypto::goods::decrypt(&key, id.as_str(), &bytes).unwrap());
+            })
+        );
+    }
+    let rate = |d: Duration| mib as f64 / d.as_secs_f64();
+    println!("goods: {mib} MiB");
+    println!(
+        "plain SHA-256 of the file (read + hash):   {:>8.1} ms  {:>7.0} MiB/s  1.00",
+        baseline.as_secs_f64() * 1e3,
+        rate(baseline)
+    );
+    println!(
+        "ruling (signatures, hash, decrypt, digest): {:>8.1} ms  {:>7.0} MiB/s  {:.2}",
+        ruling.as_secs_f64() * 1e3,
+        rate(ruling),
+        ruling.as_secs_f64() / baseline.as_secs_f64()
+    );
+}
