@@ -68,15 +68,7 @@ const EVIDENCE: &str = "evidence.json";
 const CIPHERTEXT: &str = "ciphertext";
 const GOODS_MAGIC: &[u8] = b"ACGOODS1";
 
-/// The clap definition.
-pub fn command() -> clap::Command {
-    cli::command_of::<Args>("dispute-judge")
-}
-
-/// Runs the tool.
-pub fn main() -> ExitCode {
-    cli::run(command(), |a: Args| run(a.step))
-}
+crate::cli::entry_points!("dispute-judge", |a: Args| run(a.step));
 
 fn run(step: Step) -> Result<ExitCode> {
     match step {

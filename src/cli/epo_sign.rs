@@ -60,15 +60,7 @@ fn parse_time(s: &str) -> std::result::Result<Time, String> {
     s.parse().map_err(|e: crate::Error| e.message().to_string())
 }
 
-/// The clap definition.
-pub fn command() -> clap::Command {
-    cli::command_of::<Args>("epo-sign")
-}
-
-/// Runs the tool.
-pub fn main() -> ExitCode {
-    cli::run(command(), |a: Args| run(&a))
-}
+crate::cli::entry_points!("epo-sign", |a: Args| run(&a));
 
 fn run(a: &Args) -> Result<ExitCode> {
     let customer = cli::read_keys(&a.key)?;

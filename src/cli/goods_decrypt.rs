@@ -41,15 +41,7 @@ pub struct Args {
     clock: Clock,
 }
 
-/// The clap definition.
-pub fn command() -> clap::Command {
-    cli::command_of::<Args>("goods-decrypt")
-}
-
-/// Runs the tool.
-pub fn main() -> ExitCode {
-    cli::run(command(), |a: Args| run(&a))
-}
+crate::cli::entry_points!("goods-decrypt", |a: Args| run(&a));
 
 fn run(a: &Args) -> Result<ExitCode> {
     cli::ensure_distinct(&a.ciphertext, a.output.as_deref())?;

@@ -42,15 +42,7 @@ pub struct Args {
     clock: Clock,
 }
 
-/// The clap definition.
-pub fn command() -> clap::Command {
-    cli::command_of::<Args>("goods-encrypt")
-}
-
-/// Runs the tool.
-pub fn main() -> ExitCode {
-    cli::run(command(), |a: Args| run(&a))
-}
+crate::cli::entry_points!("goods-encrypt", |a: Args| run(&a));
 
 fn run(a: &Args) -> Result<ExitCode> {
     cli::ensure_distinct(&a.goods, Some(&a.ciphertext))?;

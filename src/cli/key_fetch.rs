@@ -78,15 +78,7 @@ enum Step {
     },
 }
 
-/// The clap definition.
-pub fn command() -> clap::Command {
-    cli::command_of::<Args>("key-fetch")
-}
-
-/// Runs the tool.
-pub fn main() -> ExitCode {
-    cli::run(command(), |a: Args| run(a.step))
-}
+crate::cli::entry_points!("key-fetch", |a: Args| run(a.step));
 
 fn no_record(epo_id: &EpoId, holder: &str) -> Error {
     Error::new(ErrorKind::NoInput, format!("no receipt for {epo_id} in {holder}"))

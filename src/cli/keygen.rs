@@ -30,15 +30,7 @@ pub struct Args {
     clock: Clock,
 }
 
-/// The clap definition.
-pub fn command() -> clap::Command {
-    cli::command_of::<Args>("keygen")
-}
-
-/// Runs the tool.
-pub fn main() -> ExitCode {
-    cli::run(command(), |a: Args| run(&a))
-}
+crate::cli::entry_points!("keygen", |a: Args| run(&a));
 
 fn run(a: &Args) -> Result<ExitCode> {
     let keys = PartyKeys::generate(&a.name)?;

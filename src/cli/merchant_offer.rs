@@ -36,15 +36,7 @@ pub struct Args {
     clock: Clock,
 }
 
-/// The clap definition.
-pub fn command() -> clap::Command {
-    cli::command_of::<Args>("merchant-offer")
-}
-
-/// Runs the tool.
-pub fn main() -> ExitCode {
-    cli::run(command(), |a: Args| run(&a))
-}
+crate::cli::entry_points!("merchant-offer", |a: Args| run(&a));
 
 fn run(a: &Args) -> Result<ExitCode> {
     let merchant = cli::read_keys(&a.key)?;

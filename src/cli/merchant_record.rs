@@ -31,15 +31,7 @@ pub struct Args {
     clock: Clock,
 }
 
-/// The clap definition.
-pub fn command() -> clap::Command {
-    cli::command_of::<Args>("merchant-record")
-}
-
-/// Runs the tool.
-pub fn main() -> ExitCode {
-    cli::run(command(), |a: Args| run(&a))
-}
+crate::cli::entry_points!("merchant-record", |a: Args| run(&a));
 
 fn run(a: &Args) -> Result<ExitCode> {
     let server = cli::read_identity(&a.server)?;

@@ -6,6 +6,24 @@
 //! are written whole or not at all; `--now` replaces the clock; errors are one line, led by
 //! the tool's name and the file concerned, with the exit statuses of [`crate::error`].
 
+/// Defines a tool module's `command()` (its clap definition, from which help, man pages and
+/// completions come) and `main()` (what its binary calls), given the tool's name and its run
+/// function over the parsed `Args`.
+macro_rules! entry_points {
+    ($name:literal, $run:expr) => {
+        /// The clap definition.
+        pub fn command() -> clap::Command {
+            $crate::cli::command_of::<Args>($name)
+        }
+
+        /// Runs the tool.
+        pub fn main() -> std::process::ExitCode {
+            $crate::cli::run(command(), $run)
+        }
+    };
+}
+pub(crate) use entry_points;
+
 pub mod dispute_judge;
 pub mod epo_countersign;
 pub mod epo_sign;

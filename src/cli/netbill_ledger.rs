@@ -82,15 +82,7 @@ struct Movement {
     memo: Option<String>,
 }
 
-/// The clap definition.
-pub fn command() -> clap::Command {
-    cli::command_of::<Args>("netbill-ledger")
-}
-
-/// Runs the tool.
-pub fn main() -> ExitCode {
-    cli::run(command(), |a: Args| run(a))
-}
+crate::cli::entry_points!("netbill-ledger", |a: Args| run(a));
 
 fn run(a: Args) -> Result<ExitCode> {
     let now = a.clock.now();
