@@ -73,6 +73,43 @@ impl FromStr for Time {
     }
 }
 
+/// A calendar day (a date of mailing), written `YYYY-MM-DD`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Day(jiff::civil::Date);
+
+impl Day {
+    /// The UTC day of an instant.
+    pub fn of(t: Time) -> Day {
+        Day(jiff::tz::Offset::UTC.to_datetime(t.timestamp()).date())
+    }
+
+    /// Whole days from `earlier` to `self` (negative when `earlier` is later).
+    pub fn days_since(self, earlier: Day) -> i64 {
+        i64::from((self.0 - earlier.0).get_days())
+    }
+}
+
+impl fmt::Display for Day {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl FromStr for Day {
+    type Err = Error;
+
+    /// Accepts exactly `YYYY-MM-DD`.
+    fn from_str(s: &str) -> Result<Day> {
+        let day = s
+            .parse::<jiff::civil::Date>()
+            .ok()
+            .map(Day)
+            .filter(|d| d.to_string() == s)
+            .ok_or_else(|| Error::malformed(format!("invalid date {s:?}: expected YYYY-MM-DD")))?;
+        Ok(day)
+    }
+}
+
 /// Parses a duration given on the command line: `10m`, `2h 30m`, `1 day`, or ISO 8601 `PT10M`.
 pub fn parse_duration(s: &str) -> Result<SignedDuration> {
     let d: SignedDuration = s

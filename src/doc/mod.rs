@@ -17,7 +17,7 @@ mod text;
 use std::io::Read;
 use std::ops::Deref;
 
-use ed25519_dalek::{Signature, Signer};
+use ed25519_dalek::{Signature, Signer, VerifyingKey};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -113,9 +113,20 @@ fn unsigned_message<B: Body>(body: &B) -> Vec<u8> {
 impl<B: Body> Signed<B> {
     /// Signs `body` with `keys`.
     pub fn sign(body: B, keys: &PartyKeys) -> Signed<B> {
-        let signature: Signature = keys.signing_key().sign(&unsigned_message(&body));
-        let signature = SignatureBlock { key_id: keys.key_id(), ed25519: Hex(signature.to_bytes()) };
-        Signed { body, signature }
+        let signed: Result<Signed<B>> =
+            Signed::sign_with(body, keys.key_id(), |m| Ok(keys.signing_key().sign(m).to_bytes()));
+        signed.expect("signing in process does not fail")
+    }
+
+    /// Signs `body` with a key held elsewhere (a secure coprocessor), named `key_id`, whose
+    /// Ed25519 signature over a message `sign` returns.
+    pub fn sign_with(
+        body: B,
+        key_id: KeyId,
+        sign: impl FnOnce(&[u8]) -> Result<[u8; 64]>,
+    ) -> Result<Signed<B>> {
+        let ed25519 = Hex(sign(&unsigned_message(&body))?);
+        Ok(Signed { body, signature: SignatureBlock { key_id, ed25519 } })
     }
 
     /// The key id the document claims to be signed by.
@@ -131,20 +142,22 @@ impl<B: Body> Signed<B> {
     /// Checks that `identity` signed this document: first that the key ids match (a precise
     /// "signed by another key" error), then the Ed25519 signature (strict verification).
     pub fn verify(&self, identity: &Identity) -> Result<Verified<'_, B>> {
-        if self.signature.key_id != identity.key_id {
+        self.verify_with(identity.key_id, &identity.verifying_key()?, &identity.name)
+    }
+
+    /// Like [`Signed::verify`], for a key known otherwise than by an identity document (a
+    /// meter's certified key): `key_id` and `key` belong to `who`.
+    pub fn verify_with(&self, key_id: KeyId, key: &VerifyingKey, who: &str) -> Result<Verified<'_, B>> {
+        if self.signature.key_id != key_id {
             return Err(Error::refused(format!(
-                "{} is signed by key {}, not by {} (key {})",
+                "{} is signed by key {}, not by {who} (key {key_id})",
                 B::TYPE,
                 self.signature.key_id,
-                identity.name,
-                identity.key_id
             )));
         }
         let signature = Signature::from_bytes(&self.signature.ed25519.0);
-        identity
-            .verifying_key()?
-            .verify_strict(&unsigned_message(&self.body), &signature)
-            .map_err(|_| Error::refused(format!("{} signature by {} does not verify", B::TYPE, identity.name)))?;
+        key.verify_strict(&unsigned_message(&self.body), &signature)
+            .map_err(|_| Error::refused(format!("{} signature by {who} does not verify", B::TYPE)))?;
         Ok(Verified { body: &self.body })
     }
 
