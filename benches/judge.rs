@@ -35,15 +35,12 @@ fn main() {
     eprintln!("buying {mib} MiB of goods…");
     let p = world.purchase("0.07", &goods);
     let receipt = world.books().settle(&p.endorsed, &world.server.keys, common::now()).unwrap();
-    let value = |json: String| serde_json::from_str(&json).unwrap();
-    let mut pieces: Vec<serde_json::Value> = ["alice", "bookshop", "netbill"]
+    let mut texts: Vec<String> = ["alice", "bookshop", "netbill"]
         .iter()
-        .map(|n| value(std::fs::read_to_string(world.path(&format!("{n}.id.json"))).unwrap()))
+        .map(|n| std::fs::read_to_string(world.path(&format!("{n}.id.json"))).unwrap())
         .collect();
-    for doc in [p.offer.to_json_line(), p.epo.to_json_line(), p.endorsed.to_json_line(), receipt.to_json_line()] {
-        pieces.push(value(doc));
-    }
-    let evidence = Evidence { claim: Claim::NotWhatIOrdered, ciphertext_sha256: None, pieces };
+    texts.extend([p.offer.to_json_line(), p.epo.to_json_line(), p.endorsed.to_json_line(), receipt.to_json_line()]);
+    let evidence = Evidence::new(Claim::NotWhatIOrdered, texts.iter().map(String::as_str)).unwrap();
     let evidence_file = world.write("evidence.json", Plain(evidence).to_json_pretty());
     let ciphertext_file = world.write("ciphertext", &p.delivery.ciphertext);
     drop(p);
@@ -55,7 +52,7 @@ fn main() {
     let ruling = best_of(3, || {
         let evidence = Plain::<Evidence>::parse(&std::fs::read(&evidence_file).unwrap()).unwrap();
         let bytes = std::fs::read(&ciphertext_file).unwrap();
-        let judgment = judge(&evidence, Some(&bytes));
+        let judgment = judge(&evidence, Some(&bytes), None);
         assert_eq!(judgment.ruling.verdict, Verdict::DeliveredAsAgreed);
     });
     if std::env::var_os("BENCH_DETAIL").is_some() {

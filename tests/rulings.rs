@@ -345,6 +345,22 @@ fn generate() {
         c.receipts = vec![corrupt(w, &c.receipts[0], |r| r.key = Some(Hex([7; 32])))];
         c
     });
+    add("server-at-fault--paid-other-terms-than-offered", "charged-more-than-agreed", &|w| {
+        let mut c = Case::paid(w, goods);
+        let mut epo = c.pieces.epo.unverified().clone();
+        epo.price = "0.01".parse().unwrap();
+        c.pieces.epo = Signed::sign(epo, &w.alice.keys);
+        let mut endorsed = c.pieces.endorsed.unverified().clone();
+        endorsed.epo = c.pieces.epo.clone();
+        c.pieces.endorsed = Signed::sign(endorsed, &w.bookshop.keys);
+        let (epo_digest, request) = (c.pieces.epo.digest(), c.pieces.endorsed.digest());
+        c.receipts = vec![corrupt(w, &c.receipts[0], |r| {
+            r.price = "0.01".parse().unwrap();
+            r.epo = epo_digest;
+            r.request = request;
+        })];
+        c
+    });
     // No sale.
     add("no-sale--no-receipt", "paid-but-never-got-key", &|w| {
         let p = w.purchase("0.07", goods);
@@ -447,4 +463,48 @@ fn generate() {
             std::fs::copy(from.join(file), to.join(file)).unwrap();
         }
     }
+}
+
+#[test]
+fn a_pinned_server_rejects_evidence_naming_another() {
+    let world = World::new();
+    let elsewhere = World::new();
+    let case = Case::paid(&elsewhere, b"goods\n");
+    let out = world.path("case");
+    let mut args = vec![
+        "bundle".to_string(),
+        "--claim".into(),
+        "charged-more-than-agreed".into(),
+        "-o".into(),
+        out.display().to_string(),
+    ];
+    args.extend(case.files(&elsewhere).iter().map(|f| f.display().to_string()));
+    assert!(judge(&args.iter().map(String::as_str).collect::<Vec<_>>()).status.success());
+    let pinned = world.path("netbill.id.json");
+    let ruled = judge(&["rule", out.to_str().unwrap(), "--server", pinned.to_str().unwrap()]);
+    let ruling: Value = serde_json::from_slice(&ruled.stdout).unwrap();
+    assert_eq!(ruling["body"]["verdict"], "evidence-rejected");
+    assert_eq!(ruling["body"]["summary"], "the EPO names a server the judge does not trust");
+    let trusted =
+        judge(&["rule", out.to_str().unwrap(), "--server", elsewhere.path("netbill.id.json").to_str().unwrap()]);
+    let ruling: Value = serde_json::from_slice(&trusted.stdout).unwrap();
+    assert_eq!(ruling["body"]["verdict"], "delivered-as-agreed");
+}
+
+#[test]
+fn a_piece_with_a_duplicated_field_is_not_bundled() {
+    let world = World::new();
+    let case = Case::paid(&world, b"goods\n");
+    let epo = case.pieces.epo.to_json_pretty().replacen("\"price\":", "\"price\": \"9\",\n    \"price\":", 1);
+    let file = world.write("epo-dup.json", epo);
+    let out = world.path("case");
+    let made =
+        judge(&["bundle", "--claim", "charged-more-than-agreed", "-o", out.to_str().unwrap(), file.to_str().unwrap()]);
+    assert_eq!(made.status.code(), Some(65));
+    assert!(
+        String::from_utf8_lossy(&made.stderr).contains("duplicate field"),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    assert!(!out.exists());
 }

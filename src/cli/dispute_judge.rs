@@ -4,13 +4,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use serde_json::Value;
 
 use crate::cli::{self, Clock};
 use crate::doc::{self, Plain, Signed};
 use crate::error::{Error, ErrorKind, Result, ResultExt};
 use crate::fsio;
-use crate::netbill::judge::{Claim, Evidence, Upheld, judge};
+use crate::netbill::judge::{Claim, Evidence, Upheld, check_piece, judge};
 
 /// Rule on a disputed NetBill purchase from the evidence alone.
 ///
@@ -55,6 +54,10 @@ enum Step {
         /// Sign the ruling with this judge's secret-key file
         #[arg(long, value_name = "FILE")]
         key: Option<PathBuf>,
+        /// The NetBill server's identity as the judge knows it: the EPO must name this server,
+        /// and its receipts must be signed by it (without it, the bundle's identities are used)
+        #[arg(long, value_name = "FILE")]
+        server: Option<PathBuf>,
         /// When a person must decide, write the decrypted goods here
         #[arg(long, value_name = "FILE")]
         goods_out: Option<PathBuf>,
@@ -73,14 +76,15 @@ crate::cli::entry_points!("dispute-judge", |a: Args| run(a.step));
 fn run(step: Step) -> Result<ExitCode> {
     match step {
         Step::Bundle { claim, output, files } => bundle(claim, &output, &files).map(|()| ExitCode::SUCCESS),
-        Step::Rule { bundle, key, goods_out, ruling } => {
-            rule(&bundle, key.as_deref(), goods_out.as_deref(), ruling.as_deref())
+        Step::Rule { bundle, key, server, goods_out, ruling } => {
+            let server = server.as_deref().map(cli::read_identity).transpose()?;
+            rule(&bundle, key.as_deref(), server, goods_out.as_deref(), ruling.as_deref())
         }
     }
 }
 
 fn bundle(claim: Claim, output: &Path, files: &[PathBuf]) -> Result<()> {
-    let mut pieces = Vec::new();
+    let mut texts = Vec::new();
     let mut ciphertext: Option<(Vec<u8>, &Path)> = None;
     for path in files {
         let bytes = cli::read_input(path)?;
@@ -93,26 +97,12 @@ fn bundle(claim: Claim, output: &Path, files: &[PathBuf]) -> Result<()> {
             continue;
         }
         for (n, raw) in doc::stream(&bytes[..]).enumerate() {
-            let value: Value = serde_json::from_str(raw.at(&place)?.get()).expect("raw JSON is JSON");
-            let doc_type = value.get("type").and_then(Value::as_str).unwrap_or_default();
-            if !matches!(
-                doc_type,
-                "identity"
-                    | "netbill.offer"
-                    | "netbill.delivery"
-                    | "netbill.epo"
-                    | "netbill.endorsed-epo"
-                    | "netbill.receipt"
-            ) {
-                let why = format!("document {} is {doc_type:?}, not evidence of a NetBill purchase", n + 1);
-                return Err(Error::malformed(why).at(&place));
-            }
-            pieces.push(value);
+            let raw = raw.at(&place)?;
+            check_piece(raw.get()).at(format!("{place}: document {}", n + 1))?;
+            texts.push(raw.get().to_string());
         }
     }
-    let mut evidence =
-        Evidence { claim, ciphertext_sha256: ciphertext.as_ref().map(|(c, _)| crate::crypto::sha256(c)), pieces };
-    evidence.normalize();
+    let evidence = Evidence::new(claim, texts.iter().map(String::as_str))?;
 
     let parent = output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let tmp = tempfile::Builder::new()
@@ -131,7 +121,13 @@ fn bundle(claim: Claim, output: &Path, files: &[PathBuf]) -> Result<()> {
     Ok(())
 }
 
-fn rule(dir: &Path, key: Option<&Path>, goods_out: Option<&Path>, out: Option<&Path>) -> Result<ExitCode> {
+fn rule(
+    dir: &Path,
+    key: Option<&Path>,
+    server: Option<crate::crypto::keys::Identity>,
+    goods_out: Option<&Path>,
+    out: Option<&Path>,
+) -> Result<ExitCode> {
     let keys = key.map(cli::read_keys).transpose()?;
     let evidence_path = dir.join(EVIDENCE);
     let evidence = Plain::<Evidence>::parse(&fsio::read(&evidence_path)?).at(evidence_path.display())?;
@@ -141,7 +137,7 @@ fn rule(dir: &Path, key: Option<&Path>, goods_out: Option<&Path>, out: Option<&P
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(Error::io(&e).at(ciphertext_path.display())),
     };
-    let judgment = judge(&evidence, ciphertext.as_deref());
+    let judgment = judge(&evidence, ciphertext.as_deref(), server.as_ref());
     if let (Some(goods), Some(path)) = (&judgment.goods_for_a_person, goods_out) {
         fsio::write_atomic(path, goods)?;
     }

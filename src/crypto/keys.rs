@@ -99,7 +99,11 @@ impl Identity {
 
     /// Parses an identity document and checks that it is consistent and self-signed.
     pub fn parse(bytes: &[u8]) -> Result<Identity> {
-        let doc = Signed::<Identity>::parse(bytes)?;
+        Identity::from_document(&Signed::parse(bytes)?)
+    }
+
+    /// Checks that a parsed identity document is consistent and self-signed.
+    pub fn from_document(doc: &Signed<Identity>) -> Result<Identity> {
         let claimed = doc.unverified().clone();
         check_name(&claimed.name)?;
         if KeyId::of(&claimed.ed25519.0) != claimed.key_id {

@@ -120,11 +120,7 @@ impl<B: Body> Signed<B> {
 
     /// Signs `body` with a key held elsewhere (a secure coprocessor), named `key_id`, whose
     /// Ed25519 signature over a message `sign` returns.
-    pub fn sign_with(
-        body: B,
-        key_id: KeyId,
-        sign: impl FnOnce(&[u8]) -> Result<[u8; 64]>,
-    ) -> Result<Signed<B>> {
+    pub fn sign_with(body: B, key_id: KeyId, sign: impl FnOnce(&[u8]) -> Result<[u8; 64]>) -> Result<Signed<B>> {
         let ed25519 = Hex(sign(&unsigned_message(&body))?);
         Ok(Signed { body, signature: SignatureBlock { key_id, ed25519 } })
     }

@@ -22,9 +22,11 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::crypto::keys::{Identity, KeyId};
 use crate::doc::{Body, Hex, Signed};
+use crate::error::{Error, Result};
 use crate::netbill::delivery::{DeliveryNote, EpoId};
 use crate::netbill::epo::{EndorsedEpo, Epo, check_matches_offer};
 use crate::netbill::offer::Offer;
@@ -116,12 +118,10 @@ pub struct Finding {
 pub struct Evidence {
     /// The claim.
     pub claim: Claim,
-    /// SHA-256 of the ciphertext file that goes with the bundle, if one does.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ciphertext_sha256: Option<Hex<32>>,
-    /// The documents, as JSON values: identities, offer, delivery note, EPO, endorsed EPO,
-    /// receipts. Each is parsed by the judge, so a broken one is a finding, not an error.
-    pub pieces: Vec<Value>,
+    /// The documents as they were presented: identities, offer, delivery note, EPO, endorsed
+    /// EPO, receipts. The judge parses each strictly, so a broken one is a finding, not an
+    /// error.
+    pub pieces: Vec<Box<RawValue>>,
 }
 
 impl Body for Evidence {
@@ -129,22 +129,65 @@ impl Body for Evidence {
 }
 
 impl Evidence {
-    /// Puts the pieces in canonical order (by type, then canonical encoding) without
-    /// duplicates, so that the order in which files were gathered does not matter.
-    pub fn normalize(&mut self) {
-        let mut keyed: Vec<(String, Value)> = self
-            .pieces
-            .drain(..)
-            .map(|v| {
-                let doc_type = v.get("type").and_then(Value::as_str).unwrap_or("").to_string();
-                let canonical = String::from_utf8(canonical(&v)).expect("JCS is UTF-8");
-                (format!("{doc_type}\0{canonical}"), v)
-            })
-            .collect();
-        keyed.sort_by(|a, b| a.0.cmp(&b.0));
-        keyed.dedup_by(|a, b| a.0 == b.0);
-        self.pieces = keyed.into_iter().map(|(_, v)| v).collect();
+    /// Evidence for `claim` from documents' texts, each checked to be a well-formed NetBill
+    /// document (signatures are the judge's business), kept in canonical form, sorted and
+    /// without duplicates, so that the order and formatting of the files do not matter.
+    pub fn new<'a>(claim: Claim, texts: impl IntoIterator<Item = &'a str>) -> Result<Evidence> {
+        let mut pieces = Vec::new();
+        for text in texts {
+            parse_piece(text)?;
+            pieces.push(canonical_piece(text));
+        }
+        pieces.sort_by(|a, b| a.0.cmp(&b.0));
+        pieces.dedup_by(|a, b| a.0 == b.0);
+        let pieces = pieces.into_iter().map(|(_, json)| RawValue::from_string(json).expect("JCS is JSON")).collect();
+        Ok(Evidence { claim, pieces })
     }
+}
+
+/// A piece's sort key (type, then canonical encoding) and its canonical JSON text.
+fn canonical_piece(text: &str) -> (String, String) {
+    let value: Value = serde_json::from_str(text).expect("parse_piece accepted it as JSON");
+    let doc_type = value.get("type").and_then(Value::as_str).unwrap_or_default().to_string();
+    let json = String::from_utf8(canonical(&value)).expect("JCS is UTF-8");
+    (format!("{doc_type}\0{json}"), json)
+}
+
+/// Checks that `text` is a well-formed NetBill document of a type that can be evidence.
+pub fn check_piece(text: &str) -> Result<()> {
+    parse_piece(text).map(|_| ())
+}
+
+/// One document of the evidence, parsed by its type tag (signatures not yet checked).
+enum Piece {
+    Identity(Signed<Identity>),
+    Offer(Signed<Offer>),
+    Note(Signed<DeliveryNote>),
+    Epo(Signed<Epo>),
+    Endorsed(Signed<EndorsedEpo>),
+    Receipt(Signed<Receipt>),
+}
+
+/// Parses one piece strictly (unknown or duplicated fields, non-canonical values rejected).
+/// Receipts are parsed without their pairing rules: a signed receipt that breaks them is
+/// evidence against the server.
+fn parse_piece(text: &str) -> Result<Piece> {
+    #[derive(Deserialize)]
+    struct Tag {
+        #[serde(rename = "type")]
+        doc_type: Option<String>,
+    }
+    let tag: Tag = serde_json::from_str(text).map_err(|e| Error::malformed(format!("not a JSON document: {e}")))?;
+    let bytes = text.as_bytes();
+    Ok(match tag.doc_type.as_deref().unwrap_or("(none)") {
+        "identity" => Piece::Identity(Signed::parse(bytes)?),
+        "netbill.offer" => Piece::Offer(Signed::parse(bytes)?),
+        "netbill.delivery" => Piece::Note(Signed::parse(bytes)?),
+        "netbill.epo" => Piece::Epo(Signed::parse(bytes)?),
+        "netbill.endorsed-epo" => Piece::Endorsed(Signed::parse(bytes)?),
+        "netbill.receipt" => Piece::Receipt(Signed::parse_as_evidence(bytes)?),
+        other => return Err(Error::malformed(format!("a {other} document is not evidence of a NetBill purchase"))),
+    })
 }
 
 fn canonical(v: &Value) -> Vec<u8> {
@@ -185,18 +228,26 @@ pub struct Judgment {
 }
 
 /// Rules on `evidence` with the ciphertext presented (if any).
-pub fn judge(evidence: &Evidence, ciphertext: Option<&[u8]>) -> Judgment {
+pub fn judge(evidence: &Evidence, ciphertext: Option<&[u8]>, server: Option<&Identity>) -> Judgment {
     std::thread::scope(|scope| {
         // The ciphertext is hashed on another core from the start: the ruling's own checks,
         // the decryption and the hash of the goods run meanwhile on this one.
         let mut checksum =
             Checksum { pending: ciphertext.map(|c| scope.spawn(move || crate::crypto::sha256(c))), value: None };
-        let mut normalized = evidence.clone();
-        normalized.normalize();
-        let mut case = Case { claim: evidence.claim, findings: Vec::new(), goods: None, epo_id: None };
-        let (verdict, summary) = case.rule(&normalized.pieces, ciphertext, &mut checksum);
-        normalized.ciphertext_sha256 = checksum.get();
-        let digest = crate::crypto::sha256(&canonical(&serde_json::to_value(&normalized).expect("serializable")));
+        let mut case =
+            Case { claim: evidence.claim, findings: Vec::new(), goods: None, epo_id: None, server, terms_differ: None };
+        let texts: Vec<&str> = evidence.pieces.iter().map(|p| p.get()).collect();
+        let (verdict, summary) = case.rule(&texts, ciphertext, &mut checksum);
+        let mut canonical_pieces: Vec<(String, String)> =
+            texts.iter().filter_map(|t| serde_json::from_str::<Value>(t).ok().map(|_| canonical_piece(t))).collect();
+        canonical_pieces.sort();
+        canonical_pieces.dedup();
+        let judged = serde_json::json!({
+            "claim": evidence.claim,
+            "pieces": canonical_pieces.iter().map(|(_, json)| serde_json::from_str::<Value>(json).expect("JCS is JSON")).collect::<Vec<_>>(),
+            "ciphertext_sha256": checksum.get(),
+        });
+        let digest = crate::crypto::sha256(&canonical(&judged));
         let goods_for_a_person = if verdict == Verdict::NotDecidable { case.goods.take() } else { None };
         Judgment {
             ruling: Ruling {
@@ -262,21 +313,25 @@ impl Pieces {
 /// What a verdict-reaching step returns: the verdict and its one-sentence summary.
 type Ruled = (Verdict, String);
 
-struct Case {
+struct Case<'a> {
     claim: Claim,
     findings: Vec<Finding>,
     goods: Option<Vec<u8>>,
     epo_id: Option<EpoId>,
+    /// The NetBill server's identity as the judge knows it, if pinned.
+    server: Option<&'a Identity>,
+    /// How the EPO's terms differ from the offer it accepts, if they do.
+    terms_differ: Option<String>,
 }
 
-impl Case {
+impl Case<'_> {
     fn note(&mut self, check: &str, holds: bool, detail: impl Into<String>) -> bool {
         self.findings.push(Finding { check: check.to_string(), holds, detail: detail.into() });
         holds
     }
 
-    fn rule(&mut self, raw: &[Value], ciphertext: Option<&[u8]>, checksum: &mut Checksum<'_>) -> Ruled {
-        let pieces = match self.sort(raw) {
+    fn rule(&mut self, texts: &[&str], ciphertext: Option<&[u8]>, checksum: &mut Checksum<'_>) -> Ruled {
+        let pieces = match self.sort(texts) {
             Ok(p) => p,
             Err(ruled) => return ruled,
         };
@@ -303,30 +358,43 @@ impl Case {
         self.goods(&pieces, &body, &receipt, ciphertext, checksum)
     }
 
-    /// Parses every piece with the parser of its type; a piece that does not parse is rejected.
-    fn sort(&mut self, raw: &[Value]) -> Result<Pieces, Ruled> {
+    /// Parses every piece with the parser of its type, in canonical order without duplicates;
+    /// a piece that does not parse, or an identity that is not self-signed, is rejected.
+    fn sort(&mut self, texts: &[&str]) -> Result<Pieces, Ruled> {
+        let mut parsed: Vec<(String, Result<Piece>)> = texts
+            .iter()
+            .map(|text| {
+                let piece = parse_piece(text);
+                let key = if piece.is_ok() { canonical_piece(text).0 } else { format!("\u{10FFFF}{text}") };
+                (key, piece)
+            })
+            .collect();
+        parsed.sort_by(|a, b| a.0.cmp(&b.0));
+        parsed.dedup_by(|a, b| a.0 == b.0);
+        let count = parsed.len();
         let mut pieces = Pieces::default();
-        for (n, value) in raw.iter().enumerate() {
-            let doc_type = value.get("type").and_then(Value::as_str).unwrap_or("(none)").to_string();
-            let bytes = serde_json::to_vec(value).expect("JSON values serialize");
-            let parsed = match doc_type.as_str() {
-                "identity" => Identity::parse(&bytes).map(|i| {
-                    pieces.identities.insert(i.key_id, i);
-                }),
-                "netbill.offer" => Signed::parse(&bytes).map(|d| pieces.offers.push(d)),
-                "netbill.delivery" => Signed::parse(&bytes).map(|d| pieces.notes.push(d)),
-                "netbill.epo" => Signed::parse(&bytes).map(|d| pieces.epos.push(d)),
-                "netbill.endorsed-epo" => Signed::parse(&bytes).map(|d| pieces.endorsed.push(d)),
-                "netbill.receipt" => Signed::parse_as_evidence(&bytes).map(|d| pieces.receipts.push(d)),
-                other => Err(crate::Error::malformed(format!("{other} is not evidence of a NetBill purchase"))),
-            };
-            if let Err(e) = parsed {
-                let piece = format!("piece {} ({doc_type})", n + 1);
-                self.note("pieces-parse", false, format!("{piece}: {}", e.message()));
-                return Err((Verdict::EvidenceRejected, format!("{piece} is malformed: {}", e.message())));
+        for (n, (_, piece)) in parsed.into_iter().enumerate() {
+            let name = format!("piece {}", n + 1);
+            let checked = piece.and_then(|piece| {
+                match piece {
+                    Piece::Identity(doc) => {
+                        let identity = Identity::from_document(&doc)?;
+                        pieces.identities.insert(identity.key_id, identity);
+                    }
+                    Piece::Offer(d) => pieces.offers.push(d),
+                    Piece::Note(d) => pieces.notes.push(d),
+                    Piece::Epo(d) => pieces.epos.push(d),
+                    Piece::Endorsed(d) => pieces.endorsed.push(d),
+                    Piece::Receipt(d) => pieces.receipts.push(d),
+                }
+                Ok(())
+            });
+            if let Err(e) = checked {
+                self.note("pieces-parse", false, format!("{name}: {}", e.message()));
+                return Err((Verdict::EvidenceRejected, format!("{name} is rejected: {}", e.message())));
             }
         }
-        self.note("pieces-parse", true, format!("{} pieces parse as NetBill documents", raw.len()));
+        self.note("pieces-parse", true, format!("{count} distinct pieces parse as NetBill documents"));
         Ok(pieces)
     }
 
@@ -349,29 +417,39 @@ impl Case {
             n => {
                 let digests: Vec<String> = copies.iter().map(|e| e.digest().to_string()).collect();
                 self.note("epo-present", false, format!("{n} different EPOs: {}", digests.join(", ")));
-                Err((
-                    Verdict::EvidenceRejected,
-                    "the EPO presented differs from the one inside the endorsed EPO".into(),
-                ))
+                Err((Verdict::EvidenceRejected, "two different EPOs are presented for one purchase".into()))
             }
         }
     }
 
     /// The identities of the customer, merchant and server the EPO names.
     fn parties(&mut self, pieces: &Pieces, epo: &Epo) -> Result<[Identity; 3], Ruled> {
+        if let Some(server) = self.server {
+            let trusted = epo.server == server.key_id;
+            let detail = format!(
+                "the EPO names server key {}; the judge trusts {} (key {})",
+                epo.server, server.name, server.key_id
+            );
+            if !self.note("server-trusted", trusted, detail) {
+                return Err((Verdict::EvidenceRejected, "the EPO names a server the judge does not trust".into()));
+            }
+        }
         let mut found = Vec::new();
         for (role, key) in [("customer", epo.customer), ("merchant", epo.merchant), ("server", epo.server)] {
-            match pieces.identities.get(&key) {
+            let known = if role == "server" {
+                self.server.or(pieces.identities.get(&key))
+            } else {
+                pieces.identities.get(&key)
+            };
+            match known {
                 Some(identity) => {
                     self.note(&format!("{role}-identity"), true, format!("{role} {} has key {key}", identity.name));
                     found.push(identity.clone());
                 }
                 None => {
                     self.note(&format!("{role}-identity"), false, format!("no identity for the {role}'s key {key}"));
-                    return Err((
-                        Verdict::InsufficientEvidence,
-                        format!("the {role}'s identity (key {key}) is missing"),
-                    ));
+                    let why = format!("the {role}'s identity (key {key}) is missing");
+                    return Err((Verdict::InsufficientEvidence, why));
                 }
             }
         }
@@ -414,7 +492,9 @@ impl Case {
                 Ok(()) => format!("product {} at {}, as offered", body.product, body.price),
                 Err(m) => m.to_string(),
             };
-            self.note("epo-terms-match-offer", terms.is_ok(), detail);
+            if !self.note("epo-terms-match-offer", terms.is_ok(), detail.clone()) {
+                self.terms_differ = Some(detail);
+            }
         }
         for note in &pieces.notes {
             if !self.note(
@@ -461,6 +541,7 @@ impl Case {
         let body = epo.unverified();
         let mut paid: Vec<&Signed<Receipt>> = Vec::new();
         let mut binding_refusals = Vec::new();
+        let mut reasonless = None;
         for (n, receipt) in pieces.receipts.iter().enumerate() {
             let r = receipt.unverified();
             let name = format!("receipt {} ({})", n + 1, receipt.digest());
@@ -492,12 +573,12 @@ impl Case {
                 }
                 (Outcome::Refused, None) => {
                     self.note("receipt-well-formed", false, format!("{name}: refused without a reason"));
-                    return Err((
-                        Verdict::ServerAtFault,
-                        format!("the server signed {name}, a refusal without a reason"),
-                    ));
+                    reasonless.get_or_insert(name);
                 }
             }
+        }
+        if let Some(name) = reasonless {
+            return Err((Verdict::ServerAtFault, format!("the server signed {name}, a refusal without a reason")));
         }
         let server_fault = |what: String| Err((Verdict::ServerAtFault, what));
         if paid.len() > 1 {
@@ -571,6 +652,9 @@ impl Case {
                 "the server accepted the EPO at {}, after it expired at {}",
                 r.server_time, body.expires_at
             ));
+        }
+        if let Some(differ) = self.terms_differ.clone() {
+            return server_fault(format!("the server paid an EPO that does not match its offer: {differ}"));
         }
         Ok(Some(receipt.clone()))
     }
