@@ -13,5 +13,6 @@ pub mod fsio;
 pub mod ledger;
 pub mod money;
 pub mod netbill;
+pub mod postage;
 
 pub use error::{Error, ErrorKind, Result};

@@ -222,6 +222,11 @@ impl<B: Body> Plain<B> {
     pub fn to_json_pretty(&self) -> String {
         pretty(&Wire { doc_type: B::TYPE.to_string(), version: VERSION, body: &self.0, signature: None })
     }
+
+    /// One line of JSON with a final newline, for NDJSON streams and logs.
+    pub fn to_json_line(&self) -> String {
+        line(&Wire { doc_type: B::TYPE.to_string(), version: VERSION, body: &self.0, signature: None })
+    }
 }
 
 fn check_header<B: Body>(doc_type: &str, version: u32) -> std::result::Result<(), String> {

@@ -1,0 +1,476 @@
+//! The postage meter: registers kept as real meters keep them, in sealed, crash-safe state
+//! beside a secure coprocessor.
+//!
+//! The meter directory holds `device.json` (which coprocessor), `state.json` (the registers,
+//! sealed with an HMAC computed inside the coprocessor), `log.ndjson` (every indicium and
+//! refill, appended), and `lock` (held for the whole of every operation). Every operation
+//! checks the seal and the invariants first: descending + ascending = control total, the
+//! sequence only grows. Any failure is treated as tampering: the coprocessor zeroizes its
+//! keys, a sticky `TAMPERED` marker is written, and the meter refuses all further work.
+//!
+//! A print signs the indicium, commits the new state (temporary file, fsync, rename), appends
+//! the log, and only then releases the indicium. A crash before the commit leaves nothing
+//! spent and nothing released; after it, the indicium is in the state (and, repaired on the
+//! next start, in the log) and `reprint` re-issues it byte for byte. So no postage is lost and
+//! one sequence number never names two different indicia.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Time;
+use crate::crypto::keys::{Identity, KeyId};
+use crate::doc::{Body, Hex, Plain, Signed};
+use crate::error::{Error, ErrorKind, Result, ResultExt};
+use crate::fsio;
+use crate::money::Amount;
+use crate::postage::authority::{CertificateRequest, MeterCertificate, Voucher};
+use crate::postage::coprocessor::emulated::Emulated;
+use crate::postage::coprocessor::pkcs11::{Pkcs11Device, Pkcs11Uri};
+use crate::postage::coprocessor::{Coprocessor, DeviceChoice};
+use crate::postage::indicium::{Envelope, Indicium, address_digest, check_postal_code};
+
+/// The registers and everything the meter must remember, sealed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MeterState {
+    /// The meter.
+    pub meter_id: String,
+    /// Key id of the coprocessor's signing key.
+    pub key_id: KeyId,
+    /// Licensed origin postal code.
+    pub origin_postal_code: String,
+    /// The postal authority whose certificates and vouchers the meter accepts.
+    pub authority: Identity,
+    /// The meter's certificate, once installed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<Signed<MeterCertificate>>,
+    /// Descending register: postage available.
+    pub descending: Amount,
+    /// Ascending register: postage used.
+    pub ascending: Amount,
+    /// Control total: every refill ever accepted; always ascending + descending.
+    pub control_total: Amount,
+    /// Piece count: the sequence number of the last indicium.
+    pub sequence: u64,
+    /// Refills accepted (the reset number of the last voucher).
+    pub resets: u64,
+    /// The last indicium, kept for re-issue and for repairing the log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_indicium: Option<Signed<Indicium>>,
+    /// The last voucher, kept for repairing the log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_voucher: Option<Signed<Voucher>>,
+}
+
+impl MeterState {
+    /// The invariants every state must hold.
+    fn check(&self) -> std::result::Result<(), String> {
+        if self.ascending.checked_add(self.descending).ok() != Some(self.control_total) {
+            return Err(format!(
+                "control total {} is not ascending {} + descending {}",
+                self.control_total, self.ascending, self.descending
+            ));
+        }
+        let last = self.last_indicium.as_ref().map(|i| i.unverified().sequence).unwrap_or(0);
+        if last != self.sequence {
+            return Err(format!("the last indicium has sequence {last}, the piece count is {}", self.sequence));
+        }
+        Ok(())
+    }
+}
+
+/// The sealed state file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SealedState {
+    state: MeterState,
+    tag: Hex<32>,
+}
+
+impl Body for SealedState {
+    const TYPE: &'static str = "postage.meter-state";
+}
+
+impl Body for DeviceChoice {
+    const TYPE: &'static str = "postage.device";
+}
+
+/// One line of the meter's log.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum LogEntry {
+    /// An indicium was issued.
+    Print {
+        /// The indicium.
+        indicium: Signed<Indicium>,
+    },
+    /// A refill was accepted.
+    Refill {
+        /// The voucher.
+        voucher: Signed<Voucher>,
+    },
+    /// A certificate was installed.
+    Certificate {
+        /// The certificate.
+        certificate: Signed<MeterCertificate>,
+    },
+    /// The meter detected tampering and zeroized its keys.
+    Tamper {
+        /// What was detected.
+        reason: String,
+        /// When.
+        at: Time,
+    },
+}
+
+impl Body for LogEntry {
+    const TYPE: &'static str = "postage.meter-log";
+}
+
+/// The body of a `postage.meter-status`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Status {
+    /// The meter.
+    pub meter_id: String,
+    /// `emulated` or the PKCS#11 URI.
+    pub coprocessor: String,
+    /// Serial of the installed certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_serial: Option<u64>,
+    /// Descending register.
+    pub descending: Amount,
+    /// Ascending register.
+    pub ascending: Amount,
+    /// Control total.
+    pub control_total: Amount,
+    /// Piece count.
+    pub sequence: u64,
+    /// Refills accepted.
+    pub resets: u64,
+}
+
+impl Body for Status {
+    const TYPE: &'static str = "postage.meter-status";
+}
+
+const DEVICE: &str = "device.json";
+const STATE: &str = "state.json";
+const LOG: &str = "log.ndjson";
+const LOCK: &str = "lock";
+const TAMPERED: &str = "TAMPERED";
+
+/// A PIN for a PKCS#11 token.
+pub type Pin = cryptoki::types::AuthPin;
+
+/// An open meter: its lock is held until it is dropped.
+pub struct Meter {
+    dir: PathBuf,
+    choice: DeviceChoice,
+    device: Box<dyn Coprocessor>,
+    state: MeterState,
+    _lock: File,
+}
+
+fn device(dir: &Path, choice: &DeviceChoice, pin: Option<&Pin>, create: bool) -> Result<Box<dyn Coprocessor>> {
+    Ok(match choice {
+        DeviceChoice::Emulated if create => Box::new(Emulated::create(dir)?),
+        DeviceChoice::Emulated => Box::new(Emulated::open(dir)?),
+        DeviceChoice::Pkcs11 { uri } => {
+            let uri = Pkcs11Uri::parse(uri)?;
+            let pin = pin.ok_or_else(|| Error::usage("a PKCS#11 meter needs a PIN: --pin-file FILE or METER_PIN"))?;
+            if create { Box::new(Pkcs11Device::create(&uri, pin)?) } else { Box::new(Pkcs11Device::open(&uri, pin)?) }
+        }
+    })
+}
+
+fn lock(dir: &Path) -> Result<File> {
+    let path = dir.join(LOCK);
+    let file = File::options().create(true).truncate(false).write(true).open(&path).map_err(|e| Error::io(&e).at(path.display()))?;
+    file.lock().map_err(|e| Error::io(&e).at(path.display()))?;
+    Ok(file)
+}
+
+/// Reads and checks the sealed state; the error says what was wrong (a tamper reason).
+fn load(dir: &Path, device: &dyn Coprocessor) -> std::result::Result<MeterState, String> {
+    let bytes = std::fs::read(dir.join(STATE)).map_err(|e| format!("state unreadable: {e}"))?;
+    let sealed = Plain::<SealedState>::parse(&bytes).map_err(|e| format!("state damaged: {}", e.message()))?;
+    let tag = device.seal_tag(&seal_message(&sealed.state)).map_err(|e| e.message().to_string())?;
+    if tag != sealed.tag.0 {
+        return Err("the state's seal does not verify".into());
+    }
+    sealed.state.check()?;
+    let public = device.public_key().map_err(|e| e.message().to_string())?;
+    if KeyId::of(&public) != sealed.state.key_id {
+        return Err("the state belongs to another device key".into());
+    }
+    Ok(sealed.state)
+}
+
+/// Tamper response: zeroize the device, mark the meter (sticky), log it, and say so.
+fn tamper(dir: &Path, device: &mut dyn Coprocessor, reason: &str, now: Time) -> Error {
+    let zeroized = device.zeroize();
+    let _ = fsio::write_atomic(&dir.join(TAMPERED), format!("{reason}\n").as_bytes());
+    let _ = append_log(dir, LogEntry::Tamper { reason: reason.to_string(), at: now });
+    let keys = if zeroized.is_ok() { "its keys are zeroized" } else { "zeroizing its keys failed" };
+    Error::refused(format!("tamper detected: {reason}; {keys} and the meter refuses all further work")).at(dir.display())
+}
+
+/// Appends one entry to the log and syncs it.
+fn append_log(dir: &Path, entry: LogEntry) -> Result<()> {
+    let path = dir.join(LOG);
+    let io = |e: std::io::Error| Error::io(&e).at(path.display());
+    let mut file = File::options().create(true).append(true).open(&path).map_err(io)?;
+    file.write_all(Plain(entry).to_json_line().as_bytes()).map_err(io)?;
+    file.sync_all().map_err(io)
+}
+
+fn seal_message(state: &MeterState) -> Vec<u8> {
+    let mut m = b"atomic-commerce meter state v1\0".to_vec();
+    m.extend_from_slice(&serde_json_canonicalizer::to_vec(state).expect("serializable"));
+    m
+}
+
+impl Meter {
+    /// Creates a meter in `dir` (which must not exist) with fresh keys inside the chosen
+    /// coprocessor, and returns it with its certificate request.
+    pub fn create(
+        dir: &Path,
+        choice: DeviceChoice,
+        pin: Option<&Pin>,
+        meter_id: &str,
+        origin_postal_code: &str,
+        authority: Identity,
+    ) -> Result<(Meter, Signed<CertificateRequest>)> {
+        crate::crypto::keys::check_name(meter_id).map_err(|_| Error::usage(format!("invalid meter id {meter_id:?}")))?;
+        check_postal_code(origin_postal_code)?;
+        if dir.exists() {
+            return Err(Error::new(ErrorKind::CannotCreate, "already exists; refusing to overwrite").at(dir.display()));
+        }
+        fsio::create_private_dir(dir)?;
+        let lock = lock(dir)?;
+        fsio::write_new(&dir.join(DEVICE), Plain(choice.clone()).to_json_pretty().as_bytes())?;
+        let device = device(dir, &choice, pin, true)?;
+        let public = device.public_key()?;
+        let key_id = KeyId::of(&public);
+        let state = MeterState {
+            meter_id: meter_id.to_string(),
+            key_id,
+            origin_postal_code: origin_postal_code.to_string(),
+            authority,
+            certificate: None,
+            descending: Amount::ZERO,
+            ascending: Amount::ZERO,
+            control_total: Amount::ZERO,
+            sequence: 0,
+            resets: 0,
+            last_indicium: None,
+            last_voucher: None,
+        };
+        let mut meter = Meter { dir: dir.to_path_buf(), choice, device, state: state.clone(), _lock: lock };
+        meter.commit(state)?;
+        let request = CertificateRequest {
+            meter_id: meter_id.to_string(),
+            key_id,
+            ed25519: Hex(public),
+            origin_postal_code: origin_postal_code.to_string(),
+        };
+        let request = Signed::sign_with(request, key_id, |m| meter.device.sign(m))?;
+        Ok((meter, request))
+    }
+
+    /// Opens the meter in `dir`: takes its lock, checks the seal and the invariants (any
+    /// failure zeroizes the device), and repairs the log after a crash.
+    pub fn open(dir: &Path, pin: Option<&Pin>) -> Result<Meter> {
+        let marker = dir.join(TAMPERED);
+        if let Ok(reason) = std::fs::read_to_string(&marker) {
+            return Err(Error::refused(format!(
+                "the meter was tampered with ({}); its keys are zeroized and it refuses all work",
+                reason.trim()
+            ))
+            .at(dir.display()));
+        }
+        if !dir.join(STATE).exists() {
+            return Err(Error::new(ErrorKind::NoInput, "no meter here; create one with `meter init`").at(dir.display()));
+        }
+        let lock = lock(dir)?;
+        let choice = Plain::<DeviceChoice>::parse(&fsio::read(&dir.join(DEVICE))?).at(dir.join(DEVICE).display())?;
+        let mut device = device(dir, &choice, pin, false)?;
+        let state = match load(dir, device.as_ref()) {
+            Ok(state) => state,
+            Err(reason) => return Err(tamper(dir, device.as_mut(), &reason, Time::now())),
+        };
+        let meter = Meter { dir: dir.to_path_buf(), choice, device, state, _lock: lock };
+        meter.repair_log()?;
+        Ok(meter)
+    }
+
+    /// Seals and writes `state` (temporary file, fsync, rename): the commit point.
+    fn commit(&mut self, state: MeterState) -> Result<()> {
+        state.check().map_err(Error::refused)?;
+        let tag = Hex(self.device.seal_tag(&seal_message(&state))?);
+        let sealed = SealedState { state, tag };
+        fsio::write_atomic(&self.dir.join(STATE), Plain(sealed.clone()).to_json_pretty().as_bytes())?;
+        self.state = sealed.state;
+        Ok(())
+    }
+
+    /// Every log entry, oldest first.
+    pub fn log(&self) -> Result<Vec<LogEntry>> {
+        let path = self.dir.join(LOG);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(Error::io(&e).at(path.display())),
+        };
+        text.lines()
+            .enumerate()
+            .map(|(n, line)| Plain::<LogEntry>::parse(line.as_bytes()).at(format!("{}: line {}", path.display(), n + 1)))
+            .collect()
+    }
+
+    /// Appends to the log what the state committed but a crash kept from the log.
+    fn repair_log(&self) -> Result<()> {
+        let log = self.log()?;
+        let last_print = log.iter().rev().find_map(|e| match e {
+            LogEntry::Print { indicium } => Some(indicium.unverified().sequence),
+            _ => None,
+        });
+        let last_refill = log.iter().rev().find_map(|e| match e {
+            LogEntry::Refill { voucher } => Some(voucher.unverified().reset_number),
+            _ => None,
+        });
+        if let Some(v) = &self.state.last_voucher
+            && last_refill < Some(v.unverified().reset_number)
+        {
+            self.append_log_entry(LogEntry::Refill { voucher: v.clone() })?;
+        }
+        if let Some(i) = &self.state.last_indicium
+            && last_print < Some(i.unverified().sequence)
+        {
+            self.append_log_entry(LogEntry::Print { indicium: i.clone() })?;
+        }
+        Ok(())
+    }
+
+    fn append_log_entry(&self, entry: LogEntry) -> Result<()> {
+        append_log(&self.dir, entry)
+    }
+
+    /// The cover switch: the operator (or a test) declares the device opened.
+    pub fn open_cover(mut self, now: Time) -> Error {
+        tamper(&self.dir, self.device.as_mut(), "the cover was opened", now)
+    }
+
+    /// The current registers.
+    pub fn status(&self) -> Status {
+        let s = &self.state;
+        Status {
+            meter_id: s.meter_id.clone(),
+            coprocessor: match &self.choice {
+                DeviceChoice::Emulated => "emulated".into(),
+                DeviceChoice::Pkcs11 { uri } => uri.clone(),
+            },
+            certificate_serial: s.certificate.as_ref().map(|c| c.unverified().serial),
+            descending: s.descending,
+            ascending: s.ascending,
+            control_total: s.control_total,
+            sequence: s.sequence,
+            resets: s.resets,
+        }
+    }
+
+    /// Installs the authority's certificate for this meter's key.
+    pub fn install_certificate(&mut self, certificate: &Signed<MeterCertificate>) -> Result<()> {
+        let cert = certificate.verify(&self.state.authority)?;
+        if cert.meter_id != self.state.meter_id || cert.key_id != self.state.key_id {
+            return Err(Error::refused(format!("the certificate is for meter {} key {}, not this meter", cert.meter_id, cert.key_id)));
+        }
+        let mut next = self.state.clone();
+        next.certificate = Some(certificate.clone());
+        self.commit(next)?;
+        self.append_log_entry(LogEntry::Certificate { certificate: certificate.clone() })
+    }
+
+    /// Adds a voucher's postage. Only the authority's voucher for this meter and for its next
+    /// reset number is accepted, so a voucher can be used once, on one meter.
+    pub fn refill(&mut self, voucher: &Signed<Voucher>) -> Result<()> {
+        let v = voucher.verify(&self.state.authority)?;
+        if v.meter_id != self.state.meter_id {
+            return Err(Error::refused(format!("the voucher is for meter {}, not {}", v.meter_id, self.state.meter_id)));
+        }
+        let expected = self.state.resets + 1;
+        if v.reset_number != expected {
+            return Err(Error::refused(format!(
+                "the voucher is for reset {}, this meter's next reset is {expected}: it was used already or is out of order",
+                v.reset_number
+            )));
+        }
+        let mut next = self.state.clone();
+        next.descending = next.descending.checked_add(v.amount)?;
+        next.control_total = next.control_total.checked_add(v.amount)?;
+        next.resets = expected;
+        next.last_voucher = Some(voucher.clone());
+        self.commit(next)?;
+        self.append_log_entry(LogEntry::Refill { voucher: voucher.clone() })
+    }
+
+    /// Debits the postage and returns the signed indicium. A print beyond the descending
+    /// register, without a valid certificate, or for a date outside it, is refused and
+    /// changes nothing.
+    pub fn print(&mut self, envelope: &Envelope) -> Result<Signed<Indicium>> {
+        let certificate = self.state.certificate.as_ref().ok_or_else(|| Error::refused("no certificate installed"))?;
+        let cert = certificate.unverified();
+        if envelope.date < cert.valid_from || envelope.date > cert.valid_until {
+            return Err(Error::refused(format!(
+                "the date of mailing {} is outside the certificate's validity {} to {}",
+                envelope.date, cert.valid_from, cert.valid_until
+            )));
+        }
+        let descending = self.state.descending.checked_sub(envelope.postage).ok_or_else(|| {
+            Error::refused(format!("insufficient postage: {} available, {} asked", self.state.descending, envelope.postage))
+        })?;
+        let mut next = self.state.clone();
+        next.descending = descending;
+        next.ascending = next.ascending.checked_add(envelope.postage)?;
+        next.sequence += 1;
+        let indicium = Indicium {
+            algorithm: "ed25519".into(),
+            meter_id: next.meter_id.clone(),
+            certificate_serial: cert.serial,
+            sequence: next.sequence,
+            ascending: next.ascending,
+            descending: next.descending,
+            postage: envelope.postage,
+            date: envelope.date,
+            origin_postal_code: next.origin_postal_code.clone(),
+            destination_postal_code: envelope.destination_postal_code.clone(),
+            recipient_sha256: address_digest(&envelope.recipient),
+            rate_category: envelope.rate_category.clone(),
+        };
+        let indicium = Signed::sign_with(indicium, next.key_id, |m| self.device.sign(m))?;
+        next.last_indicium = Some(indicium.clone());
+        self.commit(next)?;
+        self.append_log_entry(LogEntry::Print { indicium: indicium.clone() })?;
+        Ok(indicium)
+    }
+
+    /// Re-issues an indicium already paid for (the last one, or the one with `sequence`),
+    /// byte for byte: for an output lost after the debit committed.
+    pub fn reprint(&self, sequence: Option<u64>) -> Result<Signed<Indicium>> {
+        let wanted = sequence.unwrap_or(self.state.sequence);
+        if let Some(last) = self.state.last_indicium.as_ref().filter(|i| i.unverified().sequence == wanted) {
+            return Ok(last.clone());
+        }
+        self.log()?
+            .into_iter()
+            .find_map(|e| match e {
+                LogEntry::Print { indicium } if indicium.unverified().sequence == wanted => Some(indicium),
+                _ => None,
+            })
+            .ok_or_else(|| Error::new(ErrorKind::NoInput, format!("no indicium with sequence {wanted}")))
+    }
+}
