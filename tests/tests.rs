@@ -9,6 +9,7 @@ mod ledger;
 mod malformed;
 mod man;
 mod merchant;
+mod meter;
 mod recovery;
 mod rulings;
 mod settle;

@@ -34,8 +34,10 @@ pub mod keygen;
 pub mod man;
 pub mod merchant_offer;
 pub mod merchant_record;
+pub mod meter;
 pub mod netbill_ledger;
 pub mod netbill_settle;
+pub mod postal_authority;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -64,6 +66,8 @@ pub fn tools() -> Vec<clap::Command> {
         key_fetch::command(),
         goods_decrypt::command(),
         dispute_judge::command(),
+        postal_authority::command(),
+        meter::command(),
     ]
 }
 

@@ -20,4 +20,10 @@ macro_rules! serde_as_text {
     )+};
 }
 
-serde_as_text!(crate::money::Amount, crate::clock::Time, crate::clock::Day, crate::crypto::keys::KeyId, crate::netbill::delivery::EpoId,);
+serde_as_text!(
+    crate::money::Amount,
+    crate::clock::Time,
+    crate::clock::Day,
+    crate::crypto::keys::KeyId,
+    crate::netbill::delivery::EpoId,
+);

@@ -144,8 +144,11 @@ impl AuthorityBook {
     /// Opens an existing record.
     pub fn open(path: &Path) -> Result<AuthorityBook> {
         if !path.exists() {
-            return Err(Error::new(ErrorKind::NoInput, "no authority record here; create one with `postal-authority init`")
-                .at(path.display()));
+            return Err(Error::new(
+                ErrorKind::NoInput,
+                "no authority record here; create one with `postal-authority init`",
+            )
+            .at(path.display()));
         }
         let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE).map_err(db(path))?;
         conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(db(path))?;
@@ -154,8 +157,10 @@ impl AuthorityBook {
 
     /// The authority's identity document.
     pub fn identity(&self) -> Result<Signed<Identity>> {
-        let json: String =
-            self.conn.query_row("SELECT value FROM meta WHERE key = 'identity'", [], |r| r.get(0)).map_err(db(&self.path))?;
+        let json: String = self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = 'identity'", [], |r| r.get(0))
+            .map_err(db(&self.path))?;
         Signed::parse(json.as_bytes())
     }
 
@@ -171,7 +176,9 @@ impl AuthorityBook {
         let body = check_request(request)?;
         let path = self.path.clone();
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db(&path))?;
-        let serial: i64 = tx.query_row("SELECT coalesce(max(serial), 0) + 1 FROM certificates", [], |r| r.get(0)).map_err(db(&path))?;
+        let serial: i64 = tx
+            .query_row("SELECT coalesce(max(serial), 0) + 1 FROM certificates", [], |r| r.get(0))
+            .map_err(db(&path))?;
         let certificate = MeterCertificate {
             serial: u64::try_from(serial).expect("serials are positive"),
             meter_id: body.meter_id.clone(),
@@ -207,7 +214,9 @@ impl AuthorityBook {
             return Err(Error::refused(format!("meter {meter_id} has no certificate from this authority")));
         }
         let next: i64 = tx
-            .query_row("SELECT coalesce(max(reset_number), 0) + 1 FROM vouchers WHERE meter_id = ?1", [meter_id], |r| r.get(0))
+            .query_row("SELECT coalesce(max(reset_number), 0) + 1 FROM vouchers WHERE meter_id = ?1", [meter_id], |r| {
+                r.get(0)
+            })
             .map_err(db(&path))?;
         let voucher = Voucher {
             meter_id: meter_id.to_string(),
@@ -217,8 +226,11 @@ impl AuthorityBook {
         };
         let signed = Signed::sign(voucher, keys);
         let micros = i64::try_from(amount.micros()).expect("amounts fit i64");
-        tx.execute("INSERT INTO vouchers VALUES (?1, ?2, ?3, ?4)", params![meter_id, next, micros, signed.to_json_line()])
-            .map_err(db(&path))?;
+        tx.execute(
+            "INSERT INTO vouchers VALUES (?1, ?2, ?3, ?4)",
+            params![meter_id, next, micros, signed.to_json_line()],
+        )
+        .map_err(db(&path))?;
         tx.commit().map_err(db(&path))?;
         Ok(signed)
     }

@@ -76,7 +76,8 @@ pub fn address_digest(address: &str) -> Hex<32> {
 
 /// Checks a postal code: 1–16 ASCII letters, digits, spaces or hyphens.
 pub fn check_postal_code(code: &str) -> Result<()> {
-    let ok = !code.is_empty() && code.len() <= 16 && code.bytes().all(|b| b.is_ascii_alphanumeric() || b" -".contains(&b));
+    let ok =
+        !code.is_empty() && code.len() <= 16 && code.bytes().all(|b| b.is_ascii_alphanumeric() || b" -".contains(&b));
     if ok { Ok(()) } else { Err(Error::malformed(format!("invalid postal code {code:?}"))) }
 }
 

@@ -189,7 +189,12 @@ fn device(dir: &Path, choice: &DeviceChoice, pin: Option<&Pin>, create: bool) ->
 
 fn lock(dir: &Path) -> Result<File> {
     let path = dir.join(LOCK);
-    let file = File::options().create(true).truncate(false).write(true).open(&path).map_err(|e| Error::io(&e).at(path.display()))?;
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io(&e).at(path.display()))?;
     file.lock().map_err(|e| Error::io(&e).at(path.display()))?;
     Ok(file)
 }
@@ -216,7 +221,8 @@ fn tamper(dir: &Path, device: &mut dyn Coprocessor, reason: &str, now: Time) -> 
     let _ = fsio::write_atomic(&dir.join(TAMPERED), format!("{reason}\n").as_bytes());
     let _ = append_log(dir, LogEntry::Tamper { reason: reason.to_string(), at: now });
     let keys = if zeroized.is_ok() { "its keys are zeroized" } else { "zeroizing its keys failed" };
-    Error::refused(format!("tamper detected: {reason}; {keys} and the meter refuses all further work")).at(dir.display())
+    Error::refused(format!("tamper detected: {reason}; {keys} and the meter refuses all further work"))
+        .at(dir.display())
 }
 
 /// Appends one entry to the log and syncs it.
@@ -245,7 +251,8 @@ impl Meter {
         origin_postal_code: &str,
         authority: Identity,
     ) -> Result<(Meter, Signed<CertificateRequest>)> {
-        crate::crypto::keys::check_name(meter_id).map_err(|_| Error::usage(format!("invalid meter id {meter_id:?}")))?;
+        crate::crypto::keys::check_name(meter_id)
+            .map_err(|_| Error::usage(format!("invalid meter id {meter_id:?}")))?;
         check_postal_code(origin_postal_code)?;
         if dir.exists() {
             return Err(Error::new(ErrorKind::CannotCreate, "already exists; refusing to overwrite").at(dir.display()));
@@ -328,7 +335,9 @@ impl Meter {
         };
         text.lines()
             .enumerate()
-            .map(|(n, line)| Plain::<LogEntry>::parse(line.as_bytes()).at(format!("{}: line {}", path.display(), n + 1)))
+            .map(|(n, line)| {
+                Plain::<LogEntry>::parse(line.as_bytes()).at(format!("{}: line {}", path.display(), n + 1))
+            })
             .collect()
     }
 
@@ -387,7 +396,10 @@ impl Meter {
     pub fn install_certificate(&mut self, certificate: &Signed<MeterCertificate>) -> Result<()> {
         let cert = certificate.verify(&self.state.authority)?;
         if cert.meter_id != self.state.meter_id || cert.key_id != self.state.key_id {
-            return Err(Error::refused(format!("the certificate is for meter {} key {}, not this meter", cert.meter_id, cert.key_id)));
+            return Err(Error::refused(format!(
+                "the certificate is for meter {} key {}, not this meter",
+                cert.meter_id, cert.key_id
+            )));
         }
         let mut next = self.state.clone();
         next.certificate = Some(certificate.clone());
@@ -400,7 +412,10 @@ impl Meter {
     pub fn refill(&mut self, voucher: &Signed<Voucher>) -> Result<()> {
         let v = voucher.verify(&self.state.authority)?;
         if v.meter_id != self.state.meter_id {
-            return Err(Error::refused(format!("the voucher is for meter {}, not {}", v.meter_id, self.state.meter_id)));
+            return Err(Error::refused(format!(
+                "the voucher is for meter {}, not {}",
+                v.meter_id, self.state.meter_id
+            )));
         }
         let expected = self.state.resets + 1;
         if v.reset_number != expected {
@@ -431,7 +446,10 @@ impl Meter {
             )));
         }
         let descending = self.state.descending.checked_sub(envelope.postage).ok_or_else(|| {
-            Error::refused(format!("insufficient postage: {} available, {} asked", self.state.descending, envelope.postage))
+            Error::refused(format!(
+                "insufficient postage: {} available, {} asked",
+                self.state.descending, envelope.postage
+            ))
         })?;
         let mut next = self.state.clone();
         next.descending = descending;

@@ -63,8 +63,9 @@ impl Pkcs11Uri {
         let mut parsed = Pkcs11Uri { token: String::new(), object: String::new(), module_path: None, pin_source: None };
         let pairs = path.split(';').chain(query.split('&')).filter(|p| !p.is_empty());
         for pair in pairs {
-            let (name, value) =
-                pair.split_once('=').ok_or_else(|| Error::usage(format!("PKCS#11 URI attribute {pair:?} has no value")))?;
+            let (name, value) = pair
+                .split_once('=')
+                .ok_or_else(|| Error::usage(format!("PKCS#11 URI attribute {pair:?} has no value")))?;
             let value = percent_decode(value)?;
             match name {
                 "token" => parsed.token = value,
@@ -72,7 +73,9 @@ impl Pkcs11Uri {
                 "module-path" => parsed.module_path = Some(value),
                 "pin-source" => parsed.pin_source = Some(value),
                 "pin-value" => {
-                    return Err(Error::usage("a PIN in the URI is refused: use pin-source=file:…, --pin-file or METER_PIN"));
+                    return Err(Error::usage(
+                        "a PIN in the URI is refused: use pin-source=file:…, --pin-file or METER_PIN",
+                    ));
                 }
                 _ => {} // other RFC 7512 attributes (type, id, serial, …) do not select anything here
             }
@@ -144,8 +147,14 @@ impl Pkcs11Device {
         }
         let label = Attribute::Label(uri.object.as_bytes().to_vec());
         let id = Attribute::Id(uri.object.as_bytes().to_vec());
-        let public_template =
-            [Attribute::Token(true), Attribute::Private(false), Attribute::Verify(true), label.clone(), id.clone(), Attribute::EcParams(ED25519_PARAMS.to_vec())];
+        let public_template = [
+            Attribute::Token(true),
+            Attribute::Private(false),
+            Attribute::Verify(true),
+            label.clone(),
+            id.clone(),
+            Attribute::EcParams(ED25519_PARAMS.to_vec()),
+        ];
         let private_template = [
             Attribute::Token(true),
             Attribute::Private(true),
@@ -169,8 +178,9 @@ impl Pkcs11Device {
             Attribute::Sign(true),
             Attribute::Label(format!("{}.seal", uri.object).into_bytes()),
         ];
-        let seal =
-            session.generate_key(&Mechanism::GenericSecretKeyGen, &seal_template).map_err(p11("generating the sealing key"))?;
+        let seal = session
+            .generate_key(&Mechanism::GenericSecretKeyGen, &seal_template)
+            .map_err(p11("generating the sealing key"))?;
         Ok(Pkcs11Device { session, private: Some(private), public, seal: Some(seal) })
     }
 
@@ -178,11 +188,15 @@ impl Pkcs11Device {
     pub fn open(uri: &Pkcs11Uri, pin: &AuthPin) -> Result<Pkcs11Device> {
         let session = Self::session(uri, pin)?;
         let missing = || {
-            Error::refused(format!("the token holds no key {:?}: it was zeroized, or this is another token", uri.object))
+            Error::refused(format!(
+                "the token holds no key {:?}: it was zeroized, or this is another token",
+                uri.object
+            ))
         };
         let private = Self::find(&session, ObjectClass::PRIVATE_KEY, &uri.object)?.ok_or_else(missing)?;
         let public = Self::find(&session, ObjectClass::PUBLIC_KEY, &uri.object)?.ok_or_else(missing)?;
-        let seal = Self::find(&session, ObjectClass::SECRET_KEY, &format!("{}.seal", uri.object))?.ok_or_else(missing)?;
+        let seal =
+            Self::find(&session, ObjectClass::SECRET_KEY, &format!("{}.seal", uri.object))?.ok_or_else(missing)?;
         Ok(Pkcs11Device { session, private: Some(private), public, seal: Some(seal) })
     }
 
@@ -193,7 +207,10 @@ impl Pkcs11Device {
 
 impl Coprocessor for Pkcs11Device {
     fn public_key(&self) -> Result<[u8; 32]> {
-        let attributes = self.session.get_attributes(self.public, &[AttributeType::EcPoint]).map_err(p11("reading the public key"))?;
+        let attributes = self
+            .session
+            .get_attributes(self.public, &[AttributeType::EcPoint])
+            .map_err(p11("reading the public key"))?;
         let point = attributes
             .into_iter()
             .find_map(|a| if let Attribute::EcPoint(p) = a { Some(p) } else { None })
