@@ -36,3 +36,12 @@ fn the_dispute_example_rules_as_it_says() {
     assert_eq!(verdict(w, "case-key"), ("merchant-at-fault".into(), "yes".into()));
     assert_eq!(verdict(w, "case-damaged"), ("customer-at-fault".into(), "no".into()));
 }
+
+#[test]
+fn the_postage_example_provisions_refills_and_prints() {
+    let (work, _) = run_example("postage.sh");
+    let indicia = std::fs::read_to_string(work.path().join("indicia.ndjson")).unwrap();
+    assert_eq!(indicia.lines().count(), 3);
+    let last: serde_json::Value = serde_json::from_str(indicia.lines().last().unwrap()).unwrap();
+    assert_eq!((last["body"]["sequence"].as_u64(), last["body"]["descending"].as_str()), (Some(3), Some("17.81")));
+}

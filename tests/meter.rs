@@ -188,7 +188,17 @@ fn replayed_and_foreign_vouchers_are_refused_with_registers_unchanged() {
         // A voucher of our authority for another meter.
         let second = Command::new(assert_cmd::cargo::cargo_bin("meter"))
             .current_dir(world.dir.path())
-            .args(["--device", "meter2", "init", "--meter-id", "M-0002", "--origin", "15213", "--authority", "pa.id.json"])
+            .args([
+                "--device",
+                "meter2",
+                "init",
+                "--meter-id",
+                "M-0002",
+                "--origin",
+                "15213",
+                "--authority",
+                "pa.id.json",
+            ])
             .output()
             .unwrap();
         std::fs::write(world.path("request-2.json"), second.stdout).unwrap();
