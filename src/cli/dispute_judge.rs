@@ -19,7 +19,9 @@ use crate::netbill::judge::{Claim, Evidence, Upheld, check_piece, judge};
 /// consistency of the server's receipts, the ciphertext checksum both parties signed, whether
 /// the merchant-signed K decrypts it and whether the goods have the digest the offer promised,
 /// and prints a ruling: every finding with its evidence, a verdict, and whether the claim is
-/// upheld. The same evidence always gives a byte-identical ruling.
+/// upheld. The same evidence always gives a byte-identical ruling. Pin the NetBill server with
+/// `--server` (its identity as the judge knows it): otherwise the identities in the bundle are
+/// taken at their word, and a party could present a "server" of its own.
 ///
 /// Verdicts: customer-at-fault, merchant-at-fault, server-at-fault, delivered-as-agreed,
 /// no-sale, evidence-rejected, insufficient-evidence, not-decidable. `rule` exits 0 when the

@@ -7,12 +7,14 @@
 //! gives the same ruling whatever the clock, the formatting of the documents or their order.
 //!
 //! The procedure, in order (each step is a [`Finding`] in the ruling):
-//! 1. every piece parses and its signature verifies with the identity the EPO names for its
-//!    role; copies of one document agree; receipts are for this EPO (else the evidence is
-//!    rejected, naming the piece, or insufficient, naming what is missing);
-//! 2. the server's signed receipts are consistent: no paid receipt next to a binding refusal
-//!    or another paid receipt, K in the receipt is the merchant-signed K, the price and
-//!    checksum are the EPO's, the EPO had not expired (else the server is at fault);
+//! 1. every piece parses strictly and its signature verifies with the identity the EPO names
+//!    for its role (the server's pinned by the judge, when given); copies of one document
+//!    agree; receipts are for this EPO (else the evidence is rejected, naming the piece, or
+//!    insufficient, naming what is missing);
+//! 2. the server's signed receipts are consistent: every refusal has a reason, no paid receipt
+//!    next to a binding refusal or another paid receipt, K in the receipt is the
+//!    merchant-signed K, the price and checksum are the EPO's, the EPO had not expired, and the
+//!    EPO paid matches the offer it accepts (else the server is at fault);
 //! 3. without a paid receipt, no money moved: no sale;
 //! 4. the ciphertext presented has the checksum both parties signed (else the customer is at
 //!    fault); K decrypts it (else the merchant is); the goods have the digest the offer
@@ -72,8 +74,9 @@ pub enum Verdict {
     CustomerAtFault,
     /// K does not decrypt the ciphertext, or the goods differ from the promised digest.
     MerchantAtFault,
-    /// The server signed contradicting results, a K other than the merchant's, other terms
-    /// than the EPO's, or a payment after the EPO expired.
+    /// The server signed contradicting results, a refusal without a reason, a K other than the
+    /// merchant's, other terms than the EPO's, a payment after the EPO expired, or a payment of
+    /// an EPO whose terms differ from the offer it accepts.
     ServerAtFault,
     /// Everything checks: the goods delivered are the goods agreed, at the price agreed.
     DeliveredAsAgreed,
@@ -653,8 +656,10 @@ impl Case<'_> {
                 r.server_time, body.expires_at
             ));
         }
-        if let Some(differ) = self.terms_differ.clone() {
-            return server_fault(format!("the server paid an EPO that does not match its offer: {differ}"));
+        let offered = self.terms_differ.clone();
+        let detail = offered.clone().unwrap_or_else(|| "the EPO paid matches the offer it accepts".into());
+        if !self.note("paid-as-offered", offered.is_none(), detail) {
+            return server_fault(format!("the server paid an EPO that does not match its offer: {}", offered.unwrap_or_default()));
         }
         Ok(Some(receipt.clone()))
     }
