@@ -659,7 +659,10 @@ impl Case<'_> {
         let offered = self.terms_differ.clone();
         let detail = offered.clone().unwrap_or_else(|| "the EPO paid matches the offer it accepts".into());
         if !self.note("paid-as-offered", offered.is_none(), detail) {
-            return server_fault(format!("the server paid an EPO that does not match its offer: {}", offered.unwrap_or_default()));
+            return server_fault(format!(
+                "the server paid an EPO that does not match its offer: {}",
+                offered.unwrap_or_default()
+            ));
         }
         Ok(Some(receipt.clone()))
     }
