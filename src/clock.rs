@@ -83,6 +83,18 @@ impl Day {
         Day(jiff::tz::Offset::UTC.to_datetime(t.timestamp()).date())
     }
 
+    /// Days since 1970-01-01, as the compact indicium record carries them (until 2149).
+    pub fn epoch_days(self) -> Option<u16> {
+        u16::try_from(self.days_since(Day(jiff::civil::date(1970, 1, 1)))).ok()
+    }
+
+    /// The day `days` after 1970-01-01.
+    pub fn from_epoch_days(days: u16) -> Day {
+        Day(jiff::civil::date(1970, 1, 1)
+            .checked_add(jiff::Span::new().days(i64::from(days)))
+            .expect("65535 days after 1970 is a valid date"))
+    }
+
     /// Whole days from `earlier` to `self` (negative when `earlier` is later).
     pub fn days_since(self, earlier: Day) -> i64 {
         i64::from((self.0 - earlier.0).get_days())

@@ -125,6 +125,17 @@ impl<B: Body> Signed<B> {
         Ok(Signed { body, signature: SignatureBlock { key_id, ed25519 } })
     }
 
+    /// A signed document from its body and a signature made elsewhere (as a compact binary
+    /// record carries them); nothing is checked until [`Signed::verify`].
+    pub fn from_parts(body: B, key_id: KeyId, ed25519: [u8; 64]) -> Signed<B> {
+        Signed { body, signature: SignatureBlock { key_id, ed25519: Hex(ed25519) } }
+    }
+
+    /// The signature block.
+    pub fn signature(&self) -> &SignatureBlock {
+        &self.signature
+    }
+
     /// The key id the document claims to be signed by.
     pub fn signer(&self) -> KeyId {
         self.signature.key_id

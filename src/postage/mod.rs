@@ -3,6 +3,8 @@
 //! authority certifies meters and sells refills.
 
 pub mod authority;
+pub mod barcode;
 pub mod coprocessor;
 pub mod indicium;
 pub mod meter;
+pub mod record;
