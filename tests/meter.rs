@@ -316,3 +316,25 @@ fn a_pin_on_the_command_line_is_refused() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("a PIN in the URI is refused"));
 }
+
+#[test]
+fn a_torn_last_log_line_is_cut_and_a_rolled_back_state_is_tamper() {
+    both(|kind| {
+        let world = PostWorld::new(kind);
+        world.meter_ok(&["print", "envelope.json"]);
+        let old_state = std::fs::read(world.path("meter/state.json")).unwrap();
+        world.meter_ok(&["print", "envelope.json"]);
+        // A crash in the middle of an append leaves a line without its newline.
+        let log = world.path("meter/log.ndjson");
+        let mut text = std::fs::read(&log).unwrap();
+        text.extend_from_slice(b"{\"type\": \"postage.meter-log\", \"ver");
+        std::fs::write(&log, &text).unwrap();
+        assert_eq!(registers(&world.status()).3, 2, "{kind:?}: the torn line does not stop the meter");
+        assert!(std::fs::read(&log).unwrap().ends_with(b"\n"), "the torn line was cut");
+        // Restoring an older (validly sealed) state: the log is ahead of it.
+        std::fs::write(world.path("meter/state.json"), old_state).unwrap();
+        let out = world.run("meter", &["print", "envelope.json"]);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("rolled back"), "{kind:?}");
+    });
+}

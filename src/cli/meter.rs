@@ -125,7 +125,7 @@ fn run(a: Args) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let pin = pin(a.pin_file.as_deref(), stored_choice().as_ref())?;
-    let mut meter = Meter::open(&dir, pin.as_ref())?;
+    let mut meter = Meter::open(&dir, pin.as_ref(), now)?;
     match a.action {
         Action::Init { .. } => unreachable!("handled above"),
         Action::InstallCertificate { certificate } => {

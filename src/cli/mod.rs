@@ -29,6 +29,8 @@ pub mod epo_countersign;
 pub mod epo_sign;
 pub mod goods_decrypt;
 pub mod goods_encrypt;
+pub mod indicia_render;
+pub mod indicia_verify;
 pub mod key_fetch;
 pub mod keygen;
 pub mod man;
@@ -68,6 +70,8 @@ pub fn tools() -> Vec<clap::Command> {
         dispute_judge::command(),
         postal_authority::command(),
         meter::command(),
+        indicia_render::command(),
+        indicia_verify::command(),
     ]
 }
 

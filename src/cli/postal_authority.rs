@@ -102,7 +102,7 @@ fn run(a: Args) -> Result<ExitCode> {
         }
         Action::Issued => {
             for doc in AuthorityBook::open(&db)?.issued()? {
-                print(format!("{doc}\n"))?;
+                print(doc)?;
             }
         }
     }

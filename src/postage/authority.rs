@@ -91,6 +91,8 @@ pub fn check_request(request: &Signed<CertificateRequest>) -> Result<&Certificat
     let key = VerifyingKey::from_bytes(&body.ed25519.0).map_err(|_| Error::malformed("invalid Ed25519 key"))?;
     request.verify_with(body.key_id, &key, &format!("meter {}", body.meter_id))?;
     crate::postage::indicium::check_postal_code(&body.origin_postal_code)?;
+    crate::crypto::keys::check_name(&body.meter_id)
+        .map_err(|_| Error::malformed(format!("invalid meter id {:?}", body.meter_id)))?;
     Ok(body)
 }
 

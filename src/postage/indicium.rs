@@ -74,10 +74,12 @@ pub fn address_digest(address: &str) -> Hex<32> {
     crate::crypto::sha256(&bytes)
 }
 
-/// Checks a postal code: 1–16 ASCII letters, digits, spaces or hyphens.
+/// Checks a postal code: 1–16 ASCII letters, digits, spaces or hyphens, starting with a
+/// letter or digit.
 pub fn check_postal_code(code: &str) -> Result<()> {
-    let ok =
-        !code.is_empty() && code.len() <= 16 && code.bytes().all(|b| b.is_ascii_alphanumeric() || b" -".contains(&b));
+    let ok = code.len() <= 16
+        && code.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && code.bytes().all(|b| b.is_ascii_alphanumeric() || b" -".contains(&b));
     if ok { Ok(()) } else { Err(Error::malformed(format!("invalid postal code {code:?}"))) }
 }
 

@@ -163,6 +163,20 @@ const LOG: &str = "log.ndjson";
 const LOCK: &str = "lock";
 const TAMPERED: &str = "TAMPERED";
 
+/// Why repairing the log failed.
+enum RepairError {
+    /// Reading or writing failed.
+    Failed(Error),
+    /// The state is older than the log.
+    RolledBack(String),
+}
+
+impl From<Error> for RepairError {
+    fn from(e: Error) -> RepairError {
+        RepairError::Failed(e)
+    }
+}
+
 /// A PIN for a PKCS#11 token.
 pub type Pin = cryptoki::types::AuthPin;
 
@@ -291,7 +305,7 @@ impl Meter {
 
     /// Opens the meter in `dir`: takes its lock, checks the seal and the invariants (any
     /// failure zeroizes the device), and repairs the log after a crash.
-    pub fn open(dir: &Path, pin: Option<&Pin>) -> Result<Meter> {
+    pub fn open(dir: &Path, pin: Option<&Pin>, now: Time) -> Result<Meter> {
         let marker = dir.join(TAMPERED);
         if let Ok(reason) = std::fs::read_to_string(&marker) {
             return Err(Error::refused(format!(
@@ -308,11 +322,14 @@ impl Meter {
         let mut device = device(dir, &choice, pin, false)?;
         let state = match load(dir, device.as_ref()) {
             Ok(state) => state,
-            Err(reason) => return Err(tamper(dir, device.as_mut(), &reason, Time::now())),
+            Err(reason) => return Err(tamper(dir, device.as_mut(), &reason, now)),
         };
-        let meter = Meter { dir: dir.to_path_buf(), choice, device, state, _lock: lock };
-        meter.repair_log()?;
-        Ok(meter)
+        let mut meter = Meter { dir: dir.to_path_buf(), choice, device, state, _lock: lock };
+        match meter.repair_log() {
+            Ok(()) => Ok(meter),
+            Err(RepairError::Failed(e)) => Err(e),
+            Err(RepairError::RolledBack(reason)) => Err(tamper(dir, meter.device.as_mut(), &reason, now)),
+        }
     }
 
     /// Seals and writes `state` (temporary file, fsync, rename): the commit point.
@@ -325,7 +342,8 @@ impl Meter {
         Ok(())
     }
 
-    /// Every log entry, oldest first.
+    /// Every log entry, oldest first. A last line without its newline is an append that a
+    /// crash cut short; it is ignored here and cut off by the next repair.
     pub fn log(&self) -> Result<Vec<LogEntry>> {
         let path = self.dir.join(LOG);
         let text = match std::fs::read_to_string(&path) {
@@ -333,7 +351,9 @@ impl Meter {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
             Err(e) => return Err(Error::io(&e).at(path.display())),
         };
-        text.lines()
+        let complete = &text[..text.rfind('\n').map_or(0, |i| i + 1)];
+        complete
+            .lines()
             .enumerate()
             .map(|(n, line)| {
                 Plain::<LogEntry>::parse(line.as_bytes()).at(format!("{}: line {}", path.display(), n + 1))
@@ -341,8 +361,24 @@ impl Meter {
             .collect()
     }
 
-    /// Appends to the log what the state committed but a crash kept from the log.
-    fn repair_log(&self) -> Result<()> {
+    /// Cuts off a torn last line of the log.
+    fn cut_torn_log_line(&self) -> Result<()> {
+        let path = self.dir.join(LOG);
+        let Ok(text) = std::fs::read(&path) else { return Ok(()) };
+        if text.last().is_some_and(|b| *b != b'\n') {
+            let keep = text.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+            let io = |e: std::io::Error| Error::io(&e).at(path.display());
+            let file = File::options().write(true).open(&path).map_err(io)?;
+            file.set_len(keep as u64).map_err(io)?;
+            file.sync_all().map_err(io)?;
+        }
+        Ok(())
+    }
+
+    /// Appends to the log what the state committed but a crash kept from the log. A log that
+    /// is ahead of the state means the state was rolled back: that is tampering.
+    fn repair_log(&self) -> std::result::Result<(), RepairError> {
+        self.cut_torn_log_line()?;
         let log = self.log()?;
         let last_print = log.iter().rev().find_map(|e| match e {
             LogEntry::Print { indicium } => Some(indicium.unverified().sequence),
@@ -352,6 +388,15 @@ impl Meter {
             LogEntry::Refill { voucher } => Some(voucher.unverified().reset_number),
             _ => None,
         });
+        if last_print > Some(self.state.sequence) || last_refill > Some(self.state.resets) {
+            return Err(RepairError::RolledBack(format!(
+                "the state (piece {}, reset {}) is older than the log (piece {}, reset {}): it was rolled back",
+                self.state.sequence,
+                self.state.resets,
+                last_print.unwrap_or(0),
+                last_refill.unwrap_or(0)
+            )));
+        }
         if let Some(v) = &self.state.last_voucher
             && last_refill < Some(v.unverified().reset_number)
         {

@@ -8,3 +8,4 @@ pub mod coprocessor;
 pub mod indicium;
 pub mod meter;
 pub mod record;
+pub mod station;

@@ -142,8 +142,18 @@ impl Pkcs11Device {
     /// Generates the meter's keys on the token; fails if the object label is taken.
     pub fn create(uri: &Pkcs11Uri, pin: &AuthPin) -> Result<Pkcs11Device> {
         let session = Self::session(uri, pin)?;
-        if Self::find(&session, ObjectClass::PRIVATE_KEY, &uri.object)?.is_some() {
-            return Err(Error::new(ErrorKind::CannotCreate, format!("the token already holds a key {:?}", uri.object)));
+        let seal_label = format!("{}.seal", uri.object);
+        for (class, label) in [
+            (ObjectClass::PRIVATE_KEY, &uri.object),
+            (ObjectClass::PUBLIC_KEY, &uri.object),
+            (ObjectClass::SECRET_KEY, &seal_label),
+        ] {
+            if Self::find(&session, class, label)?.is_some() {
+                return Err(Error::new(
+                    ErrorKind::CannotCreate,
+                    format!("the token already holds an object {label:?}"),
+                ));
+            }
         }
         let label = Attribute::Label(uri.object.as_bytes().to_vec());
         let id = Attribute::Id(uri.object.as_bytes().to_vec());
@@ -176,7 +186,7 @@ impl Pkcs11Device {
             Attribute::Sensitive(true),
             Attribute::Extractable(false),
             Attribute::Sign(true),
-            Attribute::Label(format!("{}.seal", uri.object).into_bytes()),
+            Attribute::Label(seal_label.into_bytes()),
         ];
         let seal = session
             .generate_key(&Mechanism::GenericSecretKeyGen, &seal_template)
@@ -235,7 +245,8 @@ impl Coprocessor for Pkcs11Device {
     }
 
     fn zeroize(&mut self) -> Result<()> {
-        for handle in [self.private.take(), self.seal.take()].into_iter().flatten() {
+        // The public key goes too, so the label is free and no stale half of a pair remains.
+        for handle in [self.private.take(), self.seal.take(), Some(self.public)].into_iter().flatten() {
             self.session.destroy_object(handle).map_err(p11("destroying a key"))?;
         }
         Ok(())

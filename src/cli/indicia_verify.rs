@@ -1,0 +1,197 @@
+//! `indicia-verify`: the sorting station.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use serde::Deserialize;
+
+use crate::cli::{self, Clock};
+use crate::clock::{Day, Time};
+use crate::doc::{self, Plain, Signed};
+use crate::error::{Error, Result, ResultExt};
+use crate::postage::authority::MeterCertificate;
+use crate::postage::barcode::{self, Symbology};
+use crate::postage::indicium::Indicium;
+use crate::postage::record;
+use crate::postage::station::{self, Reason, Registry, SeenDb, Summary, Verdict};
+
+/// The sorting station: check the indicia of mail pieces and refuse copies.
+///
+/// `check` reads a manifest (NDJSON, one line per piece: {"piece": FILE, "address": TEXT}, the
+/// file a PNG/JPEG scan or an indicium JSON, the address as the sorter read it). For each piece
+/// it decodes the symbol (PDF417 with deskew, or Data Matrix), checks the meter's certificate
+/// against the pinned postal authority, the signature, the recipient address, that the date of
+/// mailing is neither in the future nor older than the validity window (183 days), and only
+/// then that the meter's sequence number was never seen; then it records it. It prints one
+/// verdict line per piece and a summary line, and exits 1 if any piece was rejected.
+/// `purge` forgets pieces older than the validity window (never younger ones).
+#[derive(Debug, Parser)]
+pub struct Args {
+    /// The station's database of pieces seen (SQLite; created if missing)
+    #[arg(long, value_name = "PATH", env = "SORTING_STATION_DB", global = true)]
+    station: Option<PathBuf>,
+    #[command(subcommand)]
+    action: Action,
+    #[command(flatten)]
+    clock: Clock,
+}
+
+#[derive(Debug, Subcommand)]
+enum Action {
+    /// Check the pieces of a manifest
+    Check {
+        /// The manifest (NDJSON: {"piece": FILE, "address": TEXT}; files relative to it)
+        #[arg(value_name = "MANIFEST", default_value = "-")]
+        manifest: PathBuf,
+        /// The postal authority's identity document (pinned)
+        #[arg(long, value_name = "FILE")]
+        authority: PathBuf,
+        /// Meter certificates (JSON or NDJSON, e.g. `postal-authority issued`; vouchers are skipped)
+        #[arg(long, value_name = "FILE", required = true)]
+        certificates: Vec<PathBuf>,
+        /// Read only this symbology (default: PDF417, then Data Matrix)
+        #[arg(long, value_enum)]
+        symbology: Option<Symbology>,
+    },
+    /// Forget pieces mailed before the validity window
+    Purge,
+}
+
+crate::cli::entry_points!("indicia-verify", |a: Args| run(a));
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Entry {
+    piece: String,
+    address: String,
+}
+
+fn certificates(paths: &[PathBuf]) -> Result<Vec<Signed<MeterCertificate>>> {
+    let mut out = Vec::new();
+    for path in paths {
+        let place = cli::display(path);
+        for (n, raw) in doc::stream(cli::open_input(path)?).enumerate() {
+            let raw = raw.at(&place)?;
+            let is_cert = serde_json::from_str::<serde_json::Value>(raw.get())
+                .ok()
+                .is_some_and(|v| v.get("type").and_then(|t| t.as_str()) == Some("postage.meter-certificate"));
+            if is_cert {
+                out.push(Signed::parse(raw.get().as_bytes()).at(format!("{place}: document {}", n + 1))?);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Reads a piece: an indicium document, or a scan holding its symbol.
+fn read_piece(path: &Path, symbology: Option<Symbology>) -> std::result::Result<Signed<Indicium>, (Reason, String)> {
+    let bytes =
+        std::fs::read(path).map_err(|e| (Reason::Undecodable, format!("cannot read {}: {e}", path.display())))?;
+    if bytes.first() == Some(&b'{') {
+        return Signed::parse(&bytes).map_err(|e| (Reason::MalformedRecord, e.message().to_string()));
+    }
+    let image = image::load_from_memory(&bytes).map_err(|e| (Reason::Undecodable, format!("not an image: {e}")))?;
+    let tries = match symbology {
+        Some(s) => vec![s],
+        None => vec![Symbology::Pdf417, Symbology::Datamatrix],
+    };
+    let payload = tries
+        .into_iter()
+        .find_map(|s| barcode::read(&image, s).ok())
+        .ok_or_else(|| (Reason::Undecodable, "no readable symbol in the image".to_string()))?;
+    let record = record::decode(&payload).map_err(|e| (Reason::MalformedRecord, e.message().to_string()))?;
+    // The key id comes from the certificate; a placeholder until `check` looks it up.
+    Ok(record.signed(crate::crypto::keys::KeyId([0; 8])))
+}
+
+fn run(a: Args) -> Result<ExitCode> {
+    let db =
+        a.station.ok_or_else(|| Error::usage("no station database: use --station PATH or set SORTING_STATION_DB"))?;
+    let now = a.clock.now();
+    let today = Day::of(now);
+    match a.action {
+        Action::Purge => {
+            let mut seen = SeenDb::open(&db)?;
+            let purged = seen.purge(today)?;
+            cli::write_stdout(format!("purged {purged}, kept {}\n", seen.len()?).as_bytes())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Action::Check { manifest, authority, certificates: cert_files, symbology } => {
+            let authority = cli::read_identity(&authority)?;
+            let registry = Registry::new(&authority, &certificates(&cert_files)?)?;
+            let mut seen = SeenDb::open(&db)?;
+            let base = manifest
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty() && manifest.as_os_str() != "-")
+                .unwrap_or(Path::new("."));
+            let mut summary = Summary { pieces: 0, accepted: 0, rejected: BTreeMap::new() };
+            let place = cli::display(&manifest);
+            for (n, raw) in doc::stream(cli::open_input(&manifest)?).enumerate() {
+                let line = format!("{place}: line {}", n + 1);
+                let entry: Entry = serde_json::from_str(raw.at(&line)?.get())
+                    .map_err(|e| Error::malformed(format!("invalid manifest entry: {e}")).at(&line))?;
+                let verdict = sort_piece(&entry, base, symbology, &registry, &mut seen, today, now)?;
+                summary.pieces += 1;
+                match verdict.reason {
+                    None => summary.accepted += 1,
+                    Some(r) => *summary.rejected.entry(r).or_default() += 1,
+                }
+                cli::write_stdout(Plain(verdict).to_json_line().as_bytes())?;
+            }
+            let all_accepted = summary.accepted == summary.pieces;
+            cli::write_stdout(Plain(summary).to_json_line().as_bytes())?;
+            Ok(if all_accepted { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+    }
+}
+
+fn sort_piece(
+    entry: &Entry,
+    base: &Path,
+    symbology: Option<Symbology>,
+    registry: &Registry,
+    seen: &mut SeenDb,
+    today: Day,
+    now: Time,
+) -> Result<Verdict> {
+    let mut verdict = Verdict {
+        piece: entry.piece.clone(),
+        accepted: false,
+        reason: None,
+        detail: String::new(),
+        meter_id: None,
+        sequence: None,
+        first_seen: None,
+    };
+    let reject = |mut v: Verdict, (reason, detail): (Reason, String)| {
+        v.reason = Some(reason);
+        v.detail = detail;
+        Ok(v)
+    };
+    let indicium = match read_piece(&base.join(&entry.piece), symbology) {
+        Ok(i) => i,
+        Err(r) => return reject(verdict, r),
+    };
+    let i = indicium.unverified().clone();
+    verdict.meter_id = Some(i.meter_id.clone());
+    verdict.sequence = Some(i.sequence);
+    let indicium = registry.with_certified_key(indicium);
+    if let Err(r) = station::check(&indicium, &entry.address, registry, today) {
+        return reject(verdict, r);
+    }
+    if let Some(first) = seen.sight(&i, &entry.piece, now)? {
+        verdict.first_seen = Some(first.clone());
+        return reject(
+            verdict,
+            (
+                Reason::Duplicate,
+                format!("meter {} piece {} was first seen in {} at {}", i.meter_id, i.sequence, first.piece, first.at),
+            ),
+        );
+    }
+    verdict.accepted = true;
+    verdict.detail = format!("meter {} piece {}, {} postage, mailed {}", i.meter_id, i.sequence, i.postage, i.date);
+    Ok(verdict)
+}
