@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Cryptographic postage indicia: provision a meter, refill it, print indicia.
+# Cryptographic postage indicia: provision a meter, refill it, print indicia as barcodes,
+# and run them through a sorting station (with one copied indicium among them).
 #
 #   examples/postage.sh [WORKDIR]
 #
@@ -37,4 +38,26 @@ meter --device meter print envelopes.ndjson > indicia.ndjson
 
 say "registers: descending + ascending = control total"
 meter --device meter status
-echo "indicia in $work/indicia.ndjson" >&2
+
+say "printed as barcodes: PDF417, Data Matrix, PDF417; and a copy of the first on a fourth envelope"
+n=0
+while read -r indicium; do
+  n=$((n + 1))
+  symbology=$([ $((n % 2)) = 0 ] && echo datamatrix || echo pdf417)
+  printf '%s\n' "$indicium" | indicia-render --symbology "$symbology" -o "letter-$n.png"
+done < indicia.ndjson
+cp letter-1.png copy-of-letter-1.png
+cat > sorting.ndjson <<'JSON'
+{"piece": "letter-1.png", "address": "THE WHITE HOUSE 1600 PENNSYLVANIA AVE NW WASHINGTON DC"}
+{"piece": "letter-2.png", "address": "Carnegie Mellon University, 5000 Forbes Ave., Pittsburgh PA"}
+{"piece": "letter-3.png", "address": "Smithsonian Institution\n1000 Jefferson Dr SW\nWashington DC"}
+{"piece": "copy-of-letter-1.png", "address": "The White House, 1600 Pennsylvania Ave NW, Washington DC"}
+JSON
+postal-authority --db authority.db issued > certificates.ndjson
+
+say "the sorting station: three letters accepted, the copy caught"
+status=0
+indicia-verify --station station.db check --authority authority.id.json \
+  --certificates certificates.ndjson sorting.ndjson > verdicts.ndjson || status=$?
+sed -n 's/.*"piece":"\([^"]*\)","accepted":\([a-z]*\)\(,"reason":"\([^"]*\)"\)\{0,1\}.*/  \1: accepted \2 \4/p' verdicts.ndjson >&2
+echo "  exit status $status; verdicts in $work/verdicts.ndjson" >&2

@@ -44,4 +44,10 @@ fn the_postage_example_provisions_refills_and_prints() {
     assert_eq!(indicia.lines().count(), 3);
     let last: serde_json::Value = serde_json::from_str(indicia.lines().last().unwrap()).unwrap();
     assert_eq!((last["body"]["sequence"].as_u64(), last["body"]["descending"].as_str()), (Some(3), Some("17.81")));
+    let verdicts = std::fs::read_to_string(work.path().join("verdicts.ndjson")).unwrap();
+    let bodies: Vec<serde_json::Value> =
+        verdicts.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["body"].clone()).collect();
+    let accepted: Vec<bool> = bodies[..4].iter().map(|v| v["accepted"].as_bool().unwrap()).collect();
+    assert_eq!(accepted, [true, true, true, false], "{verdicts}");
+    assert_eq!(bodies[3]["reason"], "duplicate");
 }

@@ -5,6 +5,7 @@ mod common;
 mod crash;
 mod documents;
 mod example;
+mod indicia;
 mod ledger;
 mod malformed;
 mod man;

@@ -68,7 +68,8 @@ struct Entry {
     address: String,
 }
 
-fn certificates(paths: &[PathBuf]) -> Result<Vec<Signed<MeterCertificate>>> {
+/// Reads the meter certificates in `paths`, each of which must be the pinned authority's.
+fn certificates(paths: &[PathBuf], authority: &crate::crypto::keys::Identity) -> Result<Vec<Signed<MeterCertificate>>> {
     let mut out = Vec::new();
     for path in paths {
         let place = cli::display(path);
@@ -78,7 +79,10 @@ fn certificates(paths: &[PathBuf]) -> Result<Vec<Signed<MeterCertificate>>> {
                 .ok()
                 .is_some_and(|v| v.get("type").and_then(|t| t.as_str()) == Some("postage.meter-certificate"));
             if is_cert {
-                out.push(Signed::parse(raw.get().as_bytes()).at(format!("{place}: document {}", n + 1))?);
+                let at = format!("{place}: document {}", n + 1);
+                let certificate: Signed<MeterCertificate> = Signed::parse(raw.get().as_bytes()).at(&at)?;
+                certificate.verify(authority).at(&at)?;
+                out.push(certificate);
             }
         }
     }
@@ -120,7 +124,7 @@ fn run(a: Args) -> Result<ExitCode> {
         }
         Action::Check { manifest, authority, certificates: cert_files, symbology } => {
             let authority = cli::read_identity(&authority)?;
-            let registry = Registry::new(&authority, &certificates(&cert_files)?)?;
+            let registry = Registry::new(&authority, &certificates(&cert_files, &authority)?)?;
             let mut seen = SeenDb::open(&db)?;
             let base = manifest
                 .parent()
