@@ -132,17 +132,29 @@ fn run(a: Args) -> Result<ExitCode> {
                 .unwrap_or(Path::new("."));
             let mut summary = Summary { pieces: 0, accepted: 0, rejected: BTreeMap::new() };
             let place = cli::display(&manifest);
-            for (n, raw) in doc::stream(cli::open_input(&manifest)?).enumerate() {
-                let line = format!("{place}: line {}", n + 1);
-                let entry: Entry = serde_json::from_str(raw.at(&line)?.get())
-                    .map_err(|e| Error::malformed(format!("invalid manifest entry: {e}")).at(&line))?;
-                let verdict = sort_piece(&entry, base, symbology, &registry, &mut seen, today, now)?;
-                summary.pieces += 1;
-                match verdict.reason {
-                    None => summary.accepted += 1,
-                    Some(r) => *summary.rejected.entry(r).or_default() += 1,
+            let mut entries = doc::stream(cli::open_input(&manifest)?).enumerate().peekable();
+            while entries.peek().is_some() {
+                let mut batch = Vec::with_capacity(BATCH);
+                for (n, raw) in entries.by_ref().take(BATCH) {
+                    let line = format!("{place}: line {}", n + 1);
+                    let entry: Entry = serde_json::from_str(raw.at(&line)?.get())
+                        .map_err(|e| Error::malformed(format!("invalid manifest entry: {e}")).at(&line))?;
+                    batch.push(entry);
                 }
-                cli::write_stdout(Plain(verdict).to_json_line().as_bytes())?;
+                // Decoding and signature checks run on every core; sightings are recorded in
+                // manifest order, so the first of two copies is always the one accepted.
+                for examined in examine_all(&batch, base, symbology, &registry, today) {
+                    let verdict = match examined {
+                        Examined::Rejected(verdict) => verdict,
+                        Examined::Passed(verdict, indicium) => sight(verdict, &indicium, &mut seen, now)?,
+                    };
+                    summary.pieces += 1;
+                    match verdict.reason {
+                        None => summary.accepted += 1,
+                        Some(r) => *summary.rejected.entry(r).or_default() += 1,
+                    }
+                    cli::write_stdout(Plain(verdict).to_json_line().as_bytes())?;
+                }
             }
             let all_accepted = summary.accepted == summary.pieces;
             cli::write_stdout(Plain(summary).to_json_line().as_bytes())?;
@@ -151,15 +163,42 @@ fn run(a: Args) -> Result<ExitCode> {
     }
 }
 
-fn sort_piece(
-    entry: &Entry,
+/// Pieces examined in parallel at a time.
+const BATCH: usize = 64;
+
+/// A piece after the checks that need no database.
+enum Examined {
+    /// Rejected already.
+    Rejected(Verdict),
+    /// Passed every check but the seen-database.
+    Passed(Verdict, Indicium),
+}
+
+/// Examines `batch` on all cores, keeping its order.
+fn examine_all(
+    batch: &[Entry],
     base: &Path,
     symbology: Option<Symbology>,
     registry: &Registry,
-    seen: &mut SeenDb,
     today: Day,
-    now: Time,
-) -> Result<Verdict> {
+) -> Vec<Examined> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = batch.len().div_ceil(cores).max(1);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = batch
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter().map(|e| examine(e, base, symbology, registry, today)).collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers.into_iter().flat_map(|w| w.join().expect("examining a piece does not panic")).collect()
+    })
+}
+
+/// Reads a piece and checks its certificate, signature, address and date.
+fn examine(entry: &Entry, base: &Path, symbology: Option<Symbology>, registry: &Registry, today: Day) -> Examined {
     let mut verdict = Verdict {
         piece: entry.piece.clone(),
         accepted: false,
@@ -169,31 +208,33 @@ fn sort_piece(
         sequence: None,
         first_seen: None,
     };
-    let reject = |mut v: Verdict, (reason, detail): (Reason, String)| {
+    let rejected = |mut v: Verdict, (reason, detail): (Reason, String)| {
         v.reason = Some(reason);
         v.detail = detail;
-        Ok(v)
+        Examined::Rejected(v)
     };
     let indicium = match read_piece(&base.join(&entry.piece), symbology) {
         Ok(i) => i,
-        Err(r) => return reject(verdict, r),
+        Err(r) => return rejected(verdict, r),
     };
     let i = indicium.unverified().clone();
     verdict.meter_id = Some(i.meter_id.clone());
     verdict.sequence = Some(i.sequence);
     let indicium = registry.with_certified_key(indicium);
-    if let Err(r) = station::check(&indicium, &entry.address, registry, today) {
-        return reject(verdict, r);
+    match station::check(&indicium, &entry.address, registry, today) {
+        Ok(()) => Examined::Passed(verdict, i),
+        Err(r) => rejected(verdict, r),
     }
-    if let Some(first) = seen.sight(&i, &entry.piece, now)? {
-        verdict.first_seen = Some(first.clone());
-        return reject(
-            verdict,
-            (
-                Reason::Duplicate,
-                format!("meter {} piece {} was first seen in {} at {}", i.meter_id, i.sequence, first.piece, first.at),
-            ),
-        );
+}
+
+/// Records the sighting of a piece that passed every other check.
+fn sight(mut verdict: Verdict, i: &Indicium, seen: &mut SeenDb, now: Time) -> Result<Verdict> {
+    if let Some(first) = seen.sight(i, &verdict.piece, now)? {
+        verdict.reason = Some(Reason::Duplicate);
+        verdict.detail =
+            format!("meter {} piece {} was first seen in {} at {}", i.meter_id, i.sequence, first.piece, first.at);
+        verdict.first_seen = Some(first);
+        return Ok(verdict);
     }
     verdict.accepted = true;
     verdict.detail = format!("meter {} piece {}, {} postage, mailed {}", i.meter_id, i.sequence, i.postage, i.date);
