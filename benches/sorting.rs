@@ -1,0 +1,101 @@
+//! Pieces verified per second from PNG scans, next to decoding alone, in one run.
+//!
+//! `cargo bench --bench sorting` (BENCH_N=… pieces, default 200). Prints the decode-only rate
+//! (rxing reading the symbol, one core), the full single-core verification rate (decode,
+//! record, certificate, Ed25519 signature, address and date), its cost relative to decoding,
+//! and the `indicia-verify` binary's batch rate on all cores with the seen-database.
+
+#![allow(missing_docs)]
+
+use std::process::Command;
+use std::time::Instant;
+
+use atomic_commerce::clock::{Day, Time};
+use atomic_commerce::crypto::keys::PartyKeys;
+use atomic_commerce::postage::authority::AuthorityBook;
+use atomic_commerce::postage::barcode::{self, Style, Symbology};
+use atomic_commerce::postage::coprocessor::DeviceChoice;
+use atomic_commerce::postage::indicium::Envelope;
+use atomic_commerce::postage::meter::Meter;
+use atomic_commerce::postage::record;
+use atomic_commerce::postage::station::{self, Registry};
+
+const ADDRESS: &str = "1600 Pennsylvania Ave NW\nWashington DC";
+
+fn main() {
+    let n: usize = std::env::var("BENCH_N").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let now: Time = "2026-11-25T12:00:00Z".parse().unwrap();
+    let today = Day::of(now);
+    let authority = PartyKeys::generate("postal-authority").unwrap();
+    AuthorityBook::create(&d.join("pa.db"), &authority.identity_document()).unwrap();
+    let mut book = AuthorityBook::open(&d.join("pa.db")).unwrap();
+    let (mut meter, request) =
+        Meter::create(&d.join("meter"), DeviceChoice::Emulated, None, "M-1", "15213", authority.identity()).unwrap();
+    let until = Day::of(now.plus(jiff::SignedDuration::from_hours(24 * 365)).unwrap());
+    let certificate = book.certify(&request, &authority, today, until).unwrap();
+    meter.install_certificate(&certificate).unwrap();
+    meter.refill(&book.voucher("M-1", "1000".parse().unwrap(), &authority, now).unwrap()).unwrap();
+    let envelope = Envelope {
+        recipient: ADDRESS.into(),
+        destination_postal_code: "20500".into(),
+        postage: "0.73".parse().unwrap(),
+        date: today,
+        rate_category: "letter".into(),
+    };
+    eprintln!("printing and rendering {n} pieces…");
+    let mut pngs = Vec::new();
+    let mut manifest = String::new();
+    for k in 0..n {
+        let indicium = meter.print(&envelope).unwrap();
+        let image = barcode::draw(&record::encode(&indicium).unwrap(), &Style::default()).unwrap();
+        let mut png = Vec::new();
+        image.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
+        std::fs::write(d.join(format!("piece-{k}.png")), &png).unwrap();
+        manifest.push_str(&serde_json::json!({"piece": format!("piece-{k}.png"), "address": ADDRESS}).to_string());
+        manifest.push('\n');
+        pngs.push(png);
+    }
+    std::fs::write(d.join("manifest.ndjson"), manifest).unwrap();
+    std::fs::write(d.join("certs.ndjson"), certificate.to_json_line()).unwrap();
+    std::fs::write(d.join("pa.id.json"), authority.identity_document().to_json_pretty()).unwrap();
+    let registry = Registry::new(&authority.identity(), &[certificate]).unwrap();
+
+    let started = Instant::now();
+    for png in &pngs {
+        let image = image::load_from_memory(png).unwrap();
+        std::hint::black_box(barcode::read(&image, Symbology::Pdf417).unwrap());
+    }
+    let decode = n as f64 / started.elapsed().as_secs_f64();
+
+    let started = Instant::now();
+    for png in &pngs {
+        let image = image::load_from_memory(png).unwrap();
+        let bytes = barcode::read(&image, Symbology::Pdf417).unwrap();
+        let indicium = registry
+            .with_certified_key(record::decode(&bytes).unwrap().signed(atomic_commerce::crypto::keys::KeyId([0; 8])));
+        station::check(&indicium, ADDRESS, &registry, today).unwrap();
+    }
+    let verify = n as f64 / started.elapsed().as_secs_f64();
+
+    let started = Instant::now();
+    let status = Command::new(env!("CARGO_BIN_EXE_indicia-verify"))
+        .current_dir(d)
+        .args(["--station", "station.db", "--now", "2026-11-25T18:00:00Z", "check", "--authority", "pa.id.json"])
+        .args(["--certificates", "certs.ndjson", "manifest.ndjson"])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let batch = n as f64 / started.elapsed().as_secs_f64();
+
+    println!("pieces: {n} PDF417 PNGs");
+    println!("decode only (one core):                          {decode:>8.1} /s   1.00");
+    println!(
+        "decode + record + certificate + signature (one): {verify:>8.1} /s   {:.2} (cost {:.2}x decoding)",
+        verify / decode,
+        decode / verify
+    );
+    println!("indicia-verify batch (all cores, seen-database): {batch:>8.1} /s   {:.2}", batch / decode);
+}
