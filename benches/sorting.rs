@@ -48,7 +48,7 @@ fn main() {
     let mut pngs = Vec::new();
     let mut manifest = String::new();
     for k in 0..n {
-        let indicium = meter.print(&envelope).unwrap();
+        let indicium = meter.print(&envelope, now).unwrap();
         let image = barcode::draw(&record::encode(&indicium).unwrap(), &Style::default()).unwrap();
         let mut png = Vec::new();
         image.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).unwrap();

@@ -225,3 +225,15 @@ fn a_torn_last_log_line_is_cut_and_a_rolled_back_state_is_tamper() {
         assert!(String::from_utf8_lossy(&out.stderr).contains("rolled back"), "{kind:?}");
     });
 }
+
+#[test]
+fn a_back_dated_or_far_post_dated_piece_is_refused() {
+    let world = PostWorld::new(Kind::Emulated);
+    for date in ["2026-11-01", "2027-01-30"] {
+        std::fs::write(world.path("dated.json"), ENVELOPE.replace("2026-11-25", date)).unwrap();
+        let out = world.run("meter", &["print", "dated.json"]);
+        assert_eq!(out.status.code(), Some(1), "{date}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("is not between yesterday and 30 days"), "{date}");
+    }
+    assert_eq!(registers(&world.status()).3, 0, "nothing printed");
+}

@@ -141,7 +141,7 @@ fn run(a: Args) -> Result<ExitCode> {
             for (n, raw) in crate::doc::stream(cli::open_input(&envelopes)?).enumerate() {
                 let place = format!("{}: envelope {}", cli::display(&envelopes), n + 1);
                 let envelope = Envelope::parse(raw.at(&place)?.get().as_bytes()).at(&place)?;
-                let indicium = meter.print(&envelope).at(&place)?;
+                let indicium = meter.print(&envelope, now).at(&place)?;
                 print(indicium.to_json_line())?;
             }
         }

@@ -120,7 +120,14 @@ pub struct AuthorityBook {
 }
 
 fn db(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
-    move |e| Error::new(ErrorKind::Io, format!("authority database: {e}")).at(path.display())
+    move |e| {
+        let busy = matches!(
+            e.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        );
+        Error::new(if busy { ErrorKind::Busy } else { ErrorKind::Io }, format!("authority database: {e}"))
+            .at(path.display())
+    }
 }
 
 impl AuthorityBook {

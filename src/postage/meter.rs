@@ -177,6 +177,10 @@ impl From<Error> for RepairError {
     }
 }
 
+/// How far ahead a meter may date a piece (a real meter allows a little post-dating, and no
+/// back-dating beyond yesterday).
+pub const MAX_DAYS_AHEAD: i64 = 30;
+
 /// A PIN for a PKCS#11 token.
 pub type Pin = cryptoki::types::AuthPin;
 
@@ -272,6 +276,21 @@ impl Meter {
             return Err(Error::new(ErrorKind::CannotCreate, "already exists; refusing to overwrite").at(dir.display()));
         }
         fsio::create_private_dir(dir)?;
+        let created = Self::provision(dir, choice, pin, meter_id, origin_postal_code, authority);
+        if created.is_err() {
+            let _ = std::fs::remove_dir_all(dir); // a failed init leaves nothing behind
+        }
+        created
+    }
+
+    fn provision(
+        dir: &Path,
+        choice: DeviceChoice,
+        pin: Option<&Pin>,
+        meter_id: &str,
+        origin_postal_code: &str,
+        authority: Identity,
+    ) -> Result<(Meter, Signed<CertificateRequest>)> {
         let lock = lock(dir)?;
         fsio::write_new(&dir.join(DEVICE), Plain(choice.clone()).to_json_pretty().as_bytes())?;
         let device = device(dir, &choice, pin, true)?;
@@ -400,18 +419,14 @@ impl Meter {
         if let Some(v) = &self.state.last_voucher
             && last_refill < Some(v.unverified().reset_number)
         {
-            self.append_log_entry(LogEntry::Refill { voucher: v.clone() })?;
+            append_log(&self.dir, LogEntry::Refill { voucher: v.clone() })?;
         }
         if let Some(i) = &self.state.last_indicium
             && last_print < Some(i.unverified().sequence)
         {
-            self.append_log_entry(LogEntry::Print { indicium: i.clone() })?;
+            append_log(&self.dir, LogEntry::Print { indicium: i.clone() })?;
         }
         Ok(())
-    }
-
-    fn append_log_entry(&self, entry: LogEntry) -> Result<()> {
-        append_log(&self.dir, entry)
     }
 
     /// The cover switch: the operator (or a test) declares the device opened.
@@ -440,6 +455,15 @@ impl Meter {
     /// Installs the authority's certificate for this meter's key.
     pub fn install_certificate(&mut self, certificate: &Signed<MeterCertificate>) -> Result<()> {
         let cert = certificate.verify(&self.state.authority)?;
+        if KeyId::of(&cert.ed25519.0) != cert.key_id {
+            return Err(Error::refused("the certificate's key id does not match its key"));
+        }
+        if cert.origin_postal_code != self.state.origin_postal_code {
+            return Err(Error::refused(format!(
+                "the certificate is for origin {}, this meter mails from {}",
+                cert.origin_postal_code, self.state.origin_postal_code
+            )));
+        }
         if cert.meter_id != self.state.meter_id || cert.key_id != self.state.key_id {
             return Err(Error::refused(format!(
                 "the certificate is for meter {} key {}, not this meter",
@@ -449,7 +473,7 @@ impl Meter {
         let mut next = self.state.clone();
         next.certificate = Some(certificate.clone());
         self.commit(next)?;
-        self.append_log_entry(LogEntry::Certificate { certificate: certificate.clone() })
+        append_log(&self.dir, LogEntry::Certificate { certificate: certificate.clone() })
     }
 
     /// Adds a voucher's postage. Only the authority's voucher for this meter and for its next
@@ -475,13 +499,21 @@ impl Meter {
         next.resets = expected;
         next.last_voucher = Some(voucher.clone());
         self.commit(next)?;
-        self.append_log_entry(LogEntry::Refill { voucher: voucher.clone() })
+        append_log(&self.dir, LogEntry::Refill { voucher: voucher.clone() })
     }
 
     /// Debits the postage and returns the signed indicium. A print beyond the descending
     /// register, without a valid certificate, or for a date outside it, is refused and
     /// changes nothing.
-    pub fn print(&mut self, envelope: &Envelope) -> Result<Signed<Indicium>> {
+    pub fn print(&mut self, envelope: &Envelope, now: Time) -> Result<Signed<Indicium>> {
+        let today = crate::clock::Day::of(now);
+        let ahead = envelope.date.days_since(today);
+        if !(-1..=MAX_DAYS_AHEAD).contains(&ahead) {
+            return Err(Error::refused(format!(
+                "the date of mailing {} is not between yesterday and {MAX_DAYS_AHEAD} days from today ({today})",
+                envelope.date
+            )));
+        }
         let certificate = self.state.certificate.as_ref().ok_or_else(|| Error::refused("no certificate installed"))?;
         let cert = certificate.unverified();
         if envelope.date < cert.valid_from || envelope.date > cert.valid_until {
@@ -517,7 +549,7 @@ impl Meter {
         let indicium = Signed::sign_with(indicium, next.key_id, |m| self.device.sign(m))?;
         next.last_indicium = Some(indicium.clone());
         self.commit(next)?;
-        self.append_log_entry(LogEntry::Print { indicium: indicium.clone() })?;
+        append_log(&self.dir, LogEntry::Print { indicium: indicium.clone() })?;
         Ok(indicium)
     }
 

@@ -108,6 +108,9 @@ impl Registry {
         let mut map = HashMap::new();
         for c in certificates {
             let body = c.verify(authority)?;
+            if crate::crypto::keys::KeyId::of(&body.ed25519.0) != body.key_id {
+                return Err(Error::malformed(format!("certificate {}: key id does not match its key", body.serial)));
+            }
             map.insert((body.meter_id.clone(), body.serial), body.clone());
         }
         Ok(Registry { certificates: map })

@@ -46,6 +46,9 @@ fn percent_decode(s: &str) -> Result<String> {
     while let Some(b) = bytes.next() {
         if b == b'%' {
             let hex: Vec<u8> = bytes.by_ref().take(2).collect();
+            if hex.len() != 2 || !hex.iter().all(u8::is_ascii_hexdigit) {
+                return Err(bad());
+            }
             let text = std::str::from_utf8(&hex).map_err(|_| bad())?;
             out.push(u8::from_str_radix(text, 16).map_err(|_| bad())?);
         } else {
