@@ -83,7 +83,7 @@ fn main() {
     let status = Command::new(env!("CARGO_BIN_EXE_indicia-verify"))
         .current_dir(d)
         .args(["--station", "station.db", "--now", "2026-11-25T18:00:00Z", "check", "--authority", "pa.id.json"])
-        .args(["--certificates", "certs.ndjson", "manifest.ndjson"])
+        .args(["--certificates", "certs.ndjson", "--manifest", "manifest.ndjson"])
         .stdout(std::process::Stdio::null())
         .status()
         .unwrap();

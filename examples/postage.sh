@@ -58,6 +58,6 @@ postal-authority --db authority.db issued > certificates.ndjson
 say "the sorting station: three letters accepted, the copy caught"
 status=0
 indicia-verify --station station.db check --authority authority.id.json \
-  --certificates certificates.ndjson sorting.ndjson > verdicts.ndjson || status=$?
+  --certificates certificates.ndjson --manifest sorting.ndjson > verdicts.ndjson || status=$?
 sed -n 's/.*"piece":"\([^"]*\)","accepted":\([a-z]*\)\(,"reason":"\([^"]*\)"\)\{0,1\}.*/  \1: accepted \2 \4/p' verdicts.ndjson >&2
 echo "  exit status $status; verdicts in $work/verdicts.ndjson" >&2

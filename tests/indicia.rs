@@ -37,7 +37,7 @@ fn sort(world: &PostWorld, station: &str, pieces: &[(&str, &str)], now: &str) ->
     let out = Command::new(assert_cmd::cargo::cargo_bin("indicia-verify"))
         .current_dir(world.dir.path())
         .args(["--station", station, "--now", now, "check", "--authority", "pa.id.json"])
-        .args(["--certificates", "certificates.ndjson", "manifest.ndjson"])
+        .args(["--certificates", "certificates.ndjson", "--manifest", "manifest.ndjson"])
         .output()
         .unwrap();
     let mut lines: Vec<Value> =
@@ -113,7 +113,7 @@ fn each_kind_of_bad_piece_is_rejected_for_its_reason() {
     let out = Command::new(assert_cmd::cargo::cargo_bin("indicia-verify"))
         .current_dir(world.dir.path())
         .args(["--station", "st-x.db", "check", "--authority", "pa.id.json", "--certificates", "certificates.ndjson"])
-        .arg("manifest.ndjson")
+        .args(["--manifest", "manifest.ndjson"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
@@ -189,4 +189,39 @@ fn an_independent_decoder_reads_ours_and_we_read_independent_encoders() {
         let (code, verdicts, _) = sort(&world, &format!("foreign{n}.db"), &[("foreign.png", ADDRESS)], TODAY);
         assert_eq!((code, verdicts[0]["accepted"].as_bool()), (0, Some(true)), "{encoder}: {:?}", verdicts[0]);
     }
+}
+
+#[test]
+fn a_directory_of_scans_with_sidecar_addresses_is_sorted() {
+    let (world, _) = printed();
+    std::fs::create_dir(world.path("scans")).unwrap();
+    render(&world, "scans/a-letter.png", "pdf417");
+    std::fs::copy(world.path("scans/a-letter.png"), world.path("scans/b-copy.png")).unwrap();
+    for piece in ["scans/a-letter.png", "scans/b-copy.png"] {
+        std::fs::write(world.path(&format!("{piece}.address")), format!("{ADDRESS}\n")).unwrap();
+    }
+    let out = Command::new(assert_cmd::cargo::cargo_bin("indicia-verify"))
+        .current_dir(world.dir.path())
+        .args(["--station", "st.db", "--now", TODAY, "check", "--authority", "pa.id.json"])
+        .args(["--certificates", "certificates.ndjson", "scans"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let verdicts: Vec<Value> =
+        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(verdicts[0]["body"]["accepted"], true, "{verdicts:?}");
+    assert_eq!(verdicts[1]["body"]["reason"], "duplicate");
+    assert_eq!(verdicts[2]["body"]["pieces"], 2);
+    // A scan without its address is a usage problem, named.
+    std::fs::remove_file(world.path("scans/b-copy.png.address")).unwrap();
+    let missing = Command::new(assert_cmd::cargo::cargo_bin("indicia-verify"))
+        .current_dir(world.dir.path())
+        .args(["--station", "st2.db", "--now", TODAY, "check", "--authority", "pa.id.json"])
+        .args(["--certificates", "certificates.ndjson", "scans/b-copy.png"])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(66));
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("b-copy.png.address (the address read for scans/b-copy.png)")
+    );
 }

@@ -19,8 +19,9 @@ use crate::postage::station::{self, Reason, Registry, SeenDb, Summary, Verdict};
 
 /// The sorting station: check the indicia of mail pieces and refuse copies.
 ///
-/// `check` reads a manifest (NDJSON, one line per piece: {"piece": FILE, "address": TEXT}, the
-/// file a PNG/JPEG scan or an indicium JSON, the address as the sorter read it). For each piece
+/// `check` takes the pieces (PNG/JPEG scans or indicium JSON files, or directories of them, each
+/// with the address the sorter read in a sidecar file `<piece>.address`), or a manifest (NDJSON,
+/// one line per piece: {"piece": FILE, "address": TEXT}). For each piece
 /// it decodes the symbol (PDF417 with deskew, or Data Matrix), checks the meter's certificate
 /// against the pinned postal authority, the signature, the recipient address, that the date of
 /// mailing is neither in the future nor older than the validity window (183 days), and only
@@ -42,9 +43,13 @@ pub struct Args {
 enum Action {
     /// Check the pieces of a manifest
     Check {
-        /// The manifest (NDJSON: {"piece": FILE, "address": TEXT}; files relative to it)
-        #[arg(value_name = "MANIFEST", default_value = "-")]
-        manifest: PathBuf,
+        /// Pieces: scans (PNG, JPEG) or indicium JSON files, or directories of them; the
+        /// address the sorter read for `letter.png` is in `letter.png.address`
+        #[arg(value_name = "PIECE", required_unless_present = "manifest", conflicts_with = "manifest")]
+        pieces: Vec<PathBuf>,
+        /// A manifest instead (NDJSON: {"piece": FILE, "address": TEXT}; files relative to it)
+        #[arg(long, value_name = "FILE")]
+        manifest: Option<PathBuf>,
         /// The postal authority's identity document (pinned)
         #[arg(long, value_name = "FILE")]
         authority: PathBuf,
@@ -122,24 +127,21 @@ fn run(a: Args) -> Result<ExitCode> {
             cli::write_stdout(format!("purged {purged}, kept {}\n", seen.len()?).as_bytes())?;
             Ok(ExitCode::SUCCESS)
         }
-        Action::Check { manifest, authority, certificates: cert_files, symbology } => {
+        Action::Check { pieces, manifest, authority, certificates: cert_files, symbology } => {
             let authority = cli::read_identity(&authority)?;
             let registry = Registry::new(&authority, &certificates(&cert_files, &authority)?)?;
             let mut seen = SeenDb::open(&db)?;
-            let base = manifest
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty() && manifest.as_os_str() != "-")
-                .unwrap_or(Path::new("."));
+            let (base, entries) = match &manifest {
+                Some(path) => (manifest_base(path), manifest_entries(path)?),
+                None => (PathBuf::from("."), sidecar_entries(&pieces)?),
+            };
+            let base = base.as_path();
             let mut summary = Summary { pieces: 0, accepted: 0, rejected: BTreeMap::new() };
-            let place = cli::display(&manifest);
-            let mut entries = doc::stream(cli::open_input(&manifest)?).enumerate().peekable();
+            let mut entries = entries.peekable();
             while entries.peek().is_some() {
                 let mut batch = Vec::with_capacity(BATCH);
-                for (n, raw) in entries.by_ref().take(BATCH) {
-                    let line = format!("{place}: line {}", n + 1);
-                    let entry: Entry = serde_json::from_str(raw.at(&line)?.get())
-                        .map_err(|e| Error::malformed(format!("invalid manifest entry: {e}")).at(&line))?;
-                    batch.push(entry);
+                for entry in entries.by_ref().take(BATCH) {
+                    batch.push(entry?);
                 }
                 // Decoding and signature checks run on every core; sightings are recorded in
                 // manifest order, so the first of two copies is always the one accepted.
@@ -161,6 +163,55 @@ fn run(a: Args) -> Result<ExitCode> {
             Ok(if all_accepted { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
     }
+}
+
+/// The directory a manifest's piece files are relative to.
+fn manifest_base(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() && path.as_os_str() != "-" => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+type Entries = Box<dyn Iterator<Item = Result<Entry>>>;
+
+/// The entries of a manifest, read as they come.
+fn manifest_entries(path: &Path) -> Result<Entries> {
+    let place = cli::display(path);
+    Ok(Box::new(doc::stream(cli::open_input(path)?).enumerate().map(move |(n, raw)| {
+        let line = format!("{place}: line {}", n + 1);
+        serde_json::from_str(raw.at(&line)?.get())
+            .map_err(|e| Error::malformed(format!("invalid manifest entry: {e}")).at(&line))
+    })))
+}
+
+/// Pieces given as files or directories (every PNG, JPEG or JSON file in them, by name), each
+/// with its address in `<piece>.address`.
+fn sidecar_entries(paths: &[PathBuf]) -> Result<Entries> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(path)
+                .map_err(|e| Error::io(&e).at(path.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    p.extension().and_then(|x| x.to_str()).is_some_and(|x| ["png", "jpg", "jpeg", "json"].contains(&x))
+                })
+                .collect();
+            found.sort();
+            files.extend(found);
+        } else {
+            files.push(path.clone());
+        }
+    }
+    Ok(Box::new(files.into_iter().map(|file| {
+        let mut sidecar = file.clone().into_os_string();
+        sidecar.push(".address");
+        let address = std::fs::read_to_string(&sidecar).map_err(|e| {
+            Error::io(&e).at(format!("{} (the address read for {})", Path::new(&sidecar).display(), file.display()))
+        })?;
+        Ok(Entry { piece: file.to_string_lossy().into_owned(), address: address.trim_end().to_string() })
+    })))
 }
 
 /// Pieces examined in parallel at a time.
