@@ -121,6 +121,17 @@ impl Error {
         &self.message
     }
 
+    /// Wraps a database error for the database `what` at `path`: a busy or locked database
+    /// is a temporary failure, anything else an I/O error.
+    pub fn database(what: &str, path: &std::path::Path, err: &rusqlite::Error) -> Self {
+        let busy = matches!(
+            err.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        );
+        let kind = if busy { ErrorKind::Busy } else { ErrorKind::Io };
+        Error::new(kind, format!("{what}: {err}")).at(path.display())
+    }
+
     /// Wraps an I/O error, mapping "not found" to [`ErrorKind::NoInput`] and "exists" to
     /// [`ErrorKind::CannotCreate`].
     pub fn io(err: &std::io::Error) -> Self {

@@ -64,14 +64,7 @@ pub struct SqliteLedger {
 
 /// Maps a database error to the toolkit's error: a locked database is a temporary failure.
 fn db_error(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
-    move |e| {
-        let busy = matches!(
-            e.sqlite_error_code(),
-            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
-        );
-        let kind = if busy { ErrorKind::Busy } else { ErrorKind::Io };
-        Error::new(kind, format!("ledger database: {e}")).at(path.display())
-    }
+    move |e| Error::database("ledger database", path, &e)
 }
 
 fn micros(amount: Amount) -> i64 {

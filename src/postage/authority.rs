@@ -120,14 +120,7 @@ pub struct AuthorityBook {
 }
 
 fn db(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
-    move |e| {
-        let busy = matches!(
-            e.sqlite_error_code(),
-            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
-        );
-        Error::new(if busy { ErrorKind::Busy } else { ErrorKind::Io }, format!("authority database: {e}"))
-            .at(path.display())
-    }
+    move |e| Error::database("authority database", path, &e)
 }
 
 impl AuthorityBook {

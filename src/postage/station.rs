@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::clock::{Day, Time};
 use crate::crypto::keys::Identity;
 use crate::doc::{Body, Signed};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 use crate::postage::authority::MeterCertificate;
 use crate::postage::indicium::{Indicium, address_digest};
 
@@ -187,14 +187,7 @@ pub struct SeenDb {
 }
 
 fn db(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
-    move |e| {
-        let busy = matches!(
-            e.sqlite_error_code(),
-            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
-        );
-        Error::new(if busy { ErrorKind::Busy } else { ErrorKind::Io }, format!("station database: {e}"))
-            .at(path.display())
-    }
+    move |e| Error::database("station database", path, &e)
 }
 
 impl SeenDb {
