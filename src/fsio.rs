@@ -46,12 +46,11 @@ fn temp_beside(path: &Path, secret: bool) -> Result<tempfile::NamedTempFile> {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
+    use std::os::unix::fs::PermissionsExt;
     let mut builder = tempfile::Builder::new();
     builder.prefix(".atomic-commerce-");
-    if secret {
-        use std::os::unix::fs::PermissionsExt;
-        builder.permissions(fs::Permissions::from_mode(0o600));
-    }
+    // Secrets are the owner's alone; other outputs are readable like any file a tool writes.
+    builder.permissions(fs::Permissions::from_mode(if secret { 0o600 } else { 0o644 }));
     builder.tempfile_in(dir).map_err(|e| Error::new(crate::ErrorKind::CannotCreate, e.to_string()).at(path.display()))
 }
 

@@ -87,6 +87,9 @@ fn each_kind_of_bad_piece_is_rejected_for_its_reason() {
     let mut forged: Value = serde_json::from_slice(&std::fs::read(world.path("indicium.json")).unwrap()).unwrap();
     forged["body"]["postage"] = "7.3".into();
     std::fs::write(world.path("forged.json"), forged.to_string()).unwrap();
+    let mut other_key: Value = serde_json::from_slice(&std::fs::read(world.path("indicium.json")).unwrap()).unwrap();
+    other_key["signature"]["key_id"] = "0123456789abcdef".into();
+    std::fs::write(world.path("other-key.json"), format!("\u{feff}  {other_key}")).unwrap();
     image::GrayImage::from_pixel(200, 100, Luma([255])).save(world.path("blank.png")).unwrap();
     let garbage = barcode::draw(b"not an indicium record", &barcode::Style::default()).unwrap();
     garbage.save(world.path("garbage.png")).unwrap();
@@ -95,6 +98,7 @@ fn each_kind_of_bad_piece_is_rejected_for_its_reason() {
         ("letter.png", ADDRESS, "2027-06-01T00:00:00Z", "expired"),
         ("letter.png", ADDRESS, "2026-11-24T23:00:00Z", "post-dated"),
         ("forged.json", ADDRESS, TODAY, "bad-signature"),
+        ("other-key.json", ADDRESS, TODAY, "bad-signature"),
         ("blank.png", ADDRESS, TODAY, "undecodable"),
         ("garbage.png", ADDRESS, TODAY, "malformed-record"),
     ];

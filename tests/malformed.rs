@@ -177,6 +177,8 @@ fn secret_keys_are_private_and_never_overwritten() {
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     world.tool("keygen").args(["--name", "carol", "--secret-key", "carol.key"]).assert().success();
     assert_eq!(mode(&world.path("carol.key")), 0o600);
+    world.tool("keygen").args(["--name", "dave", "--secret-key", "dave.key", "-o", "dave.id.json"]).assert().success();
+    assert_eq!(mode(&world.path("dave.id.json")), 0o644, "public outputs are readable");
     let before = std::fs::read(world.path("carol.key")).unwrap();
     fails(
         &world,

@@ -94,11 +94,17 @@ fn certificates(paths: &[PathBuf], authority: &crate::crypto::keys::Identity) ->
     Ok(out)
 }
 
-/// Reads a piece: an indicium document, or a scan holding its symbol.
-fn read_piece(path: &Path, symbology: Option<Symbology>) -> std::result::Result<Signed<Indicium>, (Reason, String)> {
+/// Reads a piece: an indicium document (checked as signed), or a scan holding its compact
+/// record (whose signature is attributed to the key of the meter's certificate).
+fn read_piece(
+    path: &Path,
+    symbology: Option<Symbology>,
+    registry: &Registry,
+) -> std::result::Result<Signed<Indicium>, (Reason, String)> {
     let bytes =
         std::fs::read(path).map_err(|e| (Reason::Undecodable, format!("cannot read {}: {e}", path.display())))?;
-    if bytes.first() == Some(&b'{') {
+    let text_start = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(&bytes).trim_ascii_start();
+    if text_start.first() == Some(&b'{') {
         return Signed::parse(&bytes).map_err(|e| (Reason::MalformedRecord, e.message().to_string()));
     }
     let image = image::load_from_memory(&bytes).map_err(|e| (Reason::Undecodable, format!("not an image: {e}")))?;
@@ -111,8 +117,7 @@ fn read_piece(path: &Path, symbology: Option<Symbology>) -> std::result::Result<
         .find_map(|s| barcode::read(&image, s).ok())
         .ok_or_else(|| (Reason::Undecodable, "no readable symbol in the image".to_string()))?;
     let record = record::decode(&payload).map_err(|e| (Reason::MalformedRecord, e.message().to_string()))?;
-    // The key id comes from the certificate; a placeholder until `check` looks it up.
-    Ok(record.signed(crate::crypto::keys::KeyId([0; 8])))
+    Ok(registry.with_certified_key(record))
 }
 
 fn run(a: Args) -> Result<ExitCode> {
@@ -264,14 +269,13 @@ fn examine(entry: &Entry, base: &Path, symbology: Option<Symbology>, registry: &
         v.detail = detail;
         Examined::Rejected(v)
     };
-    let indicium = match read_piece(&base.join(&entry.piece), symbology) {
+    let indicium = match read_piece(&base.join(&entry.piece), symbology, registry) {
         Ok(i) => i,
         Err(r) => return rejected(verdict, r),
     };
     let i = indicium.unverified().clone();
     verdict.meter_id = Some(i.meter_id.clone());
     verdict.sequence = Some(i.sequence);
-    let indicium = registry.with_certified_key(indicium);
     match station::check(&indicium, &entry.address, registry, today) {
         Ok(()) => Examined::Passed(verdict, i),
         Err(r) => rejected(verdict, r),

@@ -259,6 +259,7 @@ fn parse_wire<B: Body>(bytes: &[u8]) -> Result<Wire<B>> {
         doc_type: Option<String>,
     }
     let text = std::str::from_utf8(bytes).map_err(|e| Error::malformed(format!("not UTF-8 text: {e}")))?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text); // a byte-order mark some editors write
     let header: Header = serde_json::from_str(text).map_err(|e| Error::malformed(describe_json_error(&e)))?;
     match header.doc_type {
         None => {

@@ -95,8 +95,12 @@ impl Envelope {
         if envelope.postage == Amount::ZERO {
             return Err(Error::malformed("the postage must be greater than zero"));
         }
-        if envelope.rate_category.is_empty() || envelope.rate_category.len() > 32 {
-            return Err(Error::malformed("the rate category must be 1-32 characters"));
+        let category = &envelope.rate_category;
+        if category.is_empty()
+            || category.len() > 32
+            || !category.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b))
+        {
+            return Err(Error::malformed("the rate category must be 1-32 ASCII letters, digits, '-' or '_'"));
         }
         Ok(envelope)
     }

@@ -97,8 +97,9 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// A decoded record: the meter and serial that select the certificate, and a function that
-/// rebuilds the signed indicium once the certificate gives the key id.
+/// A decoded record: the indicium's body (whose meter id and serial select the certificate)
+/// and the signature; [`Record::signed`] rebuilds the signed document once the certificate
+/// gives the key id.
 pub struct Record {
     /// The indicium's body, exactly as signed.
     pub body: Indicium,

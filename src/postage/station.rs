@@ -118,14 +118,15 @@ impl Registry {
 }
 
 impl Registry {
-    /// The indicium with its signature attributed to the key its certificate names (a compact
-    /// record does not carry the key id); unchanged when no certificate matches.
-    pub fn with_certified_key(&self, indicium: Signed<Indicium>) -> Signed<Indicium> {
-        let i = indicium.unverified();
-        match self.certificates.get(&(i.meter_id.clone(), i.certificate_serial)) {
-            Some(cert) => Signed::from_parts(i.clone(), cert.key_id, indicium.signature().ed25519.0),
-            None => indicium,
-        }
+    /// The signed indicium a compact record stands for: the record carries no key id, so the
+    /// signature is attributed to the key of the certificate its meter id and serial select
+    /// (to no key, when none does: the certificate check then rejects it).
+    pub fn with_certified_key(&self, record: crate::postage::record::Record) -> Signed<Indicium> {
+        let key_id = self
+            .certificates
+            .get(&(record.body.meter_id.clone(), record.body.certificate_serial))
+            .map_or(crate::crypto::keys::KeyId([0; 8]), |c| c.key_id);
+        record.signed(key_id)
     }
 }
 
