@@ -2,9 +2,10 @@
 //! postage), through rxing, with binary payloads carried byte for byte.
 //!
 //! rxing's text API carries bytes as the characters U+0000–U+00FF with BYTE compaction and no
-//! character-set hint, which every independent decoder reads back byte-exactly. PDF417
-//! decoders fail beyond a few degrees of skew, so reading tries small rotations in turn before
-//! giving up; Data Matrix reads at any rotation.
+//! character-set hint, which every independent decoder reads back byte-exactly. Reading tries
+//! the scan as it is, then binarized (Otsu's threshold) and enlarged; PDF417 decoders fail
+//! beyond a few degrees of skew, so for PDF417 it then tries small rotations before giving up.
+//! Data Matrix reads at any rotation.
 
 use std::collections::HashSet;
 
@@ -96,8 +97,22 @@ pub fn read(image: &DynamicImage, symbology: Symbology) -> Result<Vec<u8>> {
     if let Some(bytes) = attempt(image.clone()) {
         return Ok(bytes);
     }
+    let gray = image.to_luma8();
+    // A blurred or noisy scan often reads once binarized with one global threshold, and a
+    // small one once enlarged.
+    let binarized = imageproc::contrast::threshold(
+        &gray,
+        imageproc::contrast::otsu_level(&gray),
+        imageproc::contrast::ThresholdType::Binary,
+    );
+    let enlarged =
+        image::imageops::resize(&gray, gray.width() * 2, gray.height() * 2, image::imageops::FilterType::Triangle);
+    for candidate in [binarized, enlarged] {
+        if let Some(bytes) = attempt(DynamicImage::ImageLuma8(candidate)) {
+            return Ok(bytes);
+        }
+    }
     if symbology == Symbology::Pdf417 {
-        let gray = image.to_luma8();
         for degrees in DESKEW {
             let turned = imageproc::geometric_transformations::rotate_about_center(
                 &gray,
