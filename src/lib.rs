@@ -4,6 +4,7 @@
 //!
 //! See docs/ARCHITECTURE.md for the map and docs/FORMATS.md for every document.
 
+pub mod cash;
 pub mod cli;
 pub mod clock;
 pub mod crypto;
