@@ -267,7 +267,7 @@ mod tests {
         assert!(!check_payment(&coin, &d, &(r1 + Scalar::ONE), &r2));
         assert!(coin.verify(&BankKey::generate().public()).is_err(), "another bank's key");
         let mut forged = coin;
-        forged.big_b = forged.big_b + G;
+        forged.big_b += G;
         assert!(forged.verify(&bank.public()).is_err(), "a changed coin");
     }
 
