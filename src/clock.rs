@@ -21,22 +21,12 @@ impl Time {
         Time(Timestamp::now().as_second())
     }
 
-    /// Seconds since the Unix epoch.
-    pub fn unix_seconds(self) -> i64 {
-        self.0
-    }
-
     /// `self + d`, or an error when the result leaves the representable range.
     pub fn plus(self, d: SignedDuration) -> Result<Time> {
         let t = Timestamp::from_second(self.0)
             .and_then(|t| t.checked_add(d))
             .map_err(|e| Error::usage(format!("time out of range: {e}")))?;
         Ok(Time(t.as_second()))
-    }
-
-    /// `self - earlier` in whole seconds (negative when `earlier` is later).
-    pub fn seconds_since(self, earlier: Time) -> i64 {
-        self.0 - earlier.0
     }
 
     /// The compact form used inside identifiers: `20261125T154708Z`.

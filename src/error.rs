@@ -95,11 +95,6 @@ impl Error {
         self
     }
 
-    /// The place the error concerns, if named.
-    pub fn place(&self) -> Option<&str> {
-        self.place.as_deref()
-    }
-
     /// Replaces a role name used as the place by protocol code (`"offer"`) with the file
     /// that played the role; with no place yet, names `fallback`.
     pub fn name_file(mut self, role: &str, file: impl fmt::Display, fallback: bool) -> Self {

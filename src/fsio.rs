@@ -13,6 +13,18 @@ pub fn read(path: &Path) -> Result<Vec<u8>> {
     fs::read(path).map_err(|e| Error::io(&e).at(path.display()))
 }
 
+/// Reads a secret file, refusing one that others may read (as ssh does with its keys).
+pub fn read_secret(path: &Path) -> Result<zeroize::Zeroizing<Vec<u8>>> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = fs::metadata(path).map_err(|e| Error::io(&e).at(path.display()))?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        let why = format!("secret file has mode {mode:04o}, readable by others; run chmod 600 on it");
+        return Err(Error::refused(why).at(path.display()));
+    }
+    read(path).map(zeroize::Zeroizing::new)
+}
+
 /// Writes `bytes` to `path` atomically, replacing any previous file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = temp_beside(path, false)?;
@@ -29,6 +41,23 @@ pub fn write_new(path: &Path, bytes: &[u8]) -> Result<()> {
 pub fn write_secret(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = temp_beside(path, true)?;
     finish(tmp, bytes, path, false)
+}
+
+/// Creates a new SQLite database at `path` (failing if it exists) whose file appears only once
+/// `init` has built it: it is made under a temporary name beside `path`, synced, then linked in.
+pub fn create_database(
+    path: &Path,
+    what: &str,
+    init: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<()>,
+) -> Result<()> {
+    let tmp = temp_beside(path, true)?;
+    {
+        let conn = rusqlite::Connection::open(tmp.path()).map_err(|e| Error::database(what, path, &e))?;
+        init(&conn).map_err(|e| Error::database(what, path, &e))?;
+    }
+    tmp.as_file().sync_all().map_err(|e| Error::io(&e).at(path.display()))?;
+    tmp.persist_noclobber(path).map_err(|e| Error::io(&e.error).at(path.display()))?;
+    sync_parent(path)
 }
 
 /// Creates a directory (and its parents) with mode 0700 if it does not exist.

@@ -119,7 +119,7 @@ fn bundle(claim: Claim, output: &Path, files: &[PathBuf]) -> Result<()> {
         return Err(Error::new(ErrorKind::CannotCreate, "already exists; refusing to overwrite").at(output.display()));
     }
     std::fs::rename(tmp.path(), output).map_err(|e| Error::io(&e).at(output.display()))?;
-    std::mem::forget(tmp); // renamed: nothing left to clean up
+    let _ = tmp.keep(); // renamed: disarm the guard that would delete it
     Ok(())
 }
 

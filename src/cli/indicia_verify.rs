@@ -129,7 +129,7 @@ fn run(a: Args) -> Result<ExitCode> {
         Action::Purge => {
             let mut seen = SeenDb::open(&db)?;
             let purged = seen.purge(today)?;
-            cli::write_stdout(format!("purged {purged}, kept {}\n", seen.len()?).as_bytes())?;
+            cli::write_stdout(format!("purged {purged}, kept {}\n", seen.remembered()?).as_bytes())?;
             Ok(ExitCode::SUCCESS)
         }
         Action::Check { pieces, manifest, authority, certificates: cert_files, symbology } => {

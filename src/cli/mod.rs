@@ -42,7 +42,7 @@ pub mod netbill_settle;
 pub mod postal_authority;
 
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -186,17 +186,27 @@ pub fn read_identity(path: &Path) -> Result<Identity> {
 
 /// Reads a secret-key file, refusing one that others may read.
 pub fn read_keys(path: &Path) -> Result<PartyKeys> {
-    use std::os::unix::fs::PermissionsExt;
-    let meta = std::fs::metadata(path).map_err(|e| Error::io(&e).at(path.display()))?;
-    let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(Error::refused(format!(
-            "secret key file has mode {mode:04o}, readable by others; run chmod 600 on it"
-        ))
-        .at(path.display()));
+    PartyKeys::parse(&fsio::read_secret(path)?).at(path.display())
+}
+
+/// Creates the store of a party whose secret key lives at `key`: an existing key file is
+/// adopted, otherwise a fresh key named `name` is made. `create` makes the store (and fails if
+/// it exists); the new key file is written only after it, and if that fails the store is
+/// removed, so neither outlives the other. Returns the party's identity document.
+pub fn create_with_key(
+    key: &Path,
+    name: &str,
+    store: &Path,
+    create: impl FnOnce(&Signed<Identity>) -> Result<()>,
+) -> Result<Signed<Identity>> {
+    let (keys, created) = if key.exists() { (read_keys(key)?, false) } else { (PartyKeys::generate(name)?, true) };
+    let identity = keys.identity_document();
+    create(&identity)?;
+    if created && let Err(e) = fsio::write_secret(key, keys.to_file().as_bytes()) {
+        let _ = std::fs::remove_file(store);
+        return Err(e);
     }
-    let bytes = zeroize::Zeroizing::new(fsio::read(path)?);
-    PartyKeys::parse(&bytes).at(path.display())
+    Ok(identity)
 }
 
 /// Writes an output: to stdout when `path` is `None` or `-`, else atomically to the file.
@@ -238,9 +248,4 @@ pub fn ensure_distinct(input: &Path, output: Option<&Path>) -> Result<()> {
 /// `"ciphertext"`, …); an error without a place is attributed to the first file.
 pub fn in_files(err: Error, roles: &[(&str, &Path)]) -> Error {
     roles.iter().enumerate().fold(err, |e, (i, (role, path))| e.name_file(role, display(path), i == 0))
-}
-
-/// Default input path: stdin.
-pub fn stdin_path() -> PathBuf {
-    PathBuf::from("-")
 }

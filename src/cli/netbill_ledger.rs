@@ -6,10 +6,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::cli::{self, Clock};
-use crate::crypto::keys::PartyKeys;
 use crate::doc::Plain;
 use crate::error::{Error, Result};
-use crate::fsio;
 use crate::ledger::SqliteLedger;
 use crate::ledger::sqlite::External;
 use crate::money::Amount;
@@ -94,14 +92,7 @@ fn run(a: Args) -> Result<ExitCode> {
                 return Err(Error::new(crate::ErrorKind::CannotCreate, "already exists; refusing to overwrite")
                     .at(path.display()));
             }
-            let (keys, created) =
-                if key.exists() { (cli::read_keys(&key)?, false) } else { (PartyKeys::generate(&name)?, true) };
-            let identity = keys.identity_document();
-            SqliteLedger::create(&path, &identity, now)?;
-            if created && let Err(e) = fsio::write_secret(&key, keys.to_file().as_bytes()) {
-                let _ = std::fs::remove_file(&path); // the ledger must not outlive a key that was never written
-                return Err(e);
-            }
+            let identity = cli::create_with_key(&key, &name, &path, |id| SqliteLedger::create(&path, id, now))?;
             print(identity.to_json_pretty())?;
         }
         Action::Identity => print(SqliteLedger::open(&path)?.server_document().to_json_pretty())?,

@@ -8,9 +8,7 @@ use jiff::SignedDuration;
 
 use crate::cli::{self, Clock};
 use crate::clock::Day;
-use crate::crypto::keys::PartyKeys;
 use crate::error::{Error, Result};
-use crate::fsio;
 use crate::money::Amount;
 use crate::postage::authority::AuthorityBook;
 
@@ -77,14 +75,7 @@ fn run(a: Args) -> Result<ExitCode> {
     match a.action {
         Action::Init { name } => {
             let key = key()?;
-            let (keys, created) =
-                if key.exists() { (cli::read_keys(&key)?, false) } else { (PartyKeys::generate(&name)?, true) };
-            let identity = keys.identity_document();
-            AuthorityBook::create(&db, &identity)?;
-            if created && let Err(e) = fsio::write_secret(&key, keys.to_file().as_bytes()) {
-                let _ = std::fs::remove_file(&db); // the record must not outlive a key that was never written
-                return Err(e);
-            }
+            let identity = cli::create_with_key(&key, &name, &db, |id| AuthorityBook::create(&db, id))?;
             print(identity.to_json_pretty())?;
         }
         Action::Identity => print(AuthorityBook::open(&db)?.identity()?.to_json_pretty())?,

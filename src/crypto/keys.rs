@@ -155,11 +155,6 @@ impl PartyKeys {
         })
     }
 
-    /// The party's name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
     /// The key id of the signing key.
     pub fn key_id(&self) -> KeyId {
         KeyId::of(self.signing.verifying_key().as_bytes())

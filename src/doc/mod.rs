@@ -136,11 +136,6 @@ impl<B: Body> Signed<B> {
         &self.signature
     }
 
-    /// The key id the document claims to be signed by.
-    pub fn signer(&self) -> KeyId {
-        self.signature.key_id
-    }
-
     /// The body, not yet trusted: use it only to decide which key to verify with.
     pub fn unverified(&self) -> &B {
         &self.body

@@ -84,26 +84,18 @@ impl SqliteLedger {
     /// Creates a new ledger file for the server with identity `server`; fails if it exists.
     /// The file appears only once its schema is complete.
     pub fn create(path: &Path, server: &Signed<Identity>, now: Time) -> Result<()> {
-        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let tmp = tempfile::Builder::new()
-            .prefix(".ledger-")
-            .tempfile_in(dir)
-            .map_err(|e| Error::new(ErrorKind::CannotCreate, e.to_string()).at(path.display()))?;
-        {
-            let conn = Connection::open(tmp.path()).map_err(db_error(path))?;
-            conn.execute_batch(SCHEMA).map_err(db_error(path))?;
-            let mut put = conn.prepare("INSERT INTO meta (key, value) VALUES (?1, ?2)").map_err(db_error(path))?;
+        crate::fsio::create_database(path, "ledger database", |conn| {
+            conn.execute_batch(SCHEMA)?;
+            let mut put = conn.prepare("INSERT INTO meta (key, value) VALUES (?1, ?2)")?;
             for (k, v) in [
                 ("schema_version", SCHEMA_VERSION.to_string()),
                 ("server_identity", server.to_json_line()),
                 ("created_at", now.to_string()),
             ] {
-                put.execute(params![k, v]).map_err(db_error(path))?;
+                put.execute(params![k, v])?;
             }
-        }
-        tmp.as_file().sync_all().map_err(|e| Error::io(&e).at(path.display()))?;
-        tmp.persist_noclobber(path).map_err(|e| Error::io(&e.error).at(path.display()))?;
-        Ok(())
+            Ok(())
+        })
     }
 
     /// Opens an existing ledger.
@@ -135,11 +127,6 @@ impl SqliteLedger {
         let server = Identity::parse(identity.as_bytes()).map_err(|e| e.at(path.display()))?;
         let server_document = Signed::parse(identity.as_bytes()).map_err(|e| e.at(path.display()))?;
         Ok(SqliteLedger { conn, path: path.to_path_buf(), server, server_document })
-    }
-
-    /// The server identity this ledger belongs to.
-    pub fn server(&self) -> &Identity {
-        &self.server
     }
 
     /// The server's self-signed identity document.

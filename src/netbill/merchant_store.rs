@@ -87,7 +87,7 @@ impl MerchantStore {
         fsio::write_new(&tmp.path().join("delivery.json"), delivery.note.to_json_pretty().as_bytes())?;
         let target = self.dir.join(epo_id.as_str());
         std::fs::rename(tmp.path(), &target).map_err(|e| Error::io(&e).at(target.display()))?;
-        std::mem::forget(tmp); // renamed: nothing left to clean up
+        let _ = tmp.keep(); // renamed: disarm the guard that would delete it
         Ok(())
     }
 

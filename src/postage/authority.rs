@@ -126,21 +126,11 @@ fn db(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
 impl AuthorityBook {
     /// Creates the record for the authority with identity `identity`; fails if it exists.
     pub fn create(path: &Path, identity: &Signed<Identity>) -> Result<()> {
-        if path.exists() {
-            return Err(Error::new(ErrorKind::CannotCreate, "already exists; refusing to overwrite").at(path.display()));
-        }
-        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let tmp = tempfile::Builder::new()
-            .prefix(".authority-")
-            .tempfile_in(dir)
-            .map_err(|e| Error::new(ErrorKind::CannotCreate, e.to_string()).at(path.display()))?;
-        {
-            let conn = Connection::open(tmp.path()).map_err(db(path))?;
-            conn.execute_batch(SCHEMA).map_err(db(path))?;
-            conn.execute("INSERT INTO meta VALUES ('identity', ?1)", [identity.to_json_line()]).map_err(db(path))?;
-        }
-        tmp.persist_noclobber(path).map_err(|e| Error::io(&e.error).at(path.display()))?;
-        Ok(())
+        crate::fsio::create_database(path, "authority database", |conn| {
+            conn.execute_batch(SCHEMA)?;
+            conn.execute("INSERT INTO meta VALUES ('identity', ?1)", [identity.to_json_line()])?;
+            Ok(())
+        })
     }
 
     /// Opens an existing record.

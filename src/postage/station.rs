@@ -246,13 +246,8 @@ impl SeenDb {
     }
 
     /// Pieces currently remembered.
-    pub fn len(&self) -> Result<u64> {
+    pub fn remembered(&self) -> Result<u64> {
         let n: i64 = self.conn.query_row("SELECT count(*) FROM seen", [], |r| r.get(0)).map_err(db(&self.path))?;
         Ok(u64::try_from(n).unwrap_or(0))
-    }
-
-    /// Whether no piece is remembered.
-    pub fn is_empty(&self) -> Result<bool> {
-        Ok(self.len()? == 0)
     }
 }

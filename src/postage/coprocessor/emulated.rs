@@ -54,15 +54,7 @@ impl Emulated {
     /// Opens the device in `dir`.
     pub fn open(dir: &Path) -> Result<Emulated> {
         let path = dir.join(KEY_FILE);
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&path).map_err(|e| Error::io(&e).at(path.display()))?.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(Error::refused(format!(
-                "device key file has mode {mode:04o}, readable by others; run chmod 600 on it"
-            ))
-            .at(path.display()));
-        }
-        let bytes = Zeroizing::new(fsio::read(&path)?);
+        let bytes = fsio::read_secret(&path)?;
         let keys = Plain::<DeviceKeys>::parse(&bytes).at(path.display())?;
         Ok(Emulated::from_keys(path, &keys))
     }
