@@ -67,7 +67,11 @@ dispute-judge bundle --claim key-does-not-decrypt -o case-key $(evidence paper)
 rule case-key
 
 say "3. alice claims again with a damaged copy of the ciphertext"
-cp paper.enc damaged.enc && printf 'X' | dd of=damaged.enc bs=1 seek=40 conv=notrunc status=none
+# Flip the low bit of byte 40 (writing a fixed byte would leave the file unchanged when it was already that byte).
+byte=$(od -An -tu1 -j40 -N1 paper.enc)
+cp paper.enc damaged.enc
+printf "\\$(printf '%03o' $((byte ^ 1)))" | dd of=damaged.enc bs=1 seek=40 conv=notrunc status=none
+cmp -s paper.enc damaged.enc && { echo "damaging the copy failed" >&2; exit 1; }
 dispute-judge bundle --claim key-does-not-decrypt -o case-damaged \
   alice.id.json bookshop.id.json netbill.id.json paper.{offer,delivery,epo,receipt}.json damaged.enc
 rule case-damaged
