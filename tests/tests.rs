@@ -2,6 +2,7 @@
 
 mod common;
 
+mod cash;
 mod crash;
 mod documents;
 mod example;

@@ -60,6 +60,7 @@ fn random_nonzero_scalar() -> Scalar {
 }
 
 /// The bank's secret key for one denomination.
+#[derive(zeroize::ZeroizeOnDrop)]
 pub struct BankKey {
     x: Scalar,
 }
@@ -68,6 +69,17 @@ impl BankKey {
     /// A fresh key.
     pub fn generate() -> BankKey {
         BankKey { x: random_nonzero_scalar() }
+    }
+
+    /// The key from its 32-byte canonical encoding.
+    pub fn from_bytes(bytes: &[u8; 32]) -> Result<BankKey> {
+        let x = scalar(bytes).filter(|x| *x != Scalar::ZERO).ok_or_else(|| Error::malformed("invalid bank key"))?;
+        Ok(BankKey { x })
+    }
+
+    /// The 32-byte encoding (secret).
+    pub fn to_bytes(&self) -> zeroize::Zeroizing<[u8; 32]> {
+        zeroize::Zeroizing::new(self.x.to_bytes())
     }
 
     /// The public key `H = x·G`.
@@ -93,6 +105,7 @@ impl BankKey {
 }
 
 /// A customer's account secret `u1`; her identity at the bank is `I = u1·G1`.
+#[derive(zeroize::ZeroizeOnDrop)]
 pub struct AccountSecret {
     u1: Scalar,
 }
@@ -101,6 +114,18 @@ impl AccountSecret {
     /// A fresh secret.
     pub fn generate() -> AccountSecret {
         AccountSecret { u1: random_nonzero_scalar() }
+    }
+
+    /// The secret from its 32-byte canonical encoding.
+    pub fn from_bytes(bytes: &[u8; 32]) -> Result<AccountSecret> {
+        let u1 =
+            scalar(bytes).filter(|x| *x != Scalar::ZERO).ok_or_else(|| Error::malformed("invalid account secret"))?;
+        Ok(AccountSecret { u1 })
+    }
+
+    /// The 32-byte encoding (secret).
+    pub fn to_bytes(&self) -> zeroize::Zeroizing<[u8; 32]> {
+        zeroize::Zeroizing::new(self.u1.to_bytes())
     }
 
     /// The identity `I = u1·G1` registered at the bank.
@@ -122,18 +147,25 @@ pub struct CoinSignature {
     pub r: Scalar,
 }
 
-/// A coin: `(A, B)` and the bank's blind signature.
+/// A coin: `(A, B)`, the owner's Ed25519 public key, and the bank's blind signature on all three.
+///
+/// The owner key is our addition to Brands' scheme (his signature may cover a message): it is
+/// chosen by the withdrawer, hidden from the bank by the blinding, and lets only her, not a
+/// merchant who saw the coin, claim its refund.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Coin {
     /// `A = s·(I + G2)`: the coin's identity-bearing part (and its serial number).
     pub big_a: RistrettoPoint,
     /// `B = x1·G1 + x2·G2`.
     pub big_b: RistrettoPoint,
+    /// The owner's Ed25519 public key.
+    pub owner: [u8; 32],
     /// The signature.
     pub signature: CoinSignature,
 }
 
 /// What the customer keeps to spend a coin: `(u1·s, s, x1, x2)`.
+#[derive(Clone, zeroize::ZeroizeOnDrop)]
 pub struct CoinSecrets {
     u1s: Scalar,
     s: Scalar,
@@ -141,32 +173,60 @@ pub struct CoinSecrets {
     x2: Scalar,
 }
 
-/// A withdrawal in progress on the customer's side.
+impl CoinSecrets {
+    /// The 128-byte encoding (secret).
+    pub fn to_bytes(&self) -> zeroize::Zeroizing<Vec<u8>> {
+        zeroize::Zeroizing::new([self.u1s, self.s, self.x1, self.x2].iter().flat_map(|x| x.to_bytes()).collect())
+    }
+
+    /// The secrets from their 128-byte encoding.
+    pub fn from_bytes(bytes: &[u8]) -> Result<CoinSecrets> {
+        let [u1s, s, x1, x2] = scalars::<4>(bytes).ok_or_else(|| Error::malformed("invalid coin secrets"))?;
+        Ok(CoinSecrets { u1s, s, x1, x2 })
+    }
+}
+
+/// A withdrawal in progress on the customer's side: everything needed to finish it, which she
+/// stores before sending the challenge so that a lost response can be fetched again.
+#[derive(zeroize::ZeroizeOnDrop)]
 pub struct Withdrawal {
+    #[zeroize(skip)]
     coin: Coin,
     secrets: CoinSecrets,
     u: Scalar,
     v: Scalar,
     c: Scalar,
-    a: RistrettoPoint,
-    b: RistrettoPoint,
-    z: RistrettoPoint,
+    #[zeroize(skip)]
+    bank: [RistrettoPoint; 3],
+    #[zeroize(skip)]
     identity: RistrettoPoint,
 }
 
 fn signature_challenge(coin: &Coin) -> Scalar {
     let s = &coin.signature;
-    hash_to_scalar("signature", &[&coin.big_a, &coin.big_b, &s.z, &s.a, &s.b], &[])
+    hash_to_scalar("signature", &[&coin.big_a, &coin.big_b, &s.z, &s.a, &s.b], &[&coin.owner])
+}
+
+/// A scalar from its canonical 32-byte encoding.
+pub fn scalar(bytes: &[u8; 32]) -> Option<Scalar> {
+    Scalar::from_canonical_bytes(*bytes).into()
+}
+
+fn scalars<const N: usize>(bytes: &[u8]) -> Option<[Scalar; N]> {
+    if bytes.len() != 32 * N {
+        return None;
+    }
+    let mut out = [Scalar::ZERO; N];
+    for (o, chunk) in out.iter_mut().zip(bytes.chunks_exact(32)) {
+        *o = scalar(chunk.try_into().expect("32-byte chunks"))?;
+    }
+    Some(out)
 }
 
 impl Withdrawal {
-    /// Step 2: blinds the bank's commitments and returns the state and the challenge `c` to send.
-    pub fn start(
-        account: &AccountSecret,
-        z: RistrettoPoint,
-        a: RistrettoPoint,
-        b: RistrettoPoint,
-    ) -> (Withdrawal, Scalar) {
+    /// Step 2: blinds the bank's commitments `(z, a, b)` for a coin owned by the Ed25519 key
+    /// `owner`, and returns the state and the challenge `c` to send.
+    pub fn start(account: &AccountSecret, [z, a, b]: [RistrettoPoint; 3], owner: [u8; 32]) -> (Withdrawal, Scalar) {
         let (g1, g2) = generators();
         let identity = account.identity();
         let s = random_nonzero_scalar();
@@ -174,21 +234,63 @@ impl Withdrawal {
         let big_a = s * (identity + g2);
         let big_b = x1 * g1 + x2 * g2;
         let signature = CoinSignature { z: s * z, a: u * a + v * G, b: (s * u) * b + v * big_a, r: Scalar::ZERO };
-        let coin = Coin { big_a, big_b, signature };
+        let coin = Coin { big_a, big_b, owner, signature };
         let c = signature_challenge(&coin) * u.invert();
         let secrets = CoinSecrets { u1s: account.u1 * s, s, x1, x2 };
-        (Withdrawal { coin, secrets, u, v, c, a, b, z, identity }, c)
+        (Withdrawal { coin, secrets, u, v, c, bank: [z, a, b], identity }, c)
+    }
+
+    /// The challenge `c` this withdrawal sends (the same on every retry).
+    pub fn challenge(&self) -> Scalar {
+        self.c
+    }
+
+    /// The state as bytes, to be stored (secret) until the bank answers.
+    pub fn to_bytes(&self) -> zeroize::Zeroizing<Vec<u8>> {
+        let mut out = zeroize::Zeroizing::new(Vec::with_capacity(32 * 16));
+        let c = &self.coin;
+        for p in [c.big_a, c.big_b, c.signature.z, c.signature.a, c.signature.b, self.identity] {
+            out.extend_from_slice(p.compress().as_bytes());
+        }
+        for p in self.bank {
+            out.extend_from_slice(p.compress().as_bytes());
+        }
+        out.extend_from_slice(&c.owner);
+        out.extend_from_slice(&self.secrets.to_bytes());
+        for x in [self.u, self.v, self.c] {
+            out.extend_from_slice(&x.to_bytes());
+        }
+        out
+    }
+
+    /// A stored state.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Withdrawal> {
+        let bad = || Error::malformed("invalid stored withdrawal");
+        if bytes.len() != 32 * 17 {
+            return Err(bad());
+        }
+        let mut points = [G; 9];
+        for (p, chunk) in points.iter_mut().zip(bytes.chunks_exact(32)) {
+            *p = point(chunk).ok_or_else(bad)?;
+        }
+        let owner: [u8; 32] = bytes[32 * 9..32 * 10].try_into().expect("32 bytes");
+        let secrets = CoinSecrets::from_bytes(&bytes[32 * 10..32 * 14])?;
+        let [u, v, c] = scalars::<3>(&bytes[32 * 14..]).ok_or_else(bad)?;
+        let [big_a, big_b, z, a, b, identity, bz, ba, bb] = points;
+        let signature = CoinSignature { z, a, b, r: Scalar::ZERO };
+        Ok(Withdrawal { coin: Coin { big_a, big_b, owner, signature }, secrets, u, v, c, bank: [bz, ba, bb], identity })
     }
 
     /// Step 4: checks the bank's response `r` (the same `x` behind `H` and `z`) and unblinds it.
     pub fn finish(mut self, bank: &RistrettoPoint, r: &Scalar) -> Result<(Coin, CoinSecrets)> {
         let g2 = generators().1;
-        let honest = r * G == self.c * bank + self.a && r * (self.identity + g2) == self.c * self.z + self.b;
+        let [z, a, b] = self.bank;
+        let honest = r * G == self.c * bank + a && r * (self.identity + g2) == self.c * z + b;
         if !honest {
             return Err(Error::refused("the bank's withdrawal response does not verify"));
         }
         self.coin.signature.r = r * self.u + self.v;
-        Ok((self.coin, self.secrets))
+        Ok((self.coin, self.secrets.clone()))
     }
 }
 
@@ -206,6 +308,12 @@ impl Coin {
             Err(Error::refused("the coin's signature is not the bank's"))
         }
     }
+}
+
+/// A point from its canonical 32-byte encoding; the identity element is refused.
+pub fn point(bytes: &[u8]) -> Option<RistrettoPoint> {
+    let p = curve25519_dalek::ristretto::CompressedRistretto::from_slice(bytes).ok()?.decompress()?;
+    (!p.is_identity()).then_some(p)
 }
 
 /// The payment challenge `d = H0(A, B, merchant, order, deposit deadline)`: fixed per payment
@@ -249,7 +357,8 @@ mod tests {
     fn withdraw(bank: &BankKey, account: &AccountSecret) -> (Coin, CoinSecrets, Scalar, [RistrettoPoint; 2]) {
         let identity = account.identity();
         let (w, a, b) = bank.commit(&identity);
-        let (state, c) = Withdrawal::start(account, bank.account_tag(&identity), a, b);
+        let (state, c) = Withdrawal::start(account, [bank.account_tag(&identity), a, b], [7; 32]);
+        let state = Withdrawal::from_bytes(&state.to_bytes()).unwrap();
         let r = bank.respond(&w, &c);
         let (coin, secrets) = state.finish(&bank.public(), &r).unwrap();
         (coin, secrets, c, [a, b])

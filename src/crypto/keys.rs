@@ -105,12 +105,19 @@ impl Identity {
     /// Checks that a parsed identity document is consistent and self-signed.
     pub fn from_document(doc: &Signed<Identity>) -> Result<Identity> {
         let claimed = doc.unverified().clone();
-        check_name(&claimed.name)?;
-        if KeyId::of(&claimed.ed25519.0) != claimed.key_id {
-            return Err(Error::malformed(format!("identity {}: key id does not match its Ed25519 key", claimed.name)));
-        }
+        claimed.check_consistent()?;
         doc.verify(&claimed)?;
         Ok(claimed)
+    }
+
+    /// Checks an identity quoted inside another document: a valid name, and a key id that
+    /// is its Ed25519 key's.
+    pub fn check_consistent(&self) -> Result<()> {
+        check_name(&self.name)?;
+        if KeyId::of(&self.ed25519.0) != self.key_id {
+            return Err(Error::malformed(format!("identity {}: key id does not match its Ed25519 key", self.name)));
+        }
+        Ok(())
     }
 }
 

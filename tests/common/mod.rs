@@ -1,6 +1,7 @@
 //! A NetBill world for tests and benchmarks: three parties with key files and identities, a ledger with
 //! accounts, and purchases built with the same library functions the tools call.
 
+pub mod cash;
 pub mod post;
 
 use std::path::{Path, PathBuf};
