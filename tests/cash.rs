@@ -180,7 +180,7 @@ fn run(lost: Lost, merchant_late: bool, crash: bool, replay: bool) {
     let claim = claims.remove(0);
     let early = w.bank.refund(&claim, &w.bank_keys, at(9)).unwrap();
     assert!(
-        matches!(early.unverified().status, RefundStatus::Pending { .. } | RefundStatus::Deposited { .. }),
+        matches!(early.unverified().result, RefundStatus::Pending { .. } | RefundStatus::Deposited { .. }),
         "{label}"
     );
     let answer = w.bank.refund(&claim, &w.bank_keys, at(12)).unwrap();

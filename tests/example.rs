@@ -1,5 +1,5 @@
-//! The examples, run for real from an empty directory: the README's purchase walk-through and
-//! the dispute walk-through.
+//! The examples, run for real from an empty directory: the README's purchase walk-through, the
+//! dispute, postage and digital-cash walk-throughs.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -35,6 +35,23 @@ fn the_dispute_example_rules_as_it_says() {
     assert_eq!(std::fs::read(w.join("for-a-person.txt")).unwrap(), std::fs::read(w.join("last-year.txt")).unwrap());
     assert_eq!(verdict(w, "case-key"), ("merchant-at-fault".into(), "yes".into()));
     assert_eq!(verdict(w, "case-damaged"), ("customer-at-fault".into(), "no".into()));
+}
+
+#[test]
+fn the_digicash_example_shows_both_horns_and_the_recovery() {
+    let (_, out) = run_example("digicash-failure.sh");
+    let out = String::from_utf8_lossy(&out.stdout);
+    for line in [
+        "horn 1: accused of double spending: alice",
+        "horn 2: without a recovery, 1 stuck in a coin she dare not spend",
+        "recovery: order-2 refunded",
+        "recovery: order-3 paid",
+        "recovery: voucher redeemed into her account: 1",
+        "recovery: double spends recorded in all: 1",
+        "balances: alice 2, bookshop 1",
+    ] {
+        assert!(out.lines().any(|l| l == line), "missing {line:?} in:\n{out}");
+    }
 }
 
 #[test]

@@ -93,6 +93,9 @@ CREATE TABLE double_spends (coin BLOB NOT NULL, second_d BLOB NOT NULL, proof TE
     PRIMARY KEY (coin, second_d)) STRICT;
 ";
 
+/// An optional binary column.
+type Blob = Option<Vec<u8>>;
+
 /// A bank on one SQLite file.
 pub struct Bank {
     store: Store,
@@ -389,15 +392,26 @@ impl Bank {
         self.store.write(|tx| {
             let row = signed_by(tx, challenge)?;
             expire_sessions(tx, now)?;
-            let session: Option<(i64, i64, Option<Vec<u8>>, String, Option<Vec<u8>>, Option<String>)> = tx
+            let session = tx
                 .query_row(
                     "SELECT account, denomination, w, state, challenge, response FROM sessions WHERE id = ?1",
                     [&body.session.0[..]],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+                    |r| {
+                        Ok((
+                            (r.get::<_, i64>(0)?, r.get::<_, i64>(1)?),
+                            r.get::<_, Blob>(2)?,
+                            (r.get(3)?, r.get(4)?, r.get(5)?),
+                        ))
+                    },
                 )
                 .optional()
                 .sql()?;
-            let Some((account, denomination, w, state, answered, response)) = session else {
+            let Some(((account, denomination), w, (state, answered, response))): Option<(
+                _,
+                _,
+                (String, Blob, Option<String>),
+            )> = session
+            else {
                 return Err(Error::new(ErrorKind::NoInput, format!("no withdrawal session {}", body.session)));
             };
             if account != row.id {
@@ -553,7 +567,7 @@ impl Bank {
         let digest = claim.digest();
         let coin_id = body.spend.coin.big_a;
         let value = body.spend.coin.denomination;
-        let answer = |status| Signed::sign(RefundAnswer { coin: coin_id, claim: digest, status }, signer);
+        let answer = |status| Signed::sign(RefundAnswer { coin: coin_id, claim: digest, result: status }, signer);
         self.store.write(|tx| {
             let status = match seen_coin(tx, &coin_id)? {
                 None if now < body.spend.intent.deadline => {

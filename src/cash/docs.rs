@@ -499,8 +499,7 @@ pub struct RefundAnswer {
     /// SHA-256 of the claim answered.
     pub claim: Hex<32>,
     /// The coin's state.
-    #[serde(flatten)]
-    pub status: RefundStatus,
+    pub result: RefundStatus,
 }
 
 impl Body for RefundAnswer {
@@ -598,8 +597,9 @@ impl Body for DoubleSpend {
     const TYPE: &'static str = "cash.double-spend";
 }
 
-/// What checking a double-spending proof establishes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// `cash.double-spender`: what checking a double-spending proof establishes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Identified {
     /// The coin.
     pub coin: Hex<32>,
@@ -638,4 +638,12 @@ impl DoubleSpend {
             identity: registration.identity,
         })
     }
+}
+
+impl Body for CoinDoc {
+    const TYPE: &'static str = "cash.coin";
+}
+
+impl Body for Identified {
+    const TYPE: &'static str = "cash.double-spender";
 }

@@ -97,7 +97,7 @@ impl Store {
     }
 
     /// Runs `step` in one immediate (write-locking) transaction, committed only if it succeeds.
-    /// Errors are placed at the store's file unless they name a place already.
+    /// Errors other than refusals are placed at the store's file unless they name a place already.
     pub fn write<T>(&mut self, step: impl FnOnce(&Transaction) -> Result<T>) -> Result<T> {
         let path = self.path.clone();
         let run = || {
@@ -106,7 +106,7 @@ impl Store {
             tx.commit().sql()?;
             Ok(out)
         };
-        run().at(path.display())
+        run().map_err(|e| placed(e, &path))
     }
 
     /// Runs `query` on a consistent snapshot.
@@ -116,6 +116,15 @@ impl Store {
             let tx = self.conn.transaction().sql()?;
             query(&tx)
         };
-        run().at(path.display())
+        run().map_err(|e| placed(e, &path))
+    }
+}
+
+/// A refusal concerns the request, not the store: it is left for the caller to place (at
+/// the input file); anything else is placed at the store's file.
+fn placed(e: Error, path: &Path) -> Error {
+    match e.kind() {
+        ErrorKind::Refused | ErrorKind::Usage => e,
+        _ => e.at(path.display()),
     }
 }

@@ -71,6 +71,9 @@ CREATE TABLE vouchers (
 ) STRICT;
 ";
 
+/// An optional binary column.
+type Blob = Option<Vec<u8>>;
+
 /// A wallet on one SQLite file (mode 0600: it holds her secrets).
 pub struct Wallet {
     store: Store,
@@ -280,7 +283,7 @@ impl Wallet {
         let bank = &self.bank;
         self.store.write(|tx| {
             let (denomination, state, _) = session(tx, &body.session)?;
-            let row: (Option<Vec<u8>>, Option<Vec<u8>>, Option<Vec<u8>>) = tx
+            let row: (Blob, Blob, Blob) = tx
                 .query_row("SELECT blinding, owner_seed, coin FROM withdrawals WHERE session = ?1", [&body.session.0[..]], |r| {
                     Ok((r.get(0)?, r.get(1)?, r.get(2)?))
                 })
@@ -445,23 +448,26 @@ impl Wallet {
         let body = answer.verify(&self.bank.bank)?.clone();
         let bank = &self.bank;
         self.store.write(|tx| {
-            let claim: Option<(String, Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>, String, i64)> = tx
+            let claim = tx
                 .query_row(
                     "SELECT c.claim, c.serial, c.randomizer, c.secret, c.blinded, k.state, k.denomination
                      FROM claims c JOIN coins k ON k.id = c.coin WHERE c.coin = ?1",
                     [&body.coin.0[..]],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
+                    |r| {
+                        let blobs: [Vec<u8>; 4] = [r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?];
+                        Ok((r.get::<_, String>(0)?, blobs, r.get::<_, String>(5)?, r.get::<_, i64>(6)?))
+                    },
                 )
                 .optional()
                 .sql()?;
-            let Some((claim, serial, randomizer, secret, blinded, state, denomination)) = claim else {
+            let Some((claim, [serial, randomizer, secret, blinded], state, denomination)) = claim else {
                 return Err(Error::new(ErrorKind::NoInput, format!("no refund claim for coin {}", body.coin)));
             };
             let claim: Signed<RefundClaim> = Signed::parse(claim.as_bytes())?;
             if claim.digest() != body.claim {
                 return Err(Error::refused("the answer is to another claim"));
             }
-            let outcome = match &body.status {
+            let outcome = match &body.result {
                 RefundStatus::Pending { .. } => return Ok(Settled::Pending),
                 RefundStatus::Deposited { .. } => Settled::Paid,
                 RefundStatus::Refunded { .. } => Settled::Refunded,
@@ -469,7 +475,7 @@ impl Wallet {
             if state != "pending" {
                 return Ok(outcome);
             }
-            if let RefundStatus::Refunded { blind_signature } = &body.status {
+            if let RefundStatus::Refunded { blind_signature } = &body.result {
                 let value = amount(denomination)?;
                 let pending = PendingVoucher {
                     denomination: value,

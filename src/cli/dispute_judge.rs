@@ -23,6 +23,10 @@ use crate::netbill::judge::{Claim, Evidence, Upheld, check_piece, judge};
 /// `--server` (its identity as the judge knows it): otherwise the identities in the bundle are
 /// taken at their word, and a party could present a "server" of its own.
 ///
+/// `double-spend` checks a digital-cash bank's double-spending proof from its content alone
+/// (the coin's signature under the bank's key, two valid answers to different challenges, the
+/// identity they reveal, and the registration the customer signed) and prints who it is.
+///
 /// Verdicts: customer-at-fault, merchant-at-fault, server-at-fault, delivered-as-agreed,
 /// no-sale, evidence-rejected, insufficient-evidence, not-decidable. `rule` exits 0 when the
 /// claim is upheld and 1 when it is not (or a person must decide).
@@ -67,6 +71,16 @@ enum Step {
         #[arg(long, value_name = "FILE")]
         ruling: Option<PathBuf>,
     },
+    /// Check a digital-cash double-spending proof (`cash-bank double-spends`); print the
+    /// customer it identifies (exit 0), or why it proves nothing (exit 1)
+    DoubleSpend {
+        /// The cash.double-spend proof
+        #[arg(default_value = "-")]
+        proof: PathBuf,
+        /// The bank's public keys document, as the judge knows it
+        #[arg(long, value_name = "FILE")]
+        bank: PathBuf,
+    },
 }
 
 const EVIDENCE: &str = "evidence.json";
@@ -81,6 +95,16 @@ fn run(step: Step) -> Result<ExitCode> {
         Step::Rule { bundle, key, server, goods_out, ruling } => {
             let server = server.as_deref().map(cli::read_identity).transpose()?;
             rule(&bundle, key.as_deref(), server, goods_out.as_deref(), ruling.as_deref())
+        }
+        Step::DoubleSpend { proof, bank } => {
+            let keys = crate::cash::docs::BankKeys::parse(&cli::read_input(&bank)?).at(cli::display(&bank))?;
+            let document: Signed<crate::cash::docs::DoubleSpend> = cli::read_signed(&proof)?;
+            let identified = document
+                .verify(&keys.bank)
+                .and_then(|p| p.check(&keys))
+                .map_err(|e| cli::in_files(e, &[("proof", &proof)]))?;
+            cli::write_stdout(Plain(identified).to_json_pretty().as_bytes())?;
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

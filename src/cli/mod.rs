@@ -24,6 +24,10 @@ macro_rules! entry_points {
 }
 pub(crate) use entry_points;
 
+pub mod cash_bank;
+pub mod cash_merchant;
+pub mod cash_spend;
+pub mod cash_withdraw;
 pub mod dispute_judge;
 pub mod epo_countersign;
 pub mod epo_sign;
@@ -72,6 +76,10 @@ pub fn tools() -> Vec<clap::Command> {
         meter::command(),
         indicia_render::command(),
         indicia_verify::command(),
+        cash_bank::command(),
+        cash_withdraw::command(),
+        cash_spend::command(),
+        cash_merchant::command(),
     ]
 }
 
@@ -192,21 +200,20 @@ pub fn read_keys(path: &Path) -> Result<PartyKeys> {
 /// Creates the store of a party whose secret key lives at `key`: an existing key file is
 /// adopted, otherwise a fresh key named `name` is made. `create` makes the store (and fails if
 /// it exists); the new key file is written only after it, and if that fails the store is
-/// removed, so neither outlives the other. Returns the party's identity document.
-pub fn create_with_key(
+/// removed, so neither outlives the other. Returns what `create` returns.
+pub fn create_with_key<T>(
     key: &Path,
     name: &str,
     store: &Path,
-    create: impl FnOnce(&Signed<Identity>) -> Result<()>,
-) -> Result<Signed<Identity>> {
+    create: impl FnOnce(&PartyKeys) -> Result<T>,
+) -> Result<T> {
     let (keys, created) = if key.exists() { (read_keys(key)?, false) } else { (PartyKeys::generate(name)?, true) };
-    let identity = keys.identity_document();
-    create(&identity)?;
+    let made = create(&keys)?;
     if created && let Err(e) = fsio::write_secret(key, keys.to_file().as_bytes()) {
         let _ = std::fs::remove_file(store);
         return Err(e);
     }
-    Ok(identity)
+    Ok(made)
 }
 
 /// Writes an output: to stdout when `path` is `None` or `-`, else atomically to the file.

@@ -92,7 +92,10 @@ fn run(a: Args) -> Result<ExitCode> {
                 return Err(Error::new(crate::ErrorKind::CannotCreate, "already exists; refusing to overwrite")
                     .at(path.display()));
             }
-            let identity = cli::create_with_key(&key, &name, &path, |id| SqliteLedger::create(&path, id, now))?;
+            let identity = cli::create_with_key(&key, &name, &path, |k| {
+                let id = k.identity_document();
+                SqliteLedger::create(&path, &id, now).map(|()| id)
+            })?;
             print(identity.to_json_pretty())?;
         }
         Action::Identity => print(SqliteLedger::open(&path)?.server_document().to_json_pretty())?,

@@ -75,7 +75,10 @@ fn run(a: Args) -> Result<ExitCode> {
     match a.action {
         Action::Init { name } => {
             let key = key()?;
-            let identity = cli::create_with_key(&key, &name, &db, |id| AuthorityBook::create(&db, id))?;
+            let identity = cli::create_with_key(&key, &name, &db, |k| {
+                let id = k.identity_document();
+                AuthorityBook::create(&db, &id).map(|()| id)
+            })?;
             print(identity.to_json_pretty())?;
         }
         Action::Identity => print(AuthorityBook::open(&db)?.identity()?.to_json_pretty())?,
