@@ -3,6 +3,7 @@
 mod common;
 
 mod cash;
+mod cash_tools;
 mod crash;
 mod documents;
 mod example;

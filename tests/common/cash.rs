@@ -10,6 +10,7 @@ use atomic_commerce::cash::wallet::{Settled, Wallet};
 use atomic_commerce::clock::Time;
 use atomic_commerce::crypto::keys::PartyKeys;
 use atomic_commerce::doc::{Plain, Signed};
+use atomic_commerce::fsio;
 use atomic_commerce::money::Amount;
 
 use super::now;
@@ -53,6 +54,10 @@ impl CashWorld {
         bank.open_account(&shop_keys.identity(), None, now()).unwrap();
         let funded = amount(funds);
         bank.external("alice", funded, false, now()).unwrap();
+        for (keys, file) in [(&bank_keys, "bank.key"), (&alice_keys, "alice.key"), (&shop_keys, "shop.key")] {
+            fsio::write_secret(&dir.path().join(file), keys.to_file().as_bytes()).unwrap();
+        }
+        fsio::write_new(&dir.path().join("bank.json"), bank_doc.as_bytes()).unwrap();
         let alice = Wallet::open(&dir.path().join("alice.wallet")).unwrap();
         let shop = Merchant::open(&dir.path().join("shop.db")).unwrap();
         CashWorld { dir, bank_keys, bank, alice_keys, alice, shop_keys, shop, bank_doc, funded }
@@ -60,6 +65,31 @@ impl CashWorld {
 
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
+    }
+
+    /// A tool run in the world's directory, with every party's files in its environment and
+    /// the clock at `when`.
+    pub fn tool(&self, name: &str, when: Time) -> assert_cmd::Command {
+        let mut cmd = assert_cmd::Command::cargo_bin(name).unwrap();
+        cmd.current_dir(self.dir.path()).env("ATOMIC_COMMERCE_NOW", when.to_string());
+        for (var, file) in [
+            ("CASH_BANK_DB", "bank.db"),
+            ("CASH_BANK_KEY", "bank.key"),
+            ("CASH_WALLET", "alice.wallet"),
+            ("CASH_KEY", "alice.key"),
+            ("CASH_MERCHANT", "shop.db"),
+            ("CASH_MERCHANT_KEY", "shop.key"),
+        ] {
+            cmd.env(var, self.path(file));
+        }
+        cmd
+    }
+
+    /// Writes a file in the world's directory.
+    pub fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.path(name);
+        std::fs::write(&path, contents).unwrap();
+        path
     }
 
     /// Withdraws one coin of `value` through the three moves.
