@@ -24,6 +24,7 @@ macro_rules! entry_points {
 }
 pub(crate) use entry_points;
 
+pub mod atomicity_lab;
 pub mod cash_bank;
 pub mod cash_merchant;
 pub mod cash_spend;
@@ -80,6 +81,7 @@ pub fn tools() -> Vec<clap::Command> {
         cash_withdraw::command(),
         cash_spend::command(),
         cash_merchant::command(),
+        atomicity_lab::command(),
     ]
 }
 
