@@ -290,6 +290,11 @@ fn a_real_double_spend_is_refused_by_the_merchant_or_caught_by_the_bank_with_her
     let again = copy.pay(&second, now()).unwrap().0;
     let refused = w.shop.accept(&w.shop_keys, &again, now()).unwrap_err();
     assert!(refused.message().contains("double spend"), "the merchant's seen-set: {refused}");
+    // Her claim for that second payment answers a second challenge: recorded, and refused.
+    let claim = copy.claim("order-2", None).unwrap().remove(0);
+    let e = w.bank.refund(&claim, &w.bank_keys, at(11)).unwrap_err();
+    assert!(e.message().contains("double spend"), "{e}");
+    assert_eq!(w.bank.double_spends().unwrap().len(), 1, "the proof outlives the refusal");
     let cafe_keys = PartyKeys::generate("cafe").unwrap();
     Merchant::create(&w.path("cafe.db"), w.bank_doc.as_bytes(), &cafe_keys).unwrap();
     w.bank.open_account(&cafe_keys.identity(), None, now()).unwrap();
@@ -302,7 +307,7 @@ fn a_real_double_spend_is_refused_by_the_merchant_or_caught_by_the_bank_with_her
     let receipt = w.bank.deposit(&deposit, &w.bank_keys, at(2)).unwrap();
     assert_eq!(receipt.unverified().coins[0].outcome, CoinOutcome::DoubleSpent);
     assert_eq!(w.bank.balance("cafe").unwrap(), amount("0"));
-    let proof = &w.bank.double_spends().unwrap()[0];
+    let proof = &w.bank.double_spends().unwrap()[1];
     assert_eq!(proof.verify(&w.bank_keys.identity()).unwrap().check(w.alice.bank()).unwrap().customer, "alice");
     // A proof with a forged second answer, or quoting another customer, proves nothing.
     let mut forged = proof.unverified().clone();
@@ -375,6 +380,27 @@ fn withdrawals_are_served_one_at_a_time_and_an_expired_session_moves_no_money() 
     assert_eq!(w.alice.finish(&response).unwrap(), coin, "a retried response");
     assert_eq!(w.bank.balance("alice").unwrap(), amount("4"));
     w.assert_conserved();
+}
+
+#[test]
+fn a_registration_without_proof_of_its_secret_is_refused() {
+    use atomic_commerce::cash::brands::{AccountSecret, generators};
+    let mut w = CashWorld::new("1");
+    let mallory = PartyKeys::generate("mallory").unwrap();
+    let honest = Registration::new(w.bank_keys.key_id(), mallory.identity(), &AccountSecret::generate());
+    // I + G2 = 5·G2: her coins would spend, and a second spend would reveal u1 = 0, nobody.
+    let g2 = generators().1;
+    let mut evasive = honest.clone();
+    evasive.identity = point_hex(&(curve25519_dalek::Scalar::from(4u64) * g2));
+    let e = w.bank.open_account(&mallory.identity(), Some(&Signed::sign(evasive, &mallory)), now()).unwrap_err();
+    assert!(e.message().contains("does not prove knowledge"), "{e}");
+    // Eve copies Mallory's identity and proof under her own name: the proof names Mallory.
+    let eve = PartyKeys::generate("eve").unwrap();
+    let mut copied = honest.clone();
+    copied.customer = eve.identity();
+    let e = w.bank.open_account(&eve.identity(), Some(&Signed::sign(copied, &eve)), now()).unwrap_err();
+    assert!(e.message().contains("does not prove knowledge"), "{e}");
+    w.bank.open_account(&mallory.identity(), Some(&Signed::sign(honest, &mallory)), now()).unwrap();
 }
 
 #[test]

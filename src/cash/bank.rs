@@ -228,7 +228,7 @@ impl Bank {
                 if reg.customer != *identity {
                     return Err(Error::refused("the registration names another customer"));
                 }
-                let i = point(&reg.identity, "the registered identity")?;
+                let i = reg.checked_identity()?;
                 if curve25519_dalek::traits::IsIdentity::is_identity(&(i + crate::cash::brands::generators().1)) {
                     return Err(Error::refused("the registered identity is -G2"));
                 }
@@ -568,6 +568,8 @@ impl Bank {
         let coin_id = body.spend.coin.big_a;
         let value = body.spend.coin.denomination;
         let answer = |status| Signed::sign(RefundAnswer { coin: coin_id, claim: digest, result: status }, signer);
+        // A double spend is recorded (committed) and then refused: the outer result is the
+        // transaction's, the inner one the answer's.
         self.store.write(|tx| {
             let status = match seen_coin(tx, &coin_id)? {
                 None if now < body.spend.intent.deadline => {
@@ -585,9 +587,9 @@ impl Bank {
                 }
                 Some(seen) if seen.d != check.d.to_bytes() => {
                     record_double_spend(tx, &self.keys, &seen, &body.spend, signer, now)?;
-                    return Err(Error::refused(format!(
+                    return Ok(Err(Error::refused(format!(
                         "coin {coin_id} was spent with another challenge: a double spend, recorded with its spender's identity"
-                    )));
+                    ))));
                 }
                 Some(seen) => match seen.state.as_str() {
                     "deposited" => {
@@ -597,15 +599,18 @@ impl Bank {
                     "refunded" if seen.blinded.as_deref() == Some(&body.blinded.0[..]) => {
                         RefundStatus::Refunded { blind_signature: HexBytes(seen.blind_signature.unwrap_or_default()) }
                     }
-                    _ => {
-                        return Err(Error::refused(format!(
+                    "refunded" => {
+                        return Ok(Err(Error::refused(format!(
                             "coin {coin_id} was already refunded, to another voucher request"
-                        )));
+                        ))));
+                    }
+                    other => {
+                        return Ok(Err(Error::refused(format!("coin {coin_id} was {other} to its owner's account"))));
                     }
                 },
             };
-            Ok(answer(status))
-        })
+            Ok(Ok(answer(status)))
+        })?
     }
 
     /// Credits the signer's account with vouchers never redeemed before; a retry of the same

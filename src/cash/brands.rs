@@ -128,9 +128,36 @@ impl AccountSecret {
         zeroize::Zeroizing::new(self.u1.to_bytes())
     }
 
+    /// A proof that she knows `u1`, bound to `context` (the bank and her signing key).
+    pub fn prove(&self, context: &[u8]) -> IdentityProof {
+        let k = random_nonzero_scalar();
+        let commitment = k * generators().0;
+        let e = hash_to_scalar("identity-proof", &[&self.identity(), &commitment], &[context]);
+        IdentityProof { commitment, response: k + e * self.u1 }
+    }
+
     /// The identity `I = u1·G1` registered at the bank.
     pub fn identity(&self) -> RistrettoPoint {
         self.u1 * generators().0
+    }
+}
+
+/// A non-interactive Schnorr proof of knowledge of `u1` with `I = u1·G1` (Fiat–Shamir, bound
+/// to a context): without it a customer could register an `I` whose discrete logarithm she does
+/// not know (say `I = k·G2 − G2`), and a second spend of her coins would reveal nobody.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdentityProof {
+    /// The commitment `R = k·G1`.
+    pub commitment: RistrettoPoint,
+    /// The response `z = k + e·u1`, `e = H(I, R, context)`.
+    pub response: Scalar,
+}
+
+impl IdentityProof {
+    /// Checks the proof for `identity` in `context`; the identity element is refused.
+    pub fn verify(&self, identity: &RistrettoPoint, context: &[u8]) -> bool {
+        let e = hash_to_scalar("identity-proof", &[identity, &self.commitment], &[context]);
+        !identity.is_identity() && self.response * generators().0 == self.commitment + e * identity
     }
 }
 
@@ -388,6 +415,19 @@ mod tests {
         let coin_points = [coin.big_a, coin.big_b, coin.signature.z, coin.signature.a, coin.signature.b];
         assert!(coin_points.iter().all(|p| !seen.contains(p)));
         assert_ne!(c, signature_challenge(&coin));
+    }
+
+    #[test]
+    fn only_who_knows_u1_proves_her_identity() {
+        let alice = AccountSecret::generate();
+        let proof = alice.prove(b"bank/alice");
+        assert!(proof.verify(&alice.identity(), b"bank/alice"));
+        assert!(!proof.verify(&alice.identity(), b"bank/bob"), "bound to its context");
+        assert!(!proof.verify(&AccountSecret::generate().identity(), b"bank/alice"), "bound to its identity");
+        let (_, g2) = generators();
+        let unknown = Scalar::from(5u64) * g2 - g2; // I + G2 = 5·G2: log_G1 I unknown
+        let forged = IdentityProof { commitment: proof.commitment, response: proof.response };
+        assert!(!forged.verify(&unknown, b"bank/alice"));
     }
 
     #[test]

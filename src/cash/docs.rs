@@ -111,10 +111,46 @@ pub struct Registration {
     pub customer: Identity,
     /// `I = u1·G1`.
     pub identity: Hex<32>,
+    /// Proof of knowledge of `u1`: the commitment `R = k·G1`.
+    pub proof_commitment: Hex<32>,
+    /// Proof of knowledge of `u1`: the response `z = k + e·u1`.
+    pub proof_response: Hex<32>,
 }
 
 impl Body for Registration {
     const TYPE: &'static str = "cash.registration";
+}
+
+impl Registration {
+    /// The context the proof of knowledge is bound to: the bank's and the customer's key ids.
+    pub fn proof_context(bank: KeyId, customer: KeyId) -> Vec<u8> {
+        [b"atomic-commerce/cash/registration\0".as_slice(), &bank.0, &customer.0].concat()
+    }
+
+    /// A registration of `secret`'s identity by `customer` at `bank`, with its proof.
+    pub fn new(bank: KeyId, customer: Identity, secret: &brands::AccountSecret) -> Registration {
+        let proof = secret.prove(&Registration::proof_context(bank, customer.key_id));
+        Registration {
+            bank,
+            customer,
+            identity: point_hex(&secret.identity()),
+            proof_commitment: point_hex(&proof.commitment),
+            proof_response: scalar_hex(&proof.response),
+        }
+    }
+
+    /// The registered identity, once its proof of knowledge checks.
+    pub fn checked_identity(&self) -> Result<RistrettoPoint> {
+        let identity = point(&self.identity, "the registered identity")?;
+        let proof = brands::IdentityProof {
+            commitment: point(&self.proof_commitment, "the proof's commitment")?,
+            response: scalar(&self.proof_response, "the proof's response")?,
+        };
+        if !proof.verify(&identity, &Registration::proof_context(self.bank, self.customer.key_id)) {
+            return Err(Error::refused("the registration does not prove knowledge of the identity's secret"));
+        }
+        Ok(identity)
+    }
 }
 
 /// `cash.withdrawal-request`: the customer asks for one coin (signed by her account key).
@@ -277,7 +313,7 @@ impl Body for PaymentRequest {
     const TYPE: &'static str = "cash.payment-request";
     fn check(&self) -> std::result::Result<(), String> {
         if self.order.is_empty() || self.order.len() > 128 {
-            return Err("the order id must have 1 to 128 characters".into());
+            return Err("the order id must have 1 to 128 bytes".into());
         }
         if self.price == Amount::ZERO {
             return Err("a price of zero".into());
@@ -628,6 +664,7 @@ impl DoubleSpend {
         if registration.bank != bank.bank.key_id {
             return Err(Error::refused("the registration is with another bank"));
         }
+        registration.checked_identity()?;
         if point_hex(&identity) != registration.identity {
             return Err(Error::refused("the identity the spends reveal is not the registered one"));
         }

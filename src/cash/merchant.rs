@@ -108,7 +108,7 @@ impl Merchant {
         self.check_keys(keys)?;
         let request = payment.request.verify(&keys.identity())?.clone();
         let intent = Intent { payee: self.merchant, order: request.order.clone(), deadline: request.deadline };
-        let digest = crate::crypto::sha256(Plain(payment.clone()).to_json_line().as_bytes());
+        let digest = Plain(payment.clone()).digest();
         let bank = &self.bank;
         self.store.write(|tx| {
             let stored: Option<(String, Option<Vec<u8>>, Option<String>)> = tx

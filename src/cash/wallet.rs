@@ -137,6 +137,9 @@ pub struct CoinLine {
     /// The order it pays, if bound to one.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub order: Option<String>,
+    /// For a coin bound to an order: whether the merchant acknowledged the payment.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub acknowledged: Option<bool>,
 }
 
 /// What applying a refund answer did.
@@ -156,10 +159,7 @@ impl Wallet {
     pub fn create(path: &Path, bank_document: &[u8], keys: &PartyKeys) -> Result<Signed<Registration>> {
         let bank = BankKeys::parse(bank_document)?;
         let secret = AccountSecret::generate();
-        let registration = Signed::sign(
-            Registration { bank: bank.bank.key_id, customer: keys.identity(), identity: point_hex(&secret.identity()) },
-            keys,
-        );
+        let registration = Signed::sign(Registration::new(bank.bank.key_id, keys.identity(), &secret), keys);
         let bank_line = std::str::from_utf8(bank_document).map_err(|_| Error::malformed("not UTF-8"))?;
         let secret_hex = Zeroizing::new(hex::encode(secret.to_bytes().as_slice()));
         Store::create(
@@ -578,10 +578,16 @@ impl Wallet {
     pub fn contents(&mut self) -> Result<Contents> {
         self.store.read(|tx| {
             let mut stmt = tx
-                .prepare("SELECT c.id, c.denomination, c.state, i.order_id FROM coins c LEFT JOIN intents i ON i.id = c.intent ORDER BY c.rowid")
+                .prepare(
+                    "SELECT c.id, c.denomination, c.state, i.order_id, i.acknowledged
+                     FROM coins c LEFT JOIN intents i ON i.id = c.intent ORDER BY c.rowid",
+                )
                 .sql()?;
             let rows = stmt
-                .query_map([], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?, r.get::<_, Option<String>>(3)?)))
+                .query_map([], |r| {
+                    let coin = (r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?);
+                    Ok((coin, (r.get::<_, Option<String>>(3)?, r.get::<_, Option<i64>>(4)?)))
+                })
                 .sql()?;
             let mut c = Contents {
                 fresh: Amount::ZERO,
@@ -593,7 +599,7 @@ impl Wallet {
                 coins: Vec::new(),
             };
             for row in rows {
-                let (id, value, state, order) = row.sql()?;
+                let ((id, value, state), (order, acknowledged)) = row.sql()?;
                 let value = amount(value)?;
                 let total = match state.as_str() {
                     "fresh" => &mut c.fresh,
@@ -604,10 +610,11 @@ impl Wallet {
                 };
                 *total = total.checked_add(value)?;
                 let coin = Hex(id.try_into().map_err(|_| Error::malformed("invalid coin id"))?);
-                c.coins.push(CoinLine { coin, value, state, order });
+                c.coins.push(CoinLine { coin, value, state, order, acknowledged: acknowledged.map(|a: i64| a != 0) });
             }
-            let vouchers: i64 =
-                tx.query_row("SELECT COALESCE(SUM(denomination), 0) FROM vouchers WHERE redeemed = 0", [], |r| r.get(0)).sql()?;
+            let vouchers: i64 = tx
+                .query_row("SELECT COALESCE(SUM(denomination), 0) FROM vouchers WHERE redeemed = 0", [], |r| r.get(0))
+                .sql()?;
             c.vouchers = amount(vouchers)?;
             Ok(c)
         })

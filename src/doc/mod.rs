@@ -224,6 +224,18 @@ impl<B: Body> Plain<B> {
         Ok(wire.body)
     }
 
+    /// SHA-256 of the document's canonical encoding (JCS): its identity when another document
+    /// refers to it.
+    pub fn digest(&self) -> Hex<32> {
+        Hex(Sha256::digest(jcs(&Wire {
+            doc_type: B::TYPE.to_string(),
+            version: VERSION,
+            body: &self.0,
+            signature: None,
+        }))
+        .into())
+    }
+
     /// Pretty JSON with a final newline.
     pub fn to_json_pretty(&self) -> String {
         pretty(&Wire { doc_type: B::TYPE.to_string(), version: VERSION, body: &self.0, signature: None })
