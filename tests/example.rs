@@ -1,5 +1,5 @@
 //! The examples, run for real from an empty directory: the README's purchase walk-through, the
-//! dispute, postage and digital-cash walk-throughs.
+//! dispute, postage and digital-cash walk-throughs, and the measured atomicity table.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -52,6 +52,19 @@ fn the_digicash_example_shows_both_horns_and_the_recovery() {
     ] {
         assert!(out.lines().any(|l| l == line), "missing {line:?} in:\n{out}");
     }
+}
+
+#[test]
+fn the_atomicity_example_prints_the_measured_table_and_a_replay() {
+    let (work, out) = run_example("atomicity-table.sh");
+    let out = String::from_utf8_lossy(&out.stdout);
+    let netbill = out.lines().find(|l| l.starts_with("NetBill ")).expect("a NetBill row");
+    assert_eq!(netbill.matches("holds").count(), 3, "{netbill}");
+    assert!(out.contains("trace digicash-keep:lose@1") && out.contains("money atomicity: fails"), "{out}");
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(work.path().join("table.json")).unwrap()).unwrap();
+    assert_eq!(json["type"], "lab.table");
+    assert_eq!(json["body"]["rows"].as_array().unwrap().len(), 9);
 }
 
 #[test]

@@ -8,6 +8,7 @@ mod crash;
 mod documents;
 mod example;
 mod indicia;
+mod lab;
 mod ledger;
 mod malformed;
 mod man;

@@ -228,24 +228,34 @@ impl Run for CashRun {
         self.now = self.now.plus(jiff::SignedDuration::from_mins(11)).expect("in range");
     }
 
-    fn recover(&mut self) {
+    fn recover(&mut self) -> Vec<String> {
+        let mut did = Vec::new();
         if self.replay
             && let Some(deposit) = self.last_deposit.clone()
         {
-            let _ = self.bank().map(|mut b| b.deposit(&deposit, &self.bank_keys, self.now));
+            let credited = self.bank().and_then(|mut b| b.deposit(&deposit, &self.bank_keys, self.now).ok());
+            did.push(format!(
+                "the merchant replays his deposit: credited {:?}",
+                credited.map(|r| r.unverified().credited)
+            ));
         }
         if self.her_ack || self.policy == Policy::Keep {
-            return;
+            if !self.her_ack {
+                did.push("no acknowledgement: she keeps the coin and waits".into());
+            }
+            return did;
         }
-        let Some(request) = self.her_request.clone() else { return };
-        let Some(mut wallet) = self.wallet() else { return };
-        let Ok(payment) = wallet.pay(&request, self.now) else { return };
+        let Some(request) = self.her_request.clone() else { return did };
+        let Some(mut wallet) = self.wallet() else { return did };
+        let Ok(payment) = wallet.pay(&request, self.now) else { return did };
         if self.policy == Policy::Return {
             // The paper's first option: return the unacknowledged coin to the bank.
             if let Ok(ret) = wallet.give_back(&self.alice_keys, &[self.coin], true, self.now) {
-                let _ = self.bank().map(|mut b| b.give_back(&ret, &self.bank_keys, self.now));
+                let receipt = self.bank().map(|mut b| b.give_back(&ret, &self.bank_keys, self.now));
+                let outcome = receipt.and_then(|r| r.ok()).map(|r| r.unverified().coins[0].outcome);
+                did.push(format!("no acknowledgement: she returns the coin to the bank: {outcome:?}"));
             }
-            return;
+            return did;
         }
         // Our recovery: the same payment again (the merchant answers it if he had it)...
         self.accept(&payment.0);
@@ -253,19 +263,23 @@ impl Run for CashRun {
             && wallet.acknowledge(&ack).is_ok()
         {
             self.her_ack = true;
+            did.push("she sends the same payment again: acknowledged, with the goods".into());
         }
         // ...then the bank, about the very same spend; then the vouchers are cashed.
-        let Some(mut bank) = self.bank() else { return };
+        let Some(mut bank) = self.bank() else { return did };
         for claim in wallet.claim("order-1", None).unwrap_or_default() {
             if let Ok(answer) = bank.refund(&claim, &self.bank_keys, self.now) {
-                let _ = wallet.settle(&answer);
+                let settled = wallet.settle(&answer);
+                did.push(format!("she asks the bank about the same spend: {settled:?}"));
             }
         }
         if let Ok(Some(redemption)) = wallet.redeem(&self.alice_keys)
             && let Ok(receipt) = bank.redeem(&redemption, &self.bank_keys, self.now)
+            && let Ok(credited) = wallet.redeemed(&receipt)
         {
-            let _ = wallet.redeemed(&receipt);
+            did.push(format!("she cashes her voucher: {credited}"));
         }
+        did
     }
 
     fn outcome(&mut self) -> Outcome {

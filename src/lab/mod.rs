@@ -96,8 +96,8 @@ pub trait Run {
     fn crash(&mut self, step: usize);
     /// The clock moves past every time-out and deadline of the protocol.
     fn pass_timeouts(&mut self);
-    /// Every party follows its documented recovery procedure.
-    fn recover(&mut self);
+    /// Every party follows its documented recovery procedure; returns what each did.
+    fn recover(&mut self) -> Vec<String>;
     /// The properties, checked once everything has settled.
     fn outcome(&mut self) -> Outcome;
 }
@@ -256,7 +256,7 @@ pub fn run(protocol: &dyn Protocol, faults: &[Fault]) -> Result<(Outcome, Vec<St
         r.deliver(s, &m);
     }
     r.pass_timeouts();
-    r.recover();
+    log.extend(r.recover().into_iter().map(|line| format!("recovery: {line}")));
     let outcome = r.outcome();
     log.extend(outcome.notes.iter().cloned());
     Ok((outcome, log))

@@ -136,7 +136,7 @@ impl Run for FvRun {
     }
     fn crash(&mut self, _step: usize) {}
     fn pass_timeouts(&mut self) {}
-    fn recover(&mut self) {
+    fn recover(&mut self) -> Vec<String> {
         // The merchant reports a sale he made; First Virtual e-mails again until answered.
         if self.ordered && self.delivered {
             self.reported = true;
@@ -145,7 +145,9 @@ impl Run for FvRun {
             self.asked = true;
             let yes = self.reply();
             self.deliver(4, if yes { b"yes" } else { b"no" });
+            return vec![format!("First Virtual e-mails again; she answers {}", if yes { "yes" } else { "no" })];
         }
+        Vec::new()
     }
     fn outcome(&mut self) -> Outcome {
         self.card.outcome(self.delivered, vec![format!("confirmation: {:?}", self.answer)])
@@ -210,21 +212,26 @@ impl Run for SslRun {
     }
     fn crash(&mut self, _step: usize) {}
     fn pass_timeouts(&mut self) {}
-    fn recover(&mut self) {
+    fn recover(&mut self) -> Vec<String> {
+        let mut did = Vec::new();
         // The merchant retries an unanswered charge (the network charges a transaction once)
         // and ships what he has not shipped; goods lost on the way stay lost: the customer has
         // no evidence and no protocol to recover with.
         if self.has_card && !self.authorized {
             self.card.charge("order-1");
             self.authorized = true;
+            did.push("the merchant retries the charge".into());
         }
         if self.authorized && !self.goods_sent {
             self.goods_sent = true;
             self.delivered = true;
+            did.push("the merchant ships the goods".into());
         }
         if self.fraud {
             self.card.charge("order-1-again");
+            did.push("the merchant charges the card number again".into());
         }
+        did
     }
     fn outcome(&mut self) -> Outcome {
         self.card.outcome(self.delivered, Vec::new())
@@ -309,17 +316,21 @@ impl Run for SetRun {
     }
     fn crash(&mut self, _step: usize) {}
     fn pass_timeouts(&mut self) {}
-    fn recover(&mut self) {
+    fn recover(&mut self) -> Vec<String> {
+        let mut did = Vec::new();
         // The merchant re-forwards an unanswered request (the bank answers it once) and ships
         // what he has not shipped.
         if self.request && self.approved.is_none() {
             self.forwarded = true;
             self.authorize();
+            did.push(format!("the merchant forwards the request again: approved {:?}", self.approved));
         }
         if self.approved == Some(true) && !self.goods_sent {
             self.goods_sent = true;
             self.delivered = true;
+            did.push("the merchant ships the goods".into());
         }
+        did
     }
     fn outcome(&mut self) -> Outcome {
         self.card.outcome(self.delivered, vec![format!("bank approved: {:?}", self.approved)])

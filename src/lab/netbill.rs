@@ -403,7 +403,8 @@ impl Run for NetBillRun {
         self.now = self.now.plus(jiff::SignedDuration::from_hours(2)).expect("in range");
     }
 
-    fn recover(&mut self) {
+    fn recover(&mut self) -> Vec<String> {
+        let mut did = Vec::new();
         for p in 0..self.purchases.len() {
             // The merchant: an endorsement without a receipt is submitted again.
             let store = self.merchant_store();
@@ -416,18 +417,23 @@ impl Run for NetBillRun {
                 let has = store.as_ref().and_then(|s| s.receipt(&epo_id).ok().flatten()).is_some();
                 if !has && let Some(receipt) = self.settle(&endorsed) {
                     let _ = self.merchant_store().map(|s| s.record_receipt(&receipt));
+                    did.push(format!("purchase {p}: the merchant resubmits: {:?}", receipt.unverified().result));
                 }
             }
             // The customer: an EPO she signed and no receipt: key-fetch from the server.
             if self.purchases[p].her_epo.is_some() && self.purchases[p].her_receipt.is_none() {
                 self.purchases[p].her_receipt = self.key_fetch(p);
+                let got = self.purchases[p].her_receipt.as_ref().map(|r| r.unverified().result);
+                did.push(format!("purchase {p}: she fetches the receipt from the server: {got:?}"));
             }
             if self.misbehaviour == Some("merchant-replays-epo")
                 && let Some(endorsed) = self.purchases[p].endorsed.clone()
             {
-                self.settle(&endorsed);
+                let again = self.settle(&endorsed).map(|r| r.unverified().result);
+                did.push(format!("purchase {p}: the merchant replays the endorsed EPO: {again:?}"));
             }
         }
+        did
     }
 
     fn outcome(&mut self) -> Outcome {

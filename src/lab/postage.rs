@@ -148,31 +148,37 @@ impl Run for PostageRun {
         self.now = self.now.plus(jiff::SignedDuration::from_hours(24)).expect("in range");
     }
 
-    fn recover(&mut self) {
+    fn recover(&mut self) -> Vec<String> {
+        let mut did = Vec::new();
         // The mailer compares the meter's piece count with the indicia he holds, and has the
         // meter re-issue each one paid for that never came out.
-        let Some(mut meter) = self.meter() else { return };
+        let Some(mut meter) = self.meter() else { return did };
         if meter.status().sequence == 0
             && let Ok(indicium) = meter.print(&self.envelope, self.now)
         {
             self.held.push(indicium); // his print command never reached the meter: print now
+            did.push("nothing was printed: the mailer prints now".into());
         }
         for sequence in 1..=meter.status().sequence {
             if !self.held.iter().any(|i| i.unverified().sequence == sequence)
                 && let Ok(indicium) = meter.reprint(Some(sequence))
             {
                 self.held.push(indicium);
+                did.push(format!("the meter re-issues indicium {sequence}"));
             }
         }
         drop(meter);
         if let Some(indicium) = self.held.first().cloned() {
             if self.accepted == 0 {
                 self.sort(&indicium); // mailed again: the first piece never arrived
+                did.push(format!("the piece is mailed again: accepted {}", self.accepted));
             }
             if self.replay {
                 self.sort(&indicium);
+                did.push(format!("the mailer replays the indicium: accepted in all {}", self.accepted));
             }
         }
+        did
     }
 
     fn outcome(&mut self) -> Outcome {
