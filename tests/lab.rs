@@ -25,8 +25,8 @@ fn the_single_fault_matrix_measures_the_papers_table() {
         let misbehaviours = lab::protocol(&row.protocol).unwrap().misbehaviours().len();
         assert_eq!(row.runs, 1 + 5 * steps + misbehaviours, "{}: every single fault once", row.protocol);
     }
-    // The paper's own scenario breaks DigiCash: the acknowledgement of a payment the merchant
-    // received is lost.
+    // The paper's own scenario breaks DigiCash: her payment is lost, and the coin she keeps is
+    // money she can never safely use.
     let keep = table.rows.iter().find(|r| r.protocol == "digicash-keep").unwrap();
     assert_eq!(keep.money.counterexample.as_deref(), Some("digicash-keep:lose@1"));
 

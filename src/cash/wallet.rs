@@ -379,11 +379,11 @@ impl Wallet {
         let merchant = ack.signature().key_id;
         let order = ack.unverified().order.clone();
         self.store.write(|tx| {
-            let request: String = tx
+            let (request, payment): (String, String) = tx
                 .query_row(
-                    "SELECT request FROM intents WHERE merchant = ?1 AND order_id = ?2",
+                    "SELECT request, payment FROM intents WHERE merchant = ?1 AND order_id = ?2",
                     params![merchant.to_string(), order],
-                    |r| r.get(0),
+                    |r| Ok((r.get(0)?, r.get(1)?)),
                 )
                 .optional()
                 .sql()?
@@ -391,7 +391,12 @@ impl Wallet {
                     Error::new(ErrorKind::NoInput, format!("no payment for order {order:?} to {merchant}"))
                 })?;
             let request: Signed<PaymentRequest> = Signed::parse(request.as_bytes())?;
-            ack.verify(&request.unverified().merchant)?;
+            let body = ack.verify(&request.unverified().merchant)?;
+            let payment = Plain(from_json::<PaymentWire>(&payment)?.body);
+            let coins: Vec<Hex<32>> = payment.0.coins.iter().map(|s| s.coin.big_a).collect();
+            if body.payment != payment.digest() || body.coins != coins {
+                return Err(Error::refused("the acknowledgement is for another payment than hers"));
+            }
             tx.execute(
                 "UPDATE intents SET acknowledged = 1 WHERE merchant = ?1 AND order_id = ?2",
                 params![merchant.to_string(), order],

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::cli::{self, Clock};
+use crate::cli;
 use crate::doc::Plain;
 use crate::error::Result;
 use crate::lab::{self, Trace};
@@ -25,8 +25,6 @@ use crate::lab::{self, Trace};
 pub struct Args {
     #[command(subcommand)]
     action: Action,
-    #[command(flatten)]
-    clock: Clock,
 }
 
 #[derive(Debug, Subcommand)]

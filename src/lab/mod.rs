@@ -185,7 +185,13 @@ impl Trace {
             };
             out.push(fault);
         }
-        Ok(Trace { protocol: p.name(), faults: out })
+        let trace = Trace { protocol: p.name(), faults: out };
+        if trace.to_string() != text || fault_sets(p.as_ref(), trace.faults.len()).iter().all(|s| *s != trace.faults) {
+            return Err(bad(
+                "not a trace the lab runs: faults in step order, at most one per step, a misbehaviour last".into(),
+            ));
+        }
+        Ok(trace)
     }
 }
 

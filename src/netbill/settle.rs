@@ -80,11 +80,62 @@ pub trait Books {
     fn record(&mut self, decision: &Decision, receipt: &Signed<Receipt>) -> Result<()>;
 }
 
+/// The outcome of the signature checks on one request: its three signatures and the key
+/// statement sealed inside it. [`Signatures::strict`] checks each one; a batch verifier
+/// ([`crate::netbill::batch`]) reaches the same result for many requests at once.
+#[derive(Debug, Clone)]
+pub struct Signatures {
+    /// The merchant's endorsement and the customer's EPO both verify.
+    pub parties: bool,
+    /// The offer verifies (the merchant's).
+    pub offer: bool,
+    /// The key statement, opened and verified (the merchant's word on this EPO's ciphertext).
+    pub statement: Option<Signed<KeyStatement>>,
+}
+
+impl Signatures {
+    /// Checks every signature of `request` one by one, strictly.
+    pub fn strict(
+        request: &Signed<EndorsedEpo>,
+        customer: &Identity,
+        merchant: &Identity,
+        server: &PartyKeys,
+    ) -> Signatures {
+        let endorsed = request.unverified();
+        Signatures {
+            parties: request.verify(merchant).is_ok() && endorsed.epo.verify(customer).is_ok(),
+            offer: endorsed.offer.verify(merchant).is_ok(),
+            statement: open_key_statement(endorsed, server)
+                .filter(|s| s.verify(merchant).is_ok())
+                .filter(|s| statement_fits(s, endorsed)),
+        }
+    }
+}
+
 /// Decides one endorsed EPO. Pure: no I/O, no clock but `now`.
 pub fn decide(
     request: &Signed<EndorsedEpo>,
     customer: Option<&Account>,
     merchant: Option<&Account>,
+    server: &PartyKeys,
+    now: Time,
+) -> Decision {
+    let signatures = match (customer, merchant) {
+        (Some(c), Some(m)) if request.unverified().epo.unverified().server == server.key_id() => {
+            Some(Signatures::strict(request, &c.identity, &m.identity, server))
+        }
+        _ => None,
+    };
+    decide_checked(request, customer, merchant, signatures.as_ref(), server, now)
+}
+
+/// Decides one endorsed EPO whose signatures have been checked (`None` when there was nothing
+/// to check them with: no such accounts, or another server). Pure.
+pub fn decide_checked(
+    request: &Signed<EndorsedEpo>,
+    customer: Option<&Account>,
+    merchant: Option<&Account>,
+    signatures: Option<&Signatures>,
     server: &PartyKeys,
     now: Time,
 ) -> Decision {
@@ -95,26 +146,23 @@ pub fn decide(
     if epo.server != server.key_id() {
         return refuse(RefusalReason::WrongServer);
     }
-    let (Some(customer), Some(merchant)) = (customer, merchant) else {
+    let (Some(customer), Some(merchant), Some(signatures)) = (customer, merchant, signatures) else {
         return refuse(RefusalReason::UnknownAccount);
     };
-    if request.verify(&merchant.identity).is_err() || endorsed.epo.verify(&customer.identity).is_err() {
+    if !signatures.parties || !signatures.offer {
         return refuse(RefusalReason::BadSignature);
     }
-    let Ok(offer) = endorsed.offer.verify(&merchant.identity) else {
-        return refuse(RefusalReason::BadSignature);
-    };
     // Both parties have committed to this request: refusals from here on bind the EPO id.
     if epo.customer == epo.merchant || epo.epo_id.merchant() != epo.merchant {
         return refuse(RefusalReason::Inconsistent);
     }
-    if check_matches_offer(epo, &offer, endorsed.offer.digest()).is_err() {
+    if check_matches_offer(epo, endorsed.offer.unverified(), endorsed.offer.digest()).is_err() {
         return refuse(RefusalReason::PriceMismatch);
     }
     if now > epo.expires_at {
         return refuse(RefusalReason::Expired);
     }
-    let Some(statement) = open_key_statement(endorsed, &merchant.identity, server) else {
+    let Some(statement) = signatures.statement.clone() else {
         return refuse(RefusalReason::BadKey);
     };
     if customer.balance < epo.price {
@@ -158,14 +206,18 @@ fn receipt(
     }
 }
 
-/// Opens the sealed key statement and checks it is the merchant's word on this EPO's ciphertext.
-fn open_key_statement(endorsed: &EndorsedEpo, merchant: &Identity, server: &PartyKeys) -> Option<Signed<KeyStatement>> {
+/// Opens the sealed key statement (its signature is checked by the caller).
+pub fn open_key_statement(endorsed: &EndorsedEpo, server: &PartyKeys) -> Option<Signed<KeyStatement>> {
     let epo = endorsed.epo.unverified();
     let context = key_statement_context(&epo.epo_id);
     let bytes = seal::open(server.sealing_secret(), &context, &endorsed.sealed_key).ok()?;
-    let statement = Signed::<KeyStatement>::parse(&bytes).ok()?;
-    let body = statement.verify(merchant).ok()?;
-    (body.epo_id == epo.epo_id && body.ciphertext_sha256 == epo.ciphertext_sha256).then(|| statement.clone())
+    Signed::<KeyStatement>::parse(&bytes).ok()
+}
+
+/// Whether a key statement speaks of this EPO and its ciphertext.
+pub fn statement_fits(statement: &Signed<KeyStatement>, endorsed: &EndorsedEpo) -> bool {
+    let (body, epo) = (statement.unverified(), endorsed.epo.unverified());
+    body.epo_id == epo.epo_id && body.ciphertext_sha256 == epo.ciphertext_sha256
 }
 
 /// Settles one request in `books` (which the caller commits) and returns the receipt to release.
