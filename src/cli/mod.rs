@@ -169,7 +169,7 @@ pub fn read_input(path: &Path) -> Result<Vec<u8>> {
 }
 
 /// Opens an input for streaming, `-` meaning stdin.
-pub fn open_input(path: &Path) -> Result<Box<dyn Read>> {
+pub fn open_input(path: &Path) -> Result<Box<dyn Read + Send>> {
     if is_std(path) {
         return Ok(Box::new(take_stdin()?));
     }

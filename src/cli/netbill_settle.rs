@@ -1,14 +1,19 @@
 //! `netbill-settle`: the NetBill server's settlement (NetBill step 7).
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError, sync_channel};
+use std::time::Duration;
 
 use clap::Parser;
 
 use crate::cli::{self, Clock};
+use crate::crypto::keys::PartyKeys;
 use crate::doc::{self, Signed};
 use crate::error::{Result, ResultExt};
 use crate::ledger::SqliteLedger;
+use crate::netbill::batch::{self, Directory};
 use crate::netbill::epo::EndorsedEpo;
 use crate::netbill::receipt::Outcome;
 
@@ -16,12 +21,17 @@ use crate::netbill::receipt::Outcome;
 ///
 /// For each endorsed EPO read (one document, or an NDJSON stream), verifies the merchant's and
 /// the customer's signatures with the keys bound to their accounts, the server named, the
-/// price against the countersigned offer, the expiry, the sealed key and the funds; then, in
-/// ONE database transaction, debits the customer, credits the merchant, records the EPO id,
-/// checksum and escrowed K, and stores the signed receipt. Refusals are signed receipts too
-/// and move no money. Prints one receipt line per request line, in order, each only after
+/// price against the countersigned offer, the expiry, the sealed key and the funds; then
+/// debits the customer, credits the merchant, records the EPO id, checksum and escrowed K, and
+/// stores the signed receipt, all in one database transaction. Refusals are signed receipts
+/// too and move no money. Prints one receipt line per request line, in order, each only after
 /// its transaction committed. Re-sending a request returns the identical stored receipt; the
 /// same EPO id with different content is refused as a replay.
+///
+/// A stream is settled in groups: the signatures of a group are verified in batches on every
+/// core, then the group is decided and committed in one transaction (each settlement in it
+/// still all-or-nothing and idempotent); memory stays bounded whatever the stream's length.
+/// Several settlers may share one ledger. Progress goes to stderr when it is a terminal.
 ///
 /// Exit status 1 when any receipt is a refusal. A malformed request stops the stream with
 /// status 65 after the receipts for the lines before it.
@@ -36,25 +46,132 @@ pub struct Args {
     /// The NetBill server's secret-key file
     #[arg(long, value_name = "FILE", env = "NETBILL_SERVER_KEY")]
     key: PathBuf,
+    /// At most this many requests per transaction (group commit)
+    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    group: u32,
+    /// Threads that verify and sign (default: the machine's cores)
+    #[arg(long)]
+    threads: Option<usize>,
     #[command(flatten)]
     clock: Clock,
 }
 
 crate::cli::entry_points!("netbill-settle", |a: Args| run(&a));
 
+/// One line of the stream, parsed, or the error that ends the stream.
+type Line = Result<Signed<EndorsedEpo>>;
+
+/// How long a partial group waits for more requests before it is settled.
+const LINGER: Duration = Duration::from_millis(2);
+
 fn run(a: &Args) -> Result<ExitCode> {
     let server = cli::read_keys(&a.key)?;
     let mut ledger = SqliteLedger::open(&a.ledger)?;
     ledger.check_server_keys(&server)?;
     let input = cli::open_input(&a.input)?;
+    let place = cli::display(&a.input);
+    let group = a.group as usize;
+    let threads = a.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from)).max(1);
+    let (lines, incoming) = sync_channel::<Line>(2 * group);
+    std::thread::spawn(move || read(input, &place, &lines));
+
+    let progress = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {pos} settled ({per_sec}) {msg}").expect("a template"),
+        );
+        bar
+    });
+    let mut directory = Directory::new();
     let mut refused = false;
-    for (n, raw) in doc::stream(input).enumerate() {
-        let place = format!("{}: request {}", cli::display(&a.input), n + 1);
-        let raw = raw.at(&place)?;
-        let request = Signed::<EndorsedEpo>::parse(raw.get().as_bytes()).at(&place)?;
-        let receipt = ledger.settle(&request, &server, a.clock.now())?;
-        refused |= receipt.unverified().result == Outcome::Refused;
-        cli::write_stdout(receipt.to_json_line().as_bytes())?;
+    loop {
+        let (requests, end) = next_group(&incoming, group);
+        if !requests.is_empty() {
+            let receipts = settle(&mut ledger, &mut directory, requests, &server, a.clock.now(), threads)?;
+            let mut out = String::with_capacity(receipts.len() * 1024);
+            for receipt in &receipts {
+                refused |= receipt.unverified().result == Outcome::Refused;
+                out.push_str(&receipt.to_json_line());
+            }
+            cli::write_stdout(out.as_bytes())?;
+            if let Some(bar) = &progress {
+                bar.inc(receipts.len() as u64);
+            }
+        }
+        match end {
+            None => {}
+            Some(Ok(())) => break,
+            Some(Err(e)) => return Err(e),
+        }
+    }
+    if let Some(bar) = progress {
+        bar.finish();
     }
     Ok(if refused { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+/// Reads and parses the stream, one request per line, until its end or its first bad line.
+fn read(input: Box<dyn std::io::Read + Send>, place: &str, lines: &SyncSender<Line>) {
+    for (n, raw) in doc::stream(input).enumerate() {
+        let at = format!("{place}: request {}", n + 1);
+        let parsed = raw.at(&at).and_then(|raw| Signed::<EndorsedEpo>::parse(raw.get().as_bytes()).at(&at));
+        let stop = parsed.is_err();
+        if lines.send(parsed).is_err() || stop {
+            return;
+        }
+    }
+}
+
+/// The next group: at least one request (waiting for it), then whatever follows within
+/// [`LINGER`], up to `size`; and whether the stream ended (cleanly, or with an error).
+fn next_group(incoming: &Receiver<Line>, size: usize) -> (Vec<Signed<EndorsedEpo>>, Option<Result<()>>) {
+    let mut requests = Vec::with_capacity(size);
+    let take = |line: Line, requests: &mut Vec<_>| match line {
+        Ok(request) => {
+            requests.push(request);
+            None
+        }
+        Err(e) => Some(Err(e)),
+    };
+    match incoming.recv() {
+        Ok(line) => {
+            if let Some(end) = take(line, &mut requests) {
+                return (requests, Some(end));
+            }
+        }
+        Err(_) => return (requests, Some(Ok(()))),
+    }
+    while requests.len() < size {
+        let line = match incoming.try_recv() {
+            Ok(line) => line,
+            Err(TryRecvError::Disconnected) => return (requests, Some(Ok(()))),
+            Err(TryRecvError::Empty) => match incoming.recv_timeout(LINGER) {
+                Ok(line) => line,
+                Err(RecvTimeoutError::Timeout) => break,
+                Err(RecvTimeoutError::Disconnected) => return (requests, Some(Ok(()))),
+            },
+        };
+        if let Some(end) = take(line, &mut requests) {
+            return (requests, Some(end));
+        }
+    }
+    (requests, None)
+}
+
+/// Verifies a group's signatures in batches, then settles it in one transaction.
+fn settle(
+    ledger: &mut SqliteLedger,
+    directory: &mut Directory,
+    requests: Vec<Signed<EndorsedEpo>>,
+    server: &PartyKeys,
+    now: crate::clock::Time,
+    threads: usize,
+) -> Result<Vec<Signed<crate::netbill::receipt::Receipt>>> {
+    let keys = requests.iter().flat_map(|r| {
+        let epo = r.unverified().epo.unverified();
+        [epo.customer, epo.merchant]
+    });
+    ledger.fill_directory(keys.collect::<Vec<_>>(), directory)?;
+    let prepared = batch::prepare(requests, directory, server, threads);
+    ledger.settle_group(&prepared, server, now, threads)
 }

@@ -131,6 +131,12 @@ impl<B: Body> Signed<B> {
         Signed { body, signature: SignatureBlock { key_id, ed25519: Hex(ed25519) } }
     }
 
+    /// The bytes the signature covers (see [`signed_message`]), for verifiers that check many
+    /// signatures at once.
+    pub fn signed_bytes(&self) -> Vec<u8> {
+        unsigned_message(&self.body)
+    }
+
     /// The signature block.
     pub fn signature(&self) -> &SignatureBlock {
         &self.signature

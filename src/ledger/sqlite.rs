@@ -11,6 +11,7 @@ use crate::doc::{Hex, Signed};
 use crate::error::{Error, ErrorKind, Result};
 use crate::ledger::{AuditReport, Direction, Statement, StatementLine};
 use crate::money::Amount;
+use crate::netbill::batch::{self, Directory, Prepared};
 use crate::netbill::delivery::EpoId;
 use crate::netbill::epo::EndorsedEpo;
 use crate::netbill::receipt::{Outcome, Receipt};
@@ -153,6 +154,11 @@ impl SqliteLedger {
 
     /// Opens an account bound to `identity`, with a zero balance.
     pub fn open_account(&mut self, identity: &Identity, now: Time) -> Result<()> {
+        // Settlement verifies signatures in batches, which is exact only for keys in the
+        // prime-order subgroup (see crate::netbill::batch).
+        if !identity.verifying_key()?.to_edwards().is_torsion_free() {
+            return Err(Error::refused(format!("the key of {} has a small-order component", identity.name)));
+        }
         let path = self.path.clone();
         let tx = self.write_txn()?;
         let taken: Option<String> = tx
@@ -285,6 +291,46 @@ impl SqliteLedger {
         Ok(receipt)
     }
 
+    /// Settles a group of prepared requests in one transaction (group commit) and returns
+    /// their receipts, to be released only now that they are committed.
+    pub fn settle_group(
+        &mut self,
+        group: &[Prepared],
+        server: &PartyKeys,
+        now: Time,
+        threads: usize,
+    ) -> Result<Vec<Signed<Receipt>>> {
+        self.check_server_keys(server)?;
+        let path = self.path.clone();
+        let tx = self.write_txn()?;
+        let mut books = SqliteBooks { tx: &tx, path: &path };
+        let receipts = batch::settle_group(&mut books, group, server, now, threads)?;
+        tx.commit().map_err(db_error(&path))?;
+        Ok(receipts)
+    }
+
+    /// Adds to `directory` the identities and keys of the accounts of `keys` it lacks.
+    pub fn fill_directory(&self, keys: impl IntoIterator<Item = KeyId>, directory: &mut Directory) -> Result<()> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT identity FROM accounts WHERE key_id = ?1")
+            .map_err(db_error(&self.path))?;
+        for key in keys {
+            if directory.contains_key(&key) {
+                continue;
+            }
+            let found: Option<String> =
+                stmt.query_row([key.to_string()], |r| r.get(0)).optional().map_err(db_error(&self.path))?;
+            if let Some(json) = found {
+                let identity: Identity = serde_json::from_str(&json)
+                    .map_err(|e| Error::malformed(format!("stored identity {key}: {e}")).at(self.path.display()))?;
+                let verifying = identity.verifying_key()?;
+                directory.insert(key, (identity, verifying));
+            }
+        }
+        Ok(())
+    }
+
     /// The recorded settlement of `epo_id`, and the account identity of its customer.
     pub fn settlement(&mut self, epo_id: &EpoId) -> Result<Option<(StoredSettlement, Option<Account>)>> {
         let path = self.path.clone();
@@ -340,9 +386,8 @@ impl Books for SqliteBooks<'_> {
     fn account(&mut self, key: KeyId) -> Result<Option<Account>> {
         let row: Option<(String, String, i64)> = self
             .tx
-            .query_row("SELECT name, identity, balance FROM accounts WHERE key_id = ?1", [key.to_string()], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })
+            .prepare_cached("SELECT name, identity, balance FROM accounts WHERE key_id = ?1")
+            .and_then(|mut s| s.query_row([key.to_string()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))))
             .optional()
             .map_err(db_error(self.path))?;
         row.map(|(name, identity, balance)| {
@@ -357,9 +402,8 @@ impl Books for SqliteBooks<'_> {
     fn settlement(&mut self, epo_id: &EpoId) -> Result<Option<StoredSettlement>> {
         let row: Option<(String, String)> = self
             .tx
-            .query_row("SELECT request_sha256, receipt FROM settlements WHERE epo_id = ?1", [epo_id.as_str()], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
+            .prepare_cached("SELECT request_sha256, receipt FROM settlements WHERE epo_id = ?1")
+            .and_then(|mut s| s.query_row([epo_id.as_str()], |r| Ok((r.get(0)?, r.get(1)?))))
             .optional()
             .map_err(db_error(self.path))?;
         row.map(|(request, receipt)| {
@@ -380,46 +424,42 @@ impl Books for SqliteBooks<'_> {
             Some(t) => {
                 let price = micros(t.price);
                 self.tx
-                    .execute(
-                        "INSERT INTO transactions (kind, epo_id, at) VALUES ('purchase', ?1, ?2)",
-                        params![r.epo_id.as_str(), r.server_time.to_string()],
-                    )
+                    .prepare_cached("INSERT INTO transactions (kind, epo_id, at) VALUES ('purchase', ?1, ?2)")
+                    .and_then(|mut s| s.execute(params![r.epo_id.as_str(), r.server_time.to_string()]))
                     .map_err(&db)?;
                 let txn = self.tx.last_insert_rowid();
                 let debited = self
                     .tx
-                    .execute(
-                        "UPDATE accounts SET balance = balance - ?1 WHERE key_id = ?2 AND balance >= ?1",
-                        params![price, t.customer.to_string()],
-                    )
+                    .prepare_cached("UPDATE accounts SET balance = balance - ?1 WHERE key_id = ?2 AND balance >= ?1")
+                    .and_then(|mut s| s.execute(params![price, t.customer.to_string()]))
                     .map_err(&db)?;
                 let credited = self
                     .tx
-                    .execute(
-                        "UPDATE accounts SET balance = balance + ?1 WHERE key_id = ?2",
-                        params![price, t.merchant.to_string()],
-                    )
+                    .prepare_cached("UPDATE accounts SET balance = balance + ?1 WHERE key_id = ?2")
+                    .and_then(|mut s| s.execute(params![price, t.merchant.to_string()]))
                     .map_err(&db)?;
                 if debited != 1 || credited != 1 {
                     return Err(Error::new(ErrorKind::Io, "account changed during settlement").at(self.path.display()));
                 }
                 self.tx
-                    .execute(
+                    .prepare_cached(
                         "INSERT INTO movements (txn, account, amount)
                          SELECT ?1, id, -?2 FROM accounts WHERE key_id = ?3
                          UNION ALL SELECT ?1, id, ?2 FROM accounts WHERE key_id = ?4",
-                        params![txn, price, t.customer.to_string(), t.merchant.to_string()],
                     )
+                    .and_then(|mut s| s.execute(params![txn, price, t.customer.to_string(), t.merchant.to_string()]))
                     .map_err(&db)?;
                 Some(txn)
             }
         };
         let result = if r.result == Outcome::Paid { "paid" } else { "refused" };
         self.tx
-            .execute(
+            .prepare_cached(
                 "INSERT INTO settlements (epo_id, request_sha256, result, ciphertext_sha256, goods_key, receipt, txn, at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![
+            )
+            .and_then(|mut s| {
+                s.execute(params![
                     r.epo_id.as_str(),
                     r.request.to_string(),
                     result,
@@ -428,8 +468,8 @@ impl Books for SqliteBooks<'_> {
                     receipt.to_json_line(),
                     txn,
                     r.server_time.to_string()
-                ],
-            )
+                ])
+            })
             .map_err(&db)?;
         Ok(())
     }

@@ -3,6 +3,7 @@
 //! typed documents; the merchant's records live in [`merchant_store`], the server's in
 //! [`crate::ledger`].
 
+pub mod batch;
 pub mod delivery;
 pub mod epo;
 pub mod judge;

@@ -177,6 +177,11 @@ pub fn decide_checked(
     }
 }
 
+/// The refusal of a request whose EPO id was settled with other content.
+pub fn replay(request: &Signed<EndorsedEpo>, now: Time) -> Receipt {
+    receipt(request, Err(RefusalReason::Replay), now)
+}
+
 /// The receipt answering `request`: paid with the merchant's key statement, or refused.
 fn receipt(
     request: &Signed<EndorsedEpo>,
@@ -232,7 +237,7 @@ pub fn settle(
         if stored.request == request.digest() {
             return Ok(stored.receipt);
         }
-        return Ok(Signed::sign(receipt(request, Err(RefusalReason::Replay), now), server));
+        return Ok(Signed::sign(replay(request, now), server));
     }
     let customer = books.account(epo.customer)?;
     let merchant = books.account(epo.merchant)?;

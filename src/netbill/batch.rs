@@ -1,0 +1,252 @@
+//! Settlement at volume: the signatures of many requests checked at once on every core, then
+//! the requests decided and recorded in one ledger transaction (group commit).
+//!
+//! Each settlement stays what [`crate::netbill::settle::settle`] makes it: decided on the
+//! balances as they stand after the requests before it, recorded with its money movement and
+//! its receipt, idempotent by EPO id. The group is one transaction, so a crash loses the whole
+//! group and no receipt of it has been released: the client sends the requests again, and they
+//! are settled once.
+//!
+//! Batch verification (ed25519-dalek's) checks a random linear combination of the signature
+//! equations; unlike `verify_strict` it may accept a signature whose `R` carries a small-order
+//! component, which only the holder of the signing key can make. The key statement is therefore
+//! verified strictly (it is the merchant's word on K, which the receipt carries as evidence
+//! against him, made after anyone else has seen the purchase); the other three signatures are
+//! each checked strictly by an honest counterparty before they reach the server (the offer by
+//! the customer in `epo-sign`, the EPO by the merchant in `epo-countersign`) or can only bind
+//! their own signer (the endorsement); and account keys are refused at opening unless they
+//! are torsion-free, so that the combination is exact for every honest signature.
+
+use std::collections::HashMap;
+
+use ed25519_dalek::{Signature, VerifyingKey};
+
+use crate::clock::Time;
+use crate::crypto::keys::{Identity, KeyId, PartyKeys};
+use crate::doc::{Hex, Signed};
+use crate::error::Result;
+use crate::netbill::delivery::EpoId;
+use crate::netbill::epo::EndorsedEpo;
+use crate::netbill::receipt::Receipt;
+use crate::netbill::settle::{
+    Account, Books, Decision, Signatures, decide_checked, open_key_statement, replay, statement_fits,
+};
+
+/// A party's identity and its parsed key, as a settler caches them (accounts never change keys).
+pub type Directory = HashMap<KeyId, (Identity, VerifyingKey)>;
+
+/// A request with its signatures checked.
+pub struct Prepared {
+    /// The request.
+    pub request: Signed<EndorsedEpo>,
+    /// The checks (`None`: another server, or no account to check them with).
+    pub signatures: Option<Signatures>,
+}
+
+/// One signature to check, and which check of which request it settles.
+struct Claim {
+    message: Vec<u8>,
+    signature: Signature,
+    key: VerifyingKey,
+    request: usize,
+    parties: bool,
+}
+
+/// Checks the signatures of `requests` on `threads` threads: the sealed keys opened and their
+/// statements verified strictly, the other signatures in one batch per thread (each thread
+/// verifying its part strictly, signature by signature, if its batch fails).
+pub fn prepare(
+    requests: Vec<Signed<EndorsedEpo>>,
+    directory: &Directory,
+    server: &PartyKeys,
+    threads: usize,
+) -> Vec<Prepared> {
+    let chunk = requests.len().div_ceil(threads.max(1)).max(1);
+    let checked: Vec<Option<Signatures>> = std::thread::scope(|scope| {
+        let workers: Vec<_> =
+            requests.chunks(chunk).map(|part| scope.spawn(move || check_part(part, directory, server))).collect();
+        workers.into_iter().flat_map(|w| w.join().expect("a verifier does not panic")).collect()
+    });
+    requests.into_iter().zip(checked).map(|(request, signatures)| Prepared { request, signatures }).collect()
+}
+
+fn check_part(part: &[Signed<EndorsedEpo>], directory: &Directory, server: &PartyKeys) -> Vec<Option<Signatures>> {
+    let mut claims = Vec::with_capacity(part.len() * 3);
+    let mut out: Vec<Option<Signatures>> = part
+        .iter()
+        .enumerate()
+        .map(|(i, request)| {
+            let endorsed = request.unverified();
+            let epo = endorsed.epo.unverified();
+            if epo.server != server.key_id() {
+                return None;
+            }
+            let ((customer, customer_key), (merchant, merchant_key)) =
+                (directory.get(&epo.customer)?, directory.get(&epo.merchant)?);
+            let mut claim =
+                |doc_key: KeyId, bytes: Vec<u8>, sig: &Hex<64>, id: &Identity, key: &VerifyingKey, parties| {
+                    if doc_key != id.key_id {
+                        return false;
+                    }
+                    claims.push(Claim {
+                        message: bytes,
+                        signature: Signature::from_bytes(&sig.0),
+                        key: *key,
+                        request: i,
+                        parties,
+                    });
+                    true
+                };
+            let parties = claim(
+                request.signature().key_id,
+                request.signed_bytes(),
+                &request.signature().ed25519,
+                merchant,
+                merchant_key,
+                true,
+            ) & claim(
+                endorsed.epo.signature().key_id,
+                endorsed.epo.signed_bytes(),
+                &endorsed.epo.signature().ed25519,
+                customer,
+                customer_key,
+                true,
+            );
+            let offer = claim(
+                endorsed.offer.signature().key_id,
+                endorsed.offer.signed_bytes(),
+                &endorsed.offer.signature().ed25519,
+                merchant,
+                merchant_key,
+                false,
+            );
+            let statement = open_key_statement(endorsed, server)
+                .filter(|s| s.verify(merchant).is_ok())
+                .filter(|s| statement_fits(s, endorsed));
+            Some(Signatures { parties, offer, statement })
+        })
+        .collect();
+    let messages: Vec<&[u8]> = claims.iter().map(|c| c.message.as_slice()).collect();
+    let signatures: Vec<Signature> = claims.iter().map(|c| c.signature).collect();
+    let keys: Vec<VerifyingKey> = claims.iter().map(|c| c.key).collect();
+    if ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_err() {
+        for c in &claims {
+            if c.key.verify_strict(&c.message, &c.signature).is_err()
+                && let Some(s) = out[c.request].as_mut()
+            {
+                if c.parties { s.parties = false } else { s.offer = false }
+            }
+        }
+    }
+    out
+}
+
+/// What became of one request of a group.
+enum Slot {
+    /// Settled before: its stored receipt.
+    Stored(Signed<Receipt>),
+    /// Decided now (to be signed, and recorded if it binds).
+    Decided(Decision),
+    /// A replay of a settled EPO id with other content (signed, not recorded).
+    Replay(Receipt),
+    /// The same request as an earlier one of this group: the same receipt.
+    SameAs(usize),
+}
+
+/// Settles a group of prepared requests in `books` (which the caller commits, once, for the
+/// whole group) and returns their receipts in order.
+pub fn settle_group(
+    books: &mut dyn Books,
+    group: &[Prepared],
+    server: &PartyKeys,
+    now: Time,
+    threads: usize,
+) -> Result<Vec<Signed<Receipt>>> {
+    let mut accounts: HashMap<KeyId, Option<Account>> = HashMap::new();
+    let mut settled: HashMap<EpoId, (Hex<32>, usize)> = HashMap::new();
+    let mut slots = Vec::with_capacity(group.len());
+    for (i, p) in group.iter().enumerate() {
+        let epo = p.request.unverified().epo.unverified();
+        let digest = p.request.digest();
+        if let Some((first, j)) = settled.get(&epo.epo_id) {
+            slots.push(if *first == digest { Slot::SameAs(*j) } else { Slot::Replay(replay(&p.request, now)) });
+            continue;
+        }
+        if let Some(stored) = books.settlement(&epo.epo_id)? {
+            slots.push(if stored.request == digest {
+                Slot::Stored(stored.receipt)
+            } else {
+                Slot::Replay(replay(&p.request, now))
+            });
+            continue;
+        }
+        for key in [epo.customer, epo.merchant] {
+            if !accounts.contains_key(&key) {
+                let account = books.account(key)?;
+                accounts.insert(key, account);
+            }
+        }
+        let decision = decide_checked(
+            &p.request,
+            accounts[&epo.customer].as_ref(),
+            accounts[&epo.merchant].as_ref(),
+            p.signatures.as_ref(),
+            server,
+            now,
+        );
+        if let Some(t) = decision.transfer {
+            // The balances the next requests of the group are decided on.
+            for (key, credit) in [(t.customer, false), (t.merchant, true)] {
+                if let Some(Some(a)) = accounts.get_mut(&key) {
+                    a.balance = if credit {
+                        a.balance.checked_add(t.price)?
+                    } else {
+                        a.balance.checked_sub(t.price).expect("decided on this balance")
+                    };
+                }
+            }
+        }
+        if decision.binds() {
+            settled.insert(epo.epo_id.clone(), (digest, i));
+        }
+        slots.push(Slot::Decided(decision));
+    }
+    let to_sign: Vec<(usize, &Receipt)> = slots
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| match s {
+            Slot::Decided(d) => Some((i, &d.receipt)),
+            Slot::Replay(r) => Some((i, r)),
+            _ => None,
+        })
+        .collect();
+    let chunk = to_sign.len().div_ceil(threads.max(1)).max(1);
+    let signed: HashMap<usize, Signed<Receipt>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = to_sign
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter().map(|(i, r)| (*i, Signed::sign((*r).clone(), server))).collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers.into_iter().flat_map(|w| w.join().expect("a signer does not panic")).collect()
+    });
+    let mut receipts: Vec<Signed<Receipt>> = Vec::with_capacity(slots.len());
+    for (i, slot) in slots.into_iter().enumerate() {
+        let receipt = match slot {
+            Slot::Stored(r) => r,
+            Slot::SameAs(j) => receipts[j].clone(),
+            Slot::Replay(_) => signed[&i].clone(),
+            Slot::Decided(decision) => {
+                let receipt = signed[&i].clone();
+                if decision.binds() {
+                    books.record(&decision, &receipt)?;
+                }
+                receipt
+            }
+        };
+        receipts.push(receipt);
+    }
+    Ok(receipts)
+}
