@@ -5,6 +5,7 @@
 //! each settlement is one `BEGIN IMMEDIATE` transaction, and a receipt leaves the process
 //! only after its transaction commits.
 
+pub mod audit;
 pub mod sqlite;
 
 use serde::{Deserialize, Serialize};

@@ -1,6 +1,5 @@
 //! The ledger on an embedded SQLite database.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params};
@@ -9,6 +8,7 @@ use crate::clock::Time;
 use crate::crypto::keys::{Identity, KeyId, PartyKeys};
 use crate::doc::{Hex, Signed};
 use crate::error::{Error, ErrorKind, Result};
+use crate::ledger::audit::{self, Tables};
 use crate::ledger::{AuditReport, Direction, Statement, StatementLine};
 use crate::money::Amount;
 use crate::netbill::batch::{self, Directory, Prepared};
@@ -345,7 +345,7 @@ impl SqliteLedger {
 
     /// Checks every invariant of the books (see [`AuditReport`]).
     pub fn audit(&self) -> Result<AuditReport> {
-        Audit::run(&self.conn, &self.path, &self.server)
+        Ok(audit::audit(&tables(&self.conn, &self.path)?, &self.server))
     }
 }
 
@@ -475,197 +475,37 @@ impl Books for SqliteBooks<'_> {
     }
 }
 
-/// The audit: recomputes every balance from the movements and checks every receipt.
-struct Audit<'a> {
-    conn: &'a Connection,
-    path: &'a Path,
-    problems: Vec<String>,
-}
-
-impl Audit<'_> {
-    fn run(conn: &Connection, path: &Path, server: &Identity) -> Result<AuditReport> {
-        let mut audit = Audit { conn, path, problems: Vec::new() };
-        let db = db_error(path);
-        let tx = conn.unchecked_transaction().map_err(&db)?; // one consistent snapshot
-
-        let accounts: Vec<(i64, String, i64)> = audit
-            .rows("SELECT id, name, balance FROM accounts ORDER BY id", |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-        let movements: Vec<(i64, Option<i64>, i64)> = audit
-            .rows("SELECT txn, account, amount FROM movements ORDER BY id", |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })?;
-        let transactions: Vec<(i64, String, Option<String>)> = audit
-            .rows("SELECT id, kind, epo_id FROM transactions ORDER BY id", |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-
-        let mut per_account: HashMap<i64, i128> = HashMap::new();
-        let mut per_txn: HashMap<i64, (i128, usize)> = HashMap::new();
-        let mut external: i128 = 0;
-        let kinds: HashMap<i64, &str> = transactions.iter().map(|(id, k, _)| (*id, k.as_str())).collect();
-        let (mut deposits, mut withdrawals) = (0i128, 0i128);
-        for (txn, account, value) in &movements {
-            let entry = per_txn.entry(*txn).or_default();
-            entry.0 += i128::from(*value);
-            entry.1 += 1;
-            match account {
-                Some(a) => *per_account.entry(*a).or_default() += i128::from(*value),
-                None => {
-                    external += i128::from(*value);
-                    match kinds.get(txn) {
-                        Some(&"deposit") => deposits -= i128::from(*value),
-                        Some(&"withdrawal") => withdrawals += i128::from(*value),
-                        _ => audit.problem(format!(
-                            "transaction {txn}: external movement in a {:?} transaction",
-                            kinds.get(txn)
-                        )),
-                    }
-                }
-            }
-        }
-        let mut total: i128 = 0;
-        for (id, name, balance) in &accounts {
-            total += i128::from(*balance);
-            let moved = per_account.get(id).copied().unwrap_or(0);
-            if i128::from(*balance) != moved {
-                audit.problem(format!(
-                    "account {name}: balance {} but its movements sum to {}",
-                    show(i128::from(*balance)),
-                    show(moved)
-                ));
-            }
-        }
-        for (id, kind, _) in &transactions {
-            match per_txn.get(id) {
-                None => audit.problem(format!("transaction {id} ({kind}) has no movements")),
-                Some((sum, _)) if *sum != 0 => audit
-                    .problem(format!("transaction {id} ({kind}) is unbalanced: its movements sum to {}", show(*sum))),
-                Some((_, n)) if *n != 2 => {
-                    audit.problem(format!("transaction {id} ({kind}) has {n} movements, expected 2"))
-                }
-                Some(_) => {}
-            }
-        }
-        if let Some(txn) = per_txn.keys().find(|t| !kinds.contains_key(t)) {
-            audit.problem(format!("movements refer to missing transaction {txn}"));
-        }
-        if total != -external || total != deposits - withdrawals {
-            audit.problem(format!(
-                "sum of balances {} differs from deposits {} minus withdrawals {}",
-                show(total),
-                show(deposits),
-                show(withdrawals)
-            ));
-        }
-        let receipts = audit.check_settlements(server, &transactions)?;
-        tx.finish().map_err(&db)?;
-        let to_amount = |v: i128| u64::try_from(v).ok().and_then(Amount::from_micros).unwrap_or(Amount::MAX);
-        Ok(AuditReport {
-            accounts: accounts.len() as u64,
-            transactions: transactions.len() as u64,
-            receipts,
-            total_balances: to_amount(total),
-            deposits: to_amount(deposits),
-            withdrawals: to_amount(withdrawals),
-            problems: audit.problems,
+/// One consistent snapshot of the tables the audit reads.
+fn tables(conn: &Connection, path: &Path) -> Result<Tables> {
+    let db = db_error(path);
+    let tx = conn.unchecked_transaction().map_err(&db)?;
+    fn rows<T>(
+        conn: &Connection,
+        sql: &str,
+        f: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<Vec<T>> {
+        conn.prepare(sql)?.query_map([], f)?.collect()
+    }
+    let tables = Tables {
+        accounts: rows(conn, "SELECT id, name, key_id, balance FROM accounts ORDER BY id", |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
         })
-    }
-
-    fn problem(&mut self, p: String) {
-        self.problems.push(p);
-    }
-
-    fn rows<T>(&self, sql: &str, f: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>) -> Result<Vec<T>> {
-        let db = db_error(self.path);
-        let mut stmt = self.conn.prepare(sql).map_err(&db)?;
-        let rows = stmt.query_map([], f).map_err(&db)?;
-        rows.collect::<rusqlite::Result<Vec<T>>>().map_err(&db)
-    }
-
-    /// Every stored receipt verifies, says what its row says, and a paid one matches exactly
-    /// one purchase moving its price from its customer to its merchant.
-    fn check_settlements(&mut self, server: &Identity, transactions: &[(i64, String, Option<String>)]) -> Result<u64> {
-        type Row = (String, String, String, Option<String>, String, Option<i64>);
-        let settlements: Vec<Row> = self.rows(
+        .map_err(&db)?,
+        movements: rows(conn, "SELECT txn, account, amount FROM movements ORDER BY id", |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .map_err(&db)?,
+        transactions: rows(conn, "SELECT id, kind, epo_id FROM transactions ORDER BY id", |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .map_err(&db)?,
+        settlements: rows(
+            conn,
             "SELECT epo_id, request_sha256, result, goods_key, receipt, txn FROM settlements ORDER BY epo_id",
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
-        )?;
-        let key_ids: HashMap<i64, String> =
-            self.rows("SELECT id, key_id FROM accounts", |r| Ok((r.get(0)?, r.get(1)?)))?.into_iter().collect();
-        let mut settled_txns = HashMap::new();
-        for (epo_id, request, result, goods_key, receipt_json, txn) in &settlements {
-            let receipt = match Signed::<Receipt>::parse(receipt_json.as_bytes()) {
-                Ok(r) => r,
-                Err(e) => {
-                    self.problem(format!("settlement {epo_id}: stored receipt is malformed: {}", e.message()));
-                    continue;
-                }
-            };
-            let Ok(body) = receipt.verify(server) else {
-                self.problem(format!(
-                    "settlement {epo_id}: receipt signature does not verify with the server key {}",
-                    server.key_id
-                ));
-                continue;
-            };
-            let paid = body.result == Outcome::Paid;
-            let consistent = body.epo_id.as_str() == epo_id
-                && body.request.to_string() == *request
-                && (if paid { "paid" } else { "refused" }) == result
-                && body.key.map(|k| k.to_string()) == *goods_key;
-            if !consistent {
-                self.problem(format!("settlement {epo_id}: row differs from its signed receipt"));
-            }
-            match (paid, txn) {
-                (false, None) => {}
-                (false, Some(t)) => {
-                    self.problem(format!("settlement {epo_id}: refused but moved money (transaction {t})"))
-                }
-                (true, None) => self.problem(format!("settlement {epo_id}: paid but no money moved")),
-                (true, Some(t)) => {
-                    settled_txns.insert(*t, epo_id.clone());
-                    let moves: Vec<(Option<i64>, i64)> = {
-                        let db = db_error(self.path);
-                        let mut stmt = self
-                            .conn
-                            .prepare("SELECT account, amount FROM movements WHERE txn = ?1 ORDER BY amount")
-                            .map_err(&db)?;
-                        stmt.query_map([t], |r| Ok((r.get(0)?, r.get(1)?)))
-                            .map_err(&db)?
-                            .collect::<rusqlite::Result<_>>()
-                            .map_err(&db)?
-                    };
-                    let price = i64::try_from(body.price.micros()).unwrap_or(i64::MAX);
-                    let key_of = |a: &Option<i64>| a.and_then(|a| key_ids.get(&a).cloned()).unwrap_or_default();
-                    let expected = moves.len() == 2
-                        && moves[0].1 == -price
-                        && moves[1].1 == price
-                        && key_of(&moves[0].0) == body.customer.to_string()
-                        && key_of(&moves[1].0) == body.merchant.to_string();
-                    if !expected {
-                        self.problem(format!(
-                            "settlement {epo_id}: transaction {t} does not move {} from customer {} to merchant {}",
-                            body.price, body.customer, body.merchant
-                        ));
-                    }
-                }
-            }
-        }
-        for (id, kind, epo_id) in transactions {
-            if kind == "purchase" && !settled_txns.contains_key(id) {
-                self.problem(format!(
-                    "transaction {id}: purchase {} has no settlement receipt",
-                    epo_id.as_deref().unwrap_or("(no EPO id)")
-                ));
-            }
-        }
-        Ok(settlements.len() as u64)
-    }
-}
-
-/// An i128 of micro-units as a signed decimal amount, for audit messages.
-fn show(micros: i128) -> String {
-    let sign = if micros < 0 { "-" } else { "" };
-    match u64::try_from(micros.unsigned_abs()).ok().and_then(Amount::from_micros) {
-        Some(m) => format!("{sign}{m}"),
-        None => format!("{micros} micro-units"),
-    }
+        )
+        .map_err(&db)?,
+    };
+    tx.finish().map_err(&db)?;
+    Ok(tables)
 }

@@ -181,9 +181,8 @@ pub fn settle_group(
             continue;
         }
         for key in [epo.customer, epo.merchant] {
-            if !accounts.contains_key(&key) {
-                let account = books.account(key)?;
-                accounts.insert(key, account);
+            if let std::collections::hash_map::Entry::Vacant(slot) = accounts.entry(key) {
+                slot.insert(books.account(key)?);
             }
         }
         let decision = decide_checked(
