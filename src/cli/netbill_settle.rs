@@ -11,11 +11,12 @@ use clap::Parser;
 use crate::cli::{self, Clock};
 use crate::crypto::keys::PartyKeys;
 use crate::doc::{self, Signed};
-use crate::error::{Result, ResultExt};
+use crate::error::{Error, Result, ResultExt};
 use crate::ledger::SqliteLedger;
 use crate::netbill::batch::{self, Directory};
 use crate::netbill::epo::EndorsedEpo;
 use crate::netbill::receipt::Outcome;
+use serde_json::value::RawValue;
 
 /// Settle endorsed EPOs: check, move the money atomically, escrow K, sign the receipt.
 ///
@@ -58,8 +59,9 @@ pub struct Args {
 
 crate::cli::entry_points!("netbill-settle", |a: Args| run(&a));
 
-/// One line of the stream, parsed, or the error that ends the stream.
-type Line = Result<Signed<EndorsedEpo>>;
+/// One request of the stream, as read (parsed later, on every core), or the error that ends
+/// the stream.
+type Line = Result<(usize, Box<RawValue>)>;
 
 /// How long a partial group waits for more requests before it is settled.
 const LINGER: Duration = Duration::from_millis(2);
@@ -70,6 +72,7 @@ fn run(a: &Args) -> Result<ExitCode> {
     ledger.check_server_keys(&server)?;
     let input = cli::open_input(&a.input)?;
     let place = cli::display(&a.input);
+    let at = place.clone();
     let group = a.group as usize;
     let threads = a.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from)).max(1);
     let (lines, incoming) = sync_channel::<Line>(2 * group);
@@ -85,7 +88,11 @@ fn run(a: &Args) -> Result<ExitCode> {
     let mut directory = Directory::new();
     let mut refused = false;
     loop {
-        let (requests, end) = next_group(&incoming, group);
+        let (raw, mut end) = next_group(&incoming, group);
+        let (requests, malformed) = parse(raw, &at, threads);
+        if let Some(e) = malformed {
+            end = Some(Err(e));
+        }
         if !requests.is_empty() {
             let receipts = settle(&mut ledger, &mut directory, requests, &server, a.clock.now(), threads)?;
             let mut out = String::with_capacity(receipts.len() * 1024);
@@ -110,21 +117,47 @@ fn run(a: &Args) -> Result<ExitCode> {
     Ok(if refused { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
-/// Reads and parses the stream, one request per line, until its end or its first bad line.
+/// Reads the stream's JSON values until its end or its first bad one.
 fn read(input: Box<dyn std::io::Read + Send>, place: &str, lines: &SyncSender<Line>) {
     for (n, raw) in doc::stream(input).enumerate() {
-        let at = format!("{place}: request {}", n + 1);
-        let parsed = raw.at(&at).and_then(|raw| Signed::<EndorsedEpo>::parse(raw.get().as_bytes()).at(&at));
-        let stop = parsed.is_err();
-        if lines.send(parsed).is_err() || stop {
+        let value = raw.at(format!("{place}: request {}", n + 1)).map(|raw| (n + 1, raw));
+        let stop = value.is_err();
+        if lines.send(value).is_err() || stop {
             return;
         }
     }
 }
 
+/// Parses a group's requests on `threads` threads; stops at the first malformed one, which
+/// is returned as the error that ends the stream.
+fn parse(raw: Vec<(usize, Box<RawValue>)>, place: &str, threads: usize) -> (Vec<Signed<EndorsedEpo>>, Option<Error>) {
+    let chunk = raw.len().div_ceil(threads).max(1);
+    let parsed: Vec<Result<Signed<EndorsedEpo>>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = raw
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|(n, raw)| Signed::parse(raw.get().as_bytes()).at(format!("{place}: request {n}")))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers.into_iter().flat_map(|w| w.join().expect("a parser does not panic")).collect()
+    });
+    let mut requests = Vec::with_capacity(parsed.len());
+    for p in parsed {
+        match p {
+            Ok(request) => requests.push(request),
+            Err(e) => return (requests, Some(e)),
+        }
+    }
+    (requests, None)
+}
+
 /// The next group: at least one request (waiting for it), then whatever follows within
 /// [`LINGER`], up to `size`; and whether the stream ended (cleanly, or with an error).
-fn next_group(incoming: &Receiver<Line>, size: usize) -> (Vec<Signed<EndorsedEpo>>, Option<Result<()>>) {
+fn next_group(incoming: &Receiver<Line>, size: usize) -> (Vec<(usize, Box<RawValue>)>, Option<Result<()>>) {
     let mut requests = Vec::with_capacity(size);
     let take = |line: Line, requests: &mut Vec<_>| match line {
         Ok(request) => {

@@ -39,7 +39,13 @@ impl<const N: usize> Hex<N> {
 
 impl<const N: usize> fmt::Display for Hex<N> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&hex::encode(self.0))
+        let mut buf = [0u8; 128];
+        if 2 * N > buf.len() {
+            return f.write_str(&hex::encode(self.0));
+        }
+        let out = &mut buf[..2 * N];
+        hex::encode_to_slice(self.0, out).expect("twice the length");
+        f.write_str(std::str::from_utf8(out).expect("hex is ASCII"))
     }
 }
 
@@ -57,7 +63,7 @@ impl fmt::Debug for HexBytes {
 
 impl<const N: usize> Serialize for Hex<N> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&hex::encode(self.0))
+        s.collect_str(self)
     }
 }
 
@@ -70,7 +76,9 @@ impl<'de, const N: usize> Deserialize<'de> for Hex<N> {
 
 impl Serialize for HexBytes {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&hex::encode(&self.0))
+        let mut out = vec![0u8; 2 * self.0.len()];
+        hex::encode_to_slice(&self.0, &mut out).expect("twice the length");
+        s.serialize_str(std::str::from_utf8(&out).expect("hex is ASCII"))
     }
 }
 

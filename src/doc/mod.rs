@@ -69,11 +69,21 @@ struct Wire<B> {
 pub struct Plain<B>(pub B);
 
 /// A parsed document carrying a signature that has not been checked yet.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Signed<B> {
     body: B,
     signature: SignatureBlock,
+    /// The digest, computed once (documents are immutable once parsed or signed).
+    digest: std::sync::OnceLock<Hex<32>>,
 }
+
+impl<B: PartialEq> PartialEq for Signed<B> {
+    fn eq(&self, other: &Self) -> bool {
+        self.body == other.body && self.signature == other.signature
+    }
+}
+
+impl<B: Eq> Eq for Signed<B> {}
 
 /// Proof that a document's signature was checked against a known identity; it derefs to
 /// the body. Only [`Signed::verify`] makes one.
@@ -122,13 +132,13 @@ impl<B: Body> Signed<B> {
     /// Ed25519 signature over a message `sign` returns.
     pub fn sign_with(body: B, key_id: KeyId, sign: impl FnOnce(&[u8]) -> Result<[u8; 64]>) -> Result<Signed<B>> {
         let ed25519 = Hex(sign(&unsigned_message(&body))?);
-        Ok(Signed { body, signature: SignatureBlock { key_id, ed25519 } })
+        Ok(Signed { body, signature: SignatureBlock { key_id, ed25519 }, digest: std::sync::OnceLock::new() })
     }
 
     /// A signed document from its body and a signature made elsewhere (as a compact binary
     /// record carries them); nothing is checked until [`Signed::verify`].
     pub fn from_parts(body: B, key_id: KeyId, ed25519: [u8; 64]) -> Signed<B> {
-        Signed { body, signature: SignatureBlock { key_id, ed25519: Hex(ed25519) } }
+        Signed { body, signature: SignatureBlock { key_id, ed25519: Hex(ed25519) }, digest: std::sync::OnceLock::new() }
     }
 
     /// The bytes the signature covers (see [`signed_message`]), for verifiers that check many
@@ -172,7 +182,7 @@ impl<B: Body> Signed<B> {
     /// SHA-256 of the whole document's canonical encoding, signature included: the
     /// document's identity when another document refers to it.
     pub fn digest(&self) -> Hex<32> {
-        Hex(Sha256::digest(jcs(&self.wire())).into())
+        *self.digest.get_or_init(|| Hex(Sha256::digest(jcs(&self.wire())).into()))
     }
 
     /// Parses a signed document of type `B` (see the module docs for what is rejected).
@@ -188,7 +198,7 @@ impl<B: Body> Signed<B> {
         let wire: Wire<B> = parse_wire(bytes)?;
         check_header::<B>(&wire.doc_type, wire.version).map_err(Error::malformed)?;
         let signature = wire.signature.ok_or_else(|| Error::malformed(format!("{} has no signature", B::TYPE)))?;
-        Ok(Signed { body: wire.body, signature })
+        Ok(Signed { body: wire.body, signature, digest: std::sync::OnceLock::new() })
     }
 
     /// Pretty JSON with a final newline, as tools print it.
@@ -214,7 +224,7 @@ impl<B: Body> Signed<B> {
         check_header::<B>(&wire.doc_type, wire.version)?;
         wire.body.check().map_err(|e| format!("invalid {}: {e}", B::TYPE))?;
         let signature = wire.signature.ok_or_else(|| format!("{} has no signature", B::TYPE))?;
-        Ok(Signed { body: wire.body, signature })
+        Ok(Signed { body: wire.body, signature, digest: std::sync::OnceLock::new() })
     }
 }
 

@@ -121,7 +121,7 @@ fn check_part(part: &[Signed<EndorsedEpo>], directory: &Directory, server: &Part
                 false,
             );
             let statement = open_key_statement(endorsed, server)
-                .filter(|s| s.verify(merchant).is_ok())
+                .filter(|s| s.verify_with(merchant.key_id, merchant_key, &merchant.name).is_ok())
                 .filter(|s| statement_fits(s, endorsed));
             Some(Signatures { parties, offer, statement })
         })
