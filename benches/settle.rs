@@ -7,7 +7,8 @@
 //! - the settlement's own cryptography (`prepare`: three signatures batched, the sealed key
 //!   opened and its statement verified strictly; and the receipt's signature);
 //! - durable settlements through the netbill-settle binary (an NDJSON stream, groups of 512
-//!   per fsync'd SQLite transaction), with 1 settler and with 4 settlers on one ledger;
+//!   per transaction), on SQLite and on PostgreSQL (the server of NETBILL_TEST_POSTGRES, as
+//!   `scripts/test` starts it), with 1 settler and with 4 settlers on one ledger;
 //!
 //! each as a rate and as a ratio to the batched crypto-only baseline.
 
@@ -70,7 +71,7 @@ fn main() {
     });
 
     // The settlement's own cryptography, in memory.
-    let ledger = SqliteLedger::open(&world.ledger).unwrap();
+    let mut ledger = SqliteLedger::open(&world.ledger).unwrap();
     let mut directory = Directory::new();
     ledger.fill_directory([world.alice.keys.key_id(), world.bookshop.keys.key_id()], &mut directory).unwrap();
     let started = Instant::now();
@@ -108,11 +109,18 @@ fn main() {
     }
     let own = n as f64 / started.elapsed().as_secs_f64();
 
-    // Durable: the binary on copies of the books, with 1 and with 4 settlers.
+    // Durable: the binary on fresh copies of the books, with 1 and with 4 settlers.
     let stream: String = requests.iter().map(|r| r.to_json_line()).collect();
-    let durable = |settlers: usize| {
-        let ledger = world.path(&format!("netbill-{settlers}.db"));
-        std::fs::copy(&world.ledger, &ledger).unwrap();
+    let durable = |settlers: usize, postgres: bool| {
+        let db = postgres.then(|| common::pg::PgDb::ledger_for(&world));
+        let ledger = match &db {
+            Some(db) => std::path::PathBuf::from(&db.url),
+            None => {
+                let copy = world.path(&format!("netbill-{settlers}.db"));
+                std::fs::copy(&world.ledger, &copy).unwrap();
+                copy
+            }
+        };
         let lines: Vec<&str> = stream.lines().collect();
         let parts: Vec<_> = lines
             .chunks(lines.len().div_ceil(settlers))
@@ -138,11 +146,12 @@ fn main() {
             assert!(child.wait().unwrap().success());
         }
         let rate = n as f64 / started.elapsed().as_secs_f64();
-        let audit = SqliteLedger::open(&ledger).unwrap().audit().unwrap();
+        let audit = atomic_commerce::ledger::Ledger::open(&ledger).unwrap().audit().unwrap();
         assert!(audit.problems.is_empty() && audit.receipts == n as u64, "{:?}", audit.problems);
         rate
     };
-    let (one, four) = (durable(1), durable(4));
+    let (one, four) = (durable(1, false), durable(4, false));
+    let (pg_one, pg_four) = (durable(1, true), durable(4, true));
 
     println!("settle: {n} requests, {threads} cores; ratio = rate / batched crypto-only baseline");
     for (what, rate) in [
@@ -151,6 +160,8 @@ fn main() {
         ("our settlement's crypto (4 sigs, 1 unsealing, 1 sign)", own),
         ("durable, SQLite, 1 netbill-settle", one),
         ("durable, SQLite, 4 netbill-settle on one ledger", four),
+        ("durable, PostgreSQL, 1 netbill-settle", pg_one),
+        ("durable, PostgreSQL, 4 netbill-settle on one ledger", pg_four),
     ] {
         println!("  {what:<54} {rate:>9.0} /s   {:.3}", rate / batched);
     }

@@ -1,6 +1,6 @@
-//! netbill-settle killed with SIGKILL again and again in the middle of a stream: the books
-//! stay sound, every receipt that was printed is in the ledger, and re-sending the whole
-//! stream settles each purchase exactly once.
+//! netbill-settle killed with SIGKILL again and again in the middle of a stream, on SQLite and
+//! on PostgreSQL: the books stay sound, every receipt that was printed is in the ledger, and
+//! re-sending the whole stream settles each purchase exactly once.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -9,7 +9,10 @@ use std::time::{Duration, Instant};
 use atomic_commerce::doc::Signed;
 use atomic_commerce::netbill::receipt::Receipt;
 
+use atomic_commerce::ledger::Ledger;
+
 use crate::common::World;
+use crate::common::pg::PgDb;
 
 // Enough that the child is still settling new purchases when it is killed.
 const PURCHASES: usize = 300;
@@ -18,12 +21,23 @@ const KILLS: usize = 12;
 #[test]
 fn sigkill_during_a_stream_loses_nothing_and_charges_once() {
     let world = World::new();
+    kill_again_and_again(&world, world.ledger.to_str().unwrap());
+}
+
+#[test]
+fn sigkill_during_a_stream_on_postgres_loses_nothing_and_charges_once() {
+    let world = World::new();
+    let db = PgDb::ledger_for(&world);
+    kill_again_and_again(&world, &db.url);
+}
+
+fn kill_again_and_again(world: &World, spec: &str) {
     let stream: String = (0..PURCHASES).map(|_| world.purchase("0.01", b"goods").endorsed.to_json_line()).collect();
     let input = world.write("stream.ndjson", &stream);
     let settle = || {
         Command::new(assert_cmd::cargo::cargo_bin("netbill-settle"))
             .current_dir(world.dir.path())
-            .args(["--ledger", "netbill.db", "--key", "netbill.key", "--now", crate::common::NOW])
+            .args(["--ledger", spec, "--key", "netbill.key", "--now", crate::common::NOW])
             .arg(&input)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -58,7 +72,7 @@ fn sigkill_during_a_stream_loses_nothing_and_charges_once() {
     }
     assert!(killed_mid_stream >= KILLS / 2, "only {killed_mid_stream} runs were killed before finishing");
 
-    let mut books = world.books();
+    let mut books = Ledger::open(std::path::Path::new(spec)).unwrap();
     let audit = books.audit().unwrap();
     assert!(audit.problems.is_empty(), "{:?}", audit.problems);
     for line in &printed {
@@ -68,18 +82,14 @@ fn sigkill_during_a_stream_loses_nothing_and_charges_once() {
         assert_eq!(stored.receipt, receipt, "the printed receipt is the stored one");
     }
 
-    let out = world
-        .tool("netbill-settle")
-        .args(["--ledger", "netbill.db", "--key", "netbill.key"])
-        .arg(&input)
-        .output()
-        .unwrap();
+    let out =
+        world.tool("netbill-settle").args(["--ledger", spec, "--key", "netbill.key"]).arg(&input).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), PURCHASES);
     let audit = books.audit().unwrap();
     assert!(audit.problems.is_empty(), "{:?}", audit.problems);
     assert_eq!(audit.receipts, PURCHASES as u64);
     assert_eq!(audit.transactions, PURCHASES as u64 + 1, "one deposit and one purchase each");
-    assert_eq!(world.balance("alice").to_string(), "2", "5 - 300 x 0.01, charged exactly once each");
-    assert_eq!(world.balance("bookshop").to_string(), "3");
+    assert_eq!(books.balance("alice").unwrap().to_string(), "2", "5 - 300 x 0.01, charged exactly once each");
+    assert_eq!(books.balance("bookshop").unwrap().to_string(), "3");
 }

@@ -4,6 +4,7 @@ mod common;
 
 mod cash;
 mod cash_tools;
+mod concurrency;
 mod crash;
 mod documents;
 mod example;

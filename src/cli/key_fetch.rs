@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 use crate::cli::{self, Clock};
 use crate::doc::{Plain, Signed};
 use crate::error::{Error, ErrorKind, Result, ResultExt};
-use crate::ledger::SqliteLedger;
+use crate::ledger::Ledger;
 use crate::netbill::delivery::EpoId;
 use crate::netbill::epo::Epo;
 use crate::netbill::merchant_store::MerchantStore;
@@ -102,7 +102,7 @@ fn run(step: Step) -> Result<ExitCode> {
             let (customer, receipt) = match (ledger, store) {
                 (Some(ledger), _) => {
                     let place = ledger.display().to_string();
-                    let (stored, customer) = SqliteLedger::open(&ledger)?
+                    let (stored, customer) = Ledger::open(&ledger)?
                         .settlement(&epo_id)?
                         .ok_or_else(|| no_record(&epo_id, "the ledger: nothing was charged for it").at(&place))?;
                     let customer =

@@ -8,18 +8,18 @@ use clap::{Parser, Subcommand};
 use crate::cli::{self, Clock};
 use crate::doc::Plain;
 use crate::error::{Error, Result};
-use crate::ledger::SqliteLedger;
-use crate::ledger::sqlite::External;
+use crate::ledger::{External, Ledger};
 use crate::money::Amount;
 
 /// Keep the NetBill server's books: accounts bound to public identities, external deposits
 /// and withdrawals, statements, and an audit of every invariant.
 ///
-/// The ledger is an embedded SQLite database (WAL mode, full fsync on commit).
+/// The ledger is an embedded SQLite database (WAL mode, full fsync on commit), or, named by a
+/// postgres:// URL, a PostgreSQL (or CockroachDB) database that many settlers share.
 #[derive(Debug, Parser)]
 pub struct Args {
-    /// The ledger database
-    #[arg(long, value_name = "PATH", env = "NETBILL_LEDGER", global = true)]
+    /// The ledger: an SQLite file, or a postgres:// URL
+    #[arg(long, value_name = "PATH|URL", env = "NETBILL_LEDGER", global = true)]
     ledger: Option<PathBuf>,
     #[command(subcommand)]
     action: Action,
@@ -88,29 +88,27 @@ fn run(a: Args) -> Result<ExitCode> {
     let print = |s: String| cli::write_stdout(s.as_bytes());
     match a.action {
         Action::Init { key, name } => {
-            if path.exists() {
+            if !Ledger::is_server(&path) && path.exists() {
                 return Err(Error::new(crate::ErrorKind::CannotCreate, "already exists; refusing to overwrite")
                     .at(path.display()));
             }
             let identity = cli::create_with_key(&key, &name, &path, |k| {
                 let id = k.identity_document();
-                SqliteLedger::create(&path, &id, now).map(|()| id)
+                Ledger::create(&path, &id, now).map(|()| id)
             })?;
             print(identity.to_json_pretty())?;
         }
-        Action::Identity => print(SqliteLedger::open(&path)?.server_document().to_json_pretty())?,
+        Action::Identity => print(Ledger::open(&path)?.server_document().to_json_pretty())?,
         Action::Open { identity } => {
             let identity = cli::read_identity(&identity)?;
-            SqliteLedger::open(&path)?.open_account(&identity, now)?;
+            Ledger::open(&path)?.open_account(&identity, now)?;
         }
         Action::Deposit(m) => external(&path, External::Deposit, &m, now)?,
         Action::Withdraw(m) => external(&path, External::Withdrawal, &m, now)?,
-        Action::Balance { account } => print(format!("{}\n", SqliteLedger::open(&path)?.balance(&account)?))?,
-        Action::Statement { account } => {
-            print(Plain(SqliteLedger::open(&path)?.statement(&account)?).to_json_pretty())?
-        }
+        Action::Balance { account } => print(format!("{}\n", Ledger::open(&path)?.balance(&account)?))?,
+        Action::Statement { account } => print(Plain(Ledger::open(&path)?.statement(&account)?).to_json_pretty())?,
         Action::Audit => {
-            let report = SqliteLedger::open(&path)?.audit()?;
+            let report = Ledger::open(&path)?.audit()?;
             let problems = report.problems.len();
             print(Plain(report).to_json_pretty())?;
             if problems > 0 {
@@ -123,6 +121,6 @@ fn run(a: Args) -> Result<ExitCode> {
 }
 
 fn external(path: &Path, kind: External, m: &Movement, now: crate::clock::Time) -> Result<()> {
-    let balance = SqliteLedger::open(path)?.external(&m.account, kind, m.amount, m.memo.as_deref(), now)?;
+    let balance = Ledger::open(path)?.external(&m.account, kind, m.amount, m.memo.as_deref(), now)?;
     cli::write_stdout(format!("{balance}\n").as_bytes())
 }

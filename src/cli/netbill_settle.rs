@@ -12,7 +12,7 @@ use crate::cli::{self, Clock};
 use crate::crypto::keys::PartyKeys;
 use crate::doc::{self, Signed};
 use crate::error::{Error, Result, ResultExt};
-use crate::ledger::SqliteLedger;
+use crate::ledger::Ledger;
 use crate::netbill::batch::{self, Directory};
 use crate::netbill::epo::EndorsedEpo;
 use crate::netbill::receipt::Outcome;
@@ -41,8 +41,8 @@ pub struct Args {
     /// Endorsed EPOs: one document or an NDJSON stream
     #[arg(default_value = "-", value_name = "REQUESTS")]
     input: PathBuf,
-    /// The ledger database
-    #[arg(long, value_name = "PATH", env = "NETBILL_LEDGER")]
+    /// The ledger: an SQLite file, or a postgres:// URL
+    #[arg(long, value_name = "PATH|URL", env = "NETBILL_LEDGER")]
     ledger: PathBuf,
     /// The NetBill server's secret-key file
     #[arg(long, value_name = "FILE", env = "NETBILL_SERVER_KEY")]
@@ -61,14 +61,17 @@ crate::cli::entry_points!("netbill-settle", |a: Args| run(&a));
 
 /// One request of the stream, as read (parsed later, on every core), or the error that ends
 /// the stream.
-type Line = Result<(usize, Box<RawValue>)>;
+type Line = Result<Raw>;
+
+/// A request's line number and JSON text.
+type Raw = (usize, Box<RawValue>);
 
 /// How long a partial group waits for more requests before it is settled.
 const LINGER: Duration = Duration::from_millis(2);
 
 fn run(a: &Args) -> Result<ExitCode> {
     let server = cli::read_keys(&a.key)?;
-    let mut ledger = SqliteLedger::open(&a.ledger)?;
+    let mut ledger = Ledger::open(&a.ledger)?;
     ledger.check_server_keys(&server)?;
     let input = cli::open_input(&a.input)?;
     let place = cli::display(&a.input);
@@ -130,7 +133,7 @@ fn read(input: Box<dyn std::io::Read + Send>, place: &str, lines: &SyncSender<Li
 
 /// Parses a group's requests on `threads` threads; stops at the first malformed one, which
 /// is returned as the error that ends the stream.
-fn parse(raw: Vec<(usize, Box<RawValue>)>, place: &str, threads: usize) -> (Vec<Signed<EndorsedEpo>>, Option<Error>) {
+fn parse(raw: Vec<Raw>, place: &str, threads: usize) -> (Vec<Signed<EndorsedEpo>>, Option<Error>) {
     let chunk = raw.len().div_ceil(threads).max(1);
     let parsed: Vec<Result<Signed<EndorsedEpo>>> = std::thread::scope(|scope| {
         let workers: Vec<_> = raw
@@ -157,7 +160,7 @@ fn parse(raw: Vec<(usize, Box<RawValue>)>, place: &str, threads: usize) -> (Vec<
 
 /// The next group: at least one request (waiting for it), then whatever follows within
 /// [`LINGER`], up to `size`; and whether the stream ended (cleanly, or with an error).
-fn next_group(incoming: &Receiver<Line>, size: usize) -> (Vec<(usize, Box<RawValue>)>, Option<Result<()>>) {
+fn next_group(incoming: &Receiver<Line>, size: usize) -> (Vec<Raw>, Option<Result<()>>) {
     let mut requests = Vec::with_capacity(size);
     let take = |line: Line, requests: &mut Vec<_>| match line {
         Ok(request) => {
@@ -193,7 +196,7 @@ fn next_group(incoming: &Receiver<Line>, size: usize) -> (Vec<(usize, Box<RawVal
 
 /// Verifies a group's signatures in batches, then settles it in one transaction.
 fn settle(
-    ledger: &mut SqliteLedger,
+    ledger: &mut Ledger,
     directory: &mut Directory,
     requests: Vec<Signed<EndorsedEpo>>,
     server: &PartyKeys,

@@ -438,7 +438,7 @@ impl Run for NetBillRun {
 
     fn outcome(&mut self) -> Outcome {
         let mut notes = Vec::new();
-        let Ok(books) = SqliteLedger::open(&self.ledger) else {
+        let Ok(mut books) = SqliteLedger::open(&self.ledger) else {
             return Outcome {
                 money: Some(false),
                 notes: vec!["the ledger does not open".into()],

@@ -18,9 +18,12 @@ pub struct Tables {
     pub movements: Vec<(i64, Option<i64>, i64)>,
     /// `(id, kind, EPO id)` of every transaction.
     pub transactions: Vec<(i64, String, Option<String>)>,
-    /// `(EPO id, request digest, result, goods key, receipt, transaction)` of every settlement.
-    pub settlements: Vec<(String, String, String, Option<String>, String, Option<i64>)>,
+    /// Every settlement.
+    pub settlements: Vec<SettlementRow>,
 }
+
+/// `(EPO id, request digest, result, goods key, receipt, transaction)` of a settlement.
+pub type SettlementRow = (String, String, String, Option<String>, String, Option<i64>);
 
 /// Recomputes every balance from the movements and checks every transaction and receipt.
 pub fn audit(t: &Tables, server: &Identity) -> AuditReport {

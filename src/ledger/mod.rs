@@ -1,22 +1,32 @@
 //! The NetBill server's books: accounts bound to public identities, double-entry money
 //! movements, and every settlement with its escrowed K and signed receipt.
 //!
-//! [`sqlite`] is the embedded default (rusqlite, bundled SQLite, WAL, `synchronous=FULL`):
-//! each settlement is one `BEGIN IMMEDIATE` transaction, and a receipt leaves the process
-//! only after its transaction commits.
+//! [`sqlite`] is the embedded default (rusqlite, bundled SQLite, WAL, `synchronous=FULL`);
+//! [`postgres`] keeps the same books in PostgreSQL (or CockroachDB) for settlers on many
+//! machines; [`Ledger`] is either, chosen by how the ledger is named (a path, or a
+//! `postgres://` URL). Settlements are recorded in groups, one transaction each, and a
+//! receipt leaves the process only after its transaction commits.
 
 pub mod audit;
+pub mod postgres;
 pub mod sqlite;
+
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Time;
-use crate::crypto::keys::KeyId;
-use crate::doc::Body;
+use crate::crypto::keys::{Identity, KeyId, PartyKeys};
+use crate::doc::{Body, Signed};
+use crate::error::{Error, Result};
 use crate::money::Amount;
+use crate::netbill::batch::{Directory, Prepared};
 use crate::netbill::delivery::EpoId;
+use crate::netbill::receipt::Receipt;
+use crate::netbill::settle::{Account, StoredSettlement};
 
-pub use sqlite::SqliteLedger;
+pub use postgres::PgLedger;
+pub use sqlite::{External, SqliteLedger};
 
 /// Which way a movement went for the account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,4 +100,152 @@ pub struct AuditReport {
 
 impl Body for AuditReport {
     const TYPE: &'static str = "netbill.audit";
+}
+
+/// A ledger on either backend.
+pub enum Ledger {
+    /// An SQLite file.
+    Sqlite(SqliteLedger),
+    /// A PostgreSQL (or CockroachDB) database.
+    Postgres(PgLedger),
+}
+
+/// The URL of a ledger named by a `postgres://` or `postgresql://` URL.
+fn url(spec: &Path) -> Option<&str> {
+    spec.to_str().filter(|s| s.starts_with("postgres://") || s.starts_with("postgresql://"))
+}
+
+/// Calls the same method on either backend.
+macro_rules! either {
+    ($self:ident, $l:ident => $call:expr) => {
+        match $self {
+            Ledger::Sqlite($l) => $call,
+            Ledger::Postgres($l) => $call,
+        }
+    };
+}
+
+impl Ledger {
+    /// Creates a ledger (a new SQLite file, or the tables in an empty database).
+    pub fn create(spec: &Path, server: &Signed<Identity>, now: Time) -> Result<()> {
+        match url(spec) {
+            Some(u) => PgLedger::create(u, server, now),
+            None => SqliteLedger::create(spec, server, now),
+        }
+    }
+
+    /// Opens a ledger.
+    pub fn open(spec: &Path) -> Result<Ledger> {
+        Ok(match url(spec) {
+            Some(u) => Ledger::Postgres(PgLedger::open(u)?),
+            None => Ledger::Sqlite(SqliteLedger::open(spec)?),
+        })
+    }
+
+    /// Whether `spec` names a database server rather than a file.
+    pub fn is_server(spec: &Path) -> bool {
+        url(spec).is_some()
+    }
+
+    /// The server's self-signed identity document.
+    pub fn server_document(&self) -> &Signed<Identity> {
+        either!(self, l => l.server_document())
+    }
+
+    /// Checks that `keys` are this ledger's server keys.
+    pub fn check_server_keys(&self, keys: &PartyKeys) -> Result<()> {
+        either!(self, l => l.check_server_keys(keys))
+    }
+
+    /// Opens an account bound to `identity`.
+    pub fn open_account(&mut self, identity: &Identity, now: Time) -> Result<()> {
+        either!(self, l => l.open_account(identity, now))
+    }
+
+    /// Moves external money into or out of an account; returns the new balance.
+    pub fn external(
+        &mut self,
+        account: &str,
+        kind: External,
+        value: Amount,
+        memo: Option<&str>,
+        now: Time,
+    ) -> Result<Amount> {
+        either!(self, l => l.external(account, kind, value, memo, now))
+    }
+
+    /// An account's balance.
+    pub fn balance(&mut self, account: &str) -> Result<Amount> {
+        either!(self, l => l.balance(account))
+    }
+
+    /// An account's statement.
+    pub fn statement(&mut self, account: &str) -> Result<Statement> {
+        either!(self, l => l.statement(account))
+    }
+
+    /// The audit.
+    pub fn audit(&mut self) -> Result<AuditReport> {
+        either!(self, l => l.audit())
+    }
+
+    /// The recorded settlement of `epo_id`, and its customer's account.
+    pub fn settlement(&mut self, epo_id: &EpoId) -> Result<Option<(StoredSettlement, Option<Account>)>> {
+        either!(self, l => l.settlement(epo_id))
+    }
+
+    /// Adds the accounts of `keys` to `directory`.
+    pub fn fill_directory(&mut self, keys: Vec<KeyId>, directory: &mut Directory) -> Result<()> {
+        either!(self, l => l.fill_directory(keys, directory))
+    }
+
+    /// Settles a group of prepared requests in one transaction.
+    pub fn settle_group(
+        &mut self,
+        group: &[Prepared],
+        server: &PartyKeys,
+        now: Time,
+        threads: usize,
+    ) -> Result<Vec<Signed<Receipt>>> {
+        either!(self, l => l.settle_group(group, server, now, threads))
+    }
+}
+
+/// Refuses an account key settlement could not verify exactly in batches: a weak key, or one
+/// with a small-order component (see [`crate::netbill::batch`]).
+pub fn check_account_key(identity: &Identity) -> Result<()> {
+    if !identity.verifying_key()?.to_edwards().is_torsion_free() {
+        return Err(Error::refused(format!("the key of {} has a small-order component", identity.name)));
+    }
+    Ok(())
+}
+
+/// `(at, kind, EPO id, memo, signed amount)` of one movement of an account.
+pub type MovementRow = (String, String, Option<String>, Option<String>, i64);
+
+/// A statement's lines from its movements, oldest first, with the running balance.
+pub fn statement_lines(rows: Vec<MovementRow>, place: &str) -> Result<Vec<StatementLine>> {
+    let mut running = Amount::ZERO;
+    let mut lines = Vec::with_capacity(rows.len());
+    for (at, kind, epo_id, memo, delta) in rows {
+        let moved = Amount::from_micros(delta.unsigned_abs())
+            .ok_or_else(|| Error::malformed(format!("amount {delta} out of range")).at(place))?;
+        let direction = if delta >= 0 { Direction::Credit } else { Direction::Debit };
+        running = match direction {
+            Direction::Credit => running.checked_add(moved)?,
+            Direction::Debit => running
+                .checked_sub(moved)
+                .ok_or_else(|| Error::malformed("statement goes negative: run `netbill-ledger audit`").at(place))?,
+        };
+        lines.push(StatementLine {
+            at: at.parse().map_err(|e: Error| e.at(place))?,
+            kind,
+            epo_id: epo_id.map(|e| e.parse()).transpose().map_err(|e: Error| e.at(place))?,
+            memo,
+            direction,
+            amount: moved,
+            balance: running,
+        });
+    }
+    Ok(lines)
 }

@@ -9,7 +9,7 @@ use crate::crypto::keys::{Identity, KeyId, PartyKeys};
 use crate::doc::{Hex, Signed};
 use crate::error::{Error, ErrorKind, Result};
 use crate::ledger::audit::{self, Tables};
-use crate::ledger::{AuditReport, Direction, Statement, StatementLine};
+use crate::ledger::{AuditReport, Statement, statement_lines};
 use crate::money::Amount;
 use crate::netbill::batch::{self, Directory, Prepared};
 use crate::netbill::delivery::EpoId;
@@ -154,11 +154,7 @@ impl SqliteLedger {
 
     /// Opens an account bound to `identity`, with a zero balance.
     pub fn open_account(&mut self, identity: &Identity, now: Time) -> Result<()> {
-        // Settlement verifies signatures in batches, which is exact only for keys in the
-        // prime-order subgroup (see crate::netbill::batch).
-        if !identity.verifying_key()?.to_edwards().is_torsion_free() {
-            return Err(Error::refused(format!("the key of {} has a small-order component", identity.name)));
-        }
+        crate::ledger::check_account_key(identity)?;
         let path = self.path.clone();
         let tx = self.write_txn()?;
         let taken: Option<String> = tx
@@ -225,12 +221,12 @@ impl SqliteLedger {
     }
 
     /// The balance of an account (by name or key id).
-    pub fn balance(&self, account: &str) -> Result<Amount> {
+    pub fn balance(&mut self, account: &str) -> Result<Amount> {
         Ok(find_account(&self.conn, account, &self.path)?.1)
     }
 
     /// Every movement of an account, oldest first.
-    pub fn statement(&self, account: &str) -> Result<Statement> {
+    pub fn statement(&mut self, account: &str) -> Result<Statement> {
         let db = db_error(&self.path);
         let (id, balance) = find_account(&self.conn, account, &self.path)?;
         let (name, key_id): (String, String) = self
@@ -255,28 +251,8 @@ impl SqliteLedger {
                 ))
             })
             .map_err(&db)?;
-        let mut running = Amount::ZERO;
-        let mut movements = Vec::new();
-        for row in rows {
-            let (at, kind, epo_id, memo, delta) = row.map_err(&db)?;
-            let moved = amount(delta.checked_abs().unwrap_or(i64::MAX), &self.path)?;
-            let direction = if delta >= 0 { Direction::Credit } else { Direction::Debit };
-            running = match direction {
-                Direction::Credit => running.checked_add(moved)?,
-                Direction::Debit => running.checked_sub(moved).ok_or_else(|| {
-                    Error::malformed("statement goes negative: run `netbill-ledger audit`").at(self.path.display())
-                })?,
-            };
-            movements.push(StatementLine {
-                at: at.parse().map_err(|e: Error| e.at(self.path.display()))?,
-                kind,
-                epo_id: epo_id.map(|e| e.parse()).transpose().map_err(|e: Error| e.at(self.path.display()))?,
-                memo,
-                direction,
-                amount: moved,
-                balance: running,
-            });
-        }
+        let rows = rows.collect::<rusqlite::Result<Vec<_>>>().map_err(&db)?;
+        let movements = statement_lines(rows, &self.path.display().to_string())?;
         Ok(Statement { account: name, key_id: key_id.parse()?, balance, movements })
     }
 
@@ -310,7 +286,7 @@ impl SqliteLedger {
     }
 
     /// Adds to `directory` the identities and keys of the accounts of `keys` it lacks.
-    pub fn fill_directory(&self, keys: impl IntoIterator<Item = KeyId>, directory: &mut Directory) -> Result<()> {
+    pub fn fill_directory(&mut self, keys: impl IntoIterator<Item = KeyId>, directory: &mut Directory) -> Result<()> {
         let mut stmt = self
             .conn
             .prepare_cached("SELECT identity FROM accounts WHERE key_id = ?1")
@@ -344,7 +320,7 @@ impl SqliteLedger {
     }
 
     /// Checks every invariant of the books (see [`AuditReport`]).
-    pub fn audit(&self) -> Result<AuditReport> {
+    pub fn audit(&mut self) -> Result<AuditReport> {
         Ok(audit::audit(&tables(&self.conn, &self.path)?, &self.server))
     }
 }
@@ -359,7 +335,7 @@ pub enum External {
 }
 
 impl External {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             External::Deposit => "deposit",
             External::Withdrawal => "withdrawal",

@@ -2,6 +2,7 @@
 //! accounts, and purchases built with the same library functions the tools call.
 
 pub mod cash;
+pub mod pg;
 pub mod post;
 
 use std::path::{Path, PathBuf};

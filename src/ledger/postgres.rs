@@ -1,0 +1,561 @@
+//! The ledger on PostgreSQL, for books shared by many settlers and machines.
+//!
+//! Same tables and semantics as [`crate::ledger::sqlite`], in SQL that CockroachDB also
+//! accepts (BIGSERIAL keys, `= ANY($1)`, `UNNEST`, `FOR UPDATE`). Concurrency is handled with
+//! explicit row locks: a group of settlements locks its accounts (`FOR UPDATE`, in key order,
+//! so settlers never deadlock) before reading their balances, so no update is ever lost; a
+//! transaction that fails with a serialization failure, a deadlock or a unique violation (two
+//! settlers racing on one EPO id) is retried whole, and its group is decided afresh. A group
+//! costs a handful of round trips, whatever its size: its rows are written with `UNNEST`.
+
+use std::collections::HashMap;
+
+use postgres::error::SqlState;
+use postgres::{Client, IsolationLevel, NoTls, Transaction};
+
+use crate::clock::Time;
+use crate::crypto::keys::{Identity, KeyId, PartyKeys};
+use crate::doc::{Hex, Signed};
+use crate::error::{Error, ErrorKind, Result};
+use crate::ledger::audit::{self, Tables};
+use crate::ledger::sqlite::External;
+use crate::ledger::{AuditReport, Statement, statement_lines};
+use crate::money::Amount;
+use crate::netbill::batch::{self, Directory, Prepared};
+use crate::netbill::delivery::EpoId;
+use crate::netbill::receipt::{Outcome, Receipt};
+use crate::netbill::settle::{Account, Books, Decision, StoredSettlement};
+
+const SCHEMA_VERSION: &str = "1";
+
+const SCHEMA: &str = "
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE accounts (
+    id BIGSERIAL PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    key_id TEXT NOT NULL UNIQUE,
+    identity TEXT NOT NULL,
+    balance BIGINT NOT NULL CHECK (balance >= 0),
+    opened_at TEXT NOT NULL
+);
+CREATE TABLE transactions (
+    id BIGSERIAL PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('deposit', 'withdrawal', 'purchase')),
+    epo_id TEXT UNIQUE,
+    memo TEXT,
+    at TEXT NOT NULL
+);
+CREATE TABLE movements (
+    id BIGSERIAL PRIMARY KEY,
+    txn BIGINT NOT NULL REFERENCES transactions(id),
+    account BIGINT REFERENCES accounts(id),
+    amount BIGINT NOT NULL
+);
+CREATE INDEX movements_by_account ON movements(account, id);
+CREATE TABLE settlements (
+    epo_id TEXT PRIMARY KEY,
+    request_sha256 TEXT NOT NULL,
+    result TEXT NOT NULL CHECK (result IN ('paid', 'refused')),
+    ciphertext_sha256 TEXT NOT NULL,
+    goods_key TEXT,
+    receipt TEXT NOT NULL,
+    txn BIGINT UNIQUE REFERENCES transactions(id),
+    at TEXT NOT NULL
+);
+";
+
+/// How many times a transaction that lost a race is tried again.
+const RETRIES: u32 = 100;
+
+/// A NetBill ledger in a PostgreSQL database.
+pub struct PgLedger {
+    client: Client,
+    place: String,
+    server: Identity,
+    server_document: Signed<Identity>,
+}
+
+/// Why a transaction step failed: the database (perhaps a lost race, to retry) or the books.
+enum Fail {
+    Db(postgres::Error),
+    Books(Error),
+}
+
+impl From<postgres::Error> for Fail {
+    fn from(e: postgres::Error) -> Fail {
+        Fail::Db(e)
+    }
+}
+
+impl From<Error> for Fail {
+    fn from(e: Error) -> Fail {
+        Fail::Books(e)
+    }
+}
+
+/// A lost race: the transaction is tried again from the start.
+fn retryable(e: &postgres::Error) -> bool {
+    e.code().is_some_and(|c| {
+        *c == SqlState::T_R_SERIALIZATION_FAILURE
+            || *c == SqlState::T_R_DEADLOCK_DETECTED
+            || *c == SqlState::UNIQUE_VIOLATION
+    })
+}
+
+fn db_error(place: &str, e: &postgres::Error) -> Error {
+    let kind = if retryable(e) || e.is_closed() { ErrorKind::Busy } else { ErrorKind::Io };
+    let what = match (e.as_db_error(), std::error::Error::source(e)) {
+        (Some(db), _) => db.message().to_string(),
+        (None, Some(source)) => format!("{e}: {source}"),
+        (None, None) => e.to_string(),
+    };
+    Error::new(kind, format!("ledger database: {what}")).at(place)
+}
+
+/// The URL as it may be shown: without its password.
+fn shown(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let user = &url[scheme + 3..at];
+            let user = user.split(':').next().unwrap_or_default();
+            format!("{}{user}{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+fn micros(amount: Amount) -> i64 {
+    i64::try_from(amount.micros()).expect("amounts are at most i64::MAX micro-units")
+}
+
+fn amount(micros: i64) -> Result<Amount> {
+    u64::try_from(micros)
+        .ok()
+        .and_then(Amount::from_micros)
+        .ok_or_else(|| Error::malformed(format!("negative amount {micros} in the ledger")))
+}
+
+fn connect(url: &str) -> Result<Client> {
+    Client::connect(url, NoTls).map_err(|e| db_error(&shown(url), &e))
+}
+
+impl PgLedger {
+    /// Creates the ledger's tables in the (empty) database at `url`.
+    pub fn create(url: &str, server: &Signed<Identity>, now: Time) -> Result<()> {
+        let place = shown(url);
+        let mut client = connect(url)?;
+        let run = |client: &mut Client| -> std::result::Result<(), Fail> {
+            let mut tx = client.transaction()?;
+            let exists = tx.query_opt(
+                "SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'meta'",
+                &[],
+            )?;
+            if exists.is_some() {
+                return Err(Fail::Books(Error::new(
+                    ErrorKind::CannotCreate,
+                    "already holds a ledger; refusing to overwrite",
+                )));
+            }
+            tx.batch_execute(SCHEMA)?;
+            for (k, v) in [
+                ("schema_version", SCHEMA_VERSION.to_string()),
+                ("server_identity", server.to_json_line()),
+                ("created_at", now.to_string()),
+            ] {
+                tx.execute("INSERT INTO meta (key, value) VALUES ($1, $2)", &[&k, &v])?;
+            }
+            tx.commit()?;
+            Ok(())
+        };
+        run(&mut client).map_err(|f| match f {
+            Fail::Db(e) => db_error(&place, &e),
+            Fail::Books(e) => e.at(&place),
+        })
+    }
+
+    /// Opens the ledger at `url`.
+    pub fn open(url: &str) -> Result<PgLedger> {
+        let place = shown(url);
+        let mut client = connect(url)?;
+        let not_one = || Error::malformed("not a NetBill ledger").at(&place);
+        let meta = |client: &mut Client, key: &str| -> Result<Option<String>> {
+            client
+                .query_opt("SELECT value FROM meta WHERE key = $1", &[&key])
+                .map(|r| r.map(|r| r.get(0)))
+                .map_err(|_| not_one())
+        };
+        match meta(&mut client, "schema_version")?.as_deref() {
+            Some(SCHEMA_VERSION) => {}
+            Some(v) => return Err(Error::malformed(format!("ledger schema version {v} is not supported")).at(&place)),
+            None => return Err(not_one()),
+        }
+        let identity = meta(&mut client, "server_identity")?.ok_or_else(not_one)?;
+        let server = Identity::parse(identity.as_bytes()).map_err(|e| e.at(&place))?;
+        let server_document = Signed::parse(identity.as_bytes()).map_err(|e| e.at(&place))?;
+        Ok(PgLedger { client, place, server, server_document })
+    }
+
+    /// The server's self-signed identity document.
+    pub fn server_document(&self) -> &Signed<Identity> {
+        &self.server_document
+    }
+
+    /// Checks that `keys` are this ledger's server keys.
+    pub fn check_server_keys(&self, keys: &PartyKeys) -> Result<()> {
+        if keys.key_id() != self.server.key_id {
+            return Err(Error::usage(format!(
+                "the server key {} is not this ledger's ({})",
+                keys.key_id(),
+                self.server.key_id
+            ))
+            .at(&self.place));
+        }
+        Ok(())
+    }
+
+    /// Runs `step` in a READ COMMITTED transaction, again from the start while it loses races.
+    fn transact<T>(&mut self, mut step: impl FnMut(&mut Transaction<'_>) -> std::result::Result<T, Fail>) -> Result<T> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let outcome = (|| {
+                let mut tx = self.client.build_transaction().isolation_level(IsolationLevel::ReadCommitted).start()?;
+                let value = step(&mut tx)?;
+                tx.commit()?;
+                Ok(value)
+            })();
+            match outcome {
+                Ok(value) => return Ok(value),
+                Err(Fail::Db(e)) if retryable(&e) && attempt < RETRIES => {
+                    std::thread::sleep(std::time::Duration::from_micros(200 * u64::from(attempt.min(20))));
+                }
+                Err(Fail::Db(e)) => return Err(db_error(&self.place, &e)),
+                Err(Fail::Books(e)) => return Err(e.at(&self.place)),
+            }
+        }
+    }
+
+    /// Opens an account bound to `identity`, with a zero balance.
+    pub fn open_account(&mut self, identity: &Identity, now: Time) -> Result<()> {
+        crate::ledger::check_account_key(identity)?;
+        let json = serde_json::to_string(identity).expect("serializable");
+        let inserted = self.transact(|tx| {
+            Ok(tx.execute(
+                "INSERT INTO accounts (name, key_id, identity, balance, opened_at) VALUES ($1, $2, $3, 0, $4)
+                 ON CONFLICT DO NOTHING",
+                &[&identity.name, &identity.key_id.to_string(), &json, &now.to_string()],
+            )?)
+        })?;
+        if inserted == 0 {
+            return Err(Error::refused(format!(
+                "account {} already exists (names and keys are unique)",
+                identity.name
+            ))
+            .at(&self.place));
+        }
+        Ok(())
+    }
+
+    /// Moves external money into or out of an account.
+    pub fn external(
+        &mut self,
+        account: &str,
+        kind: External,
+        value: Amount,
+        memo: Option<&str>,
+        now: Time,
+    ) -> Result<Amount> {
+        if value == Amount::ZERO {
+            return Err(Error::usage("the amount must be greater than zero"));
+        }
+        self.transact(|tx| {
+            let row = tx
+                .query_opt("SELECT id, balance FROM accounts WHERE name = $1 OR key_id = $1 FOR UPDATE", &[&account])?
+                .ok_or_else(|| Error::new(ErrorKind::NoInput, format!("no account {account:?}")))?;
+            let (id, balance): (i64, Amount) = (row.get(0), amount(row.get(1))?);
+            let new_balance = match kind {
+                External::Deposit => balance.checked_add(value)?,
+                External::Withdrawal => balance.checked_sub(value).ok_or_else(|| {
+                    Error::refused(format!("insufficient funds: {account} has {balance}, cannot withdraw {value}"))
+                })?,
+            };
+            let delta = if kind == External::Deposit { micros(value) } else { -micros(value) };
+            let txn: i64 = tx
+                .query_one(
+                    "INSERT INTO transactions (kind, memo, at) VALUES ($1, $2, $3) RETURNING id",
+                    &[&kind.as_str(), &memo, &now.to_string()],
+                )?
+                .get(0);
+            tx.execute(
+                "INSERT INTO movements (txn, account, amount) VALUES ($1, $2, $3), ($1, NULL, $4)",
+                &[&txn, &id, &delta, &-delta],
+            )?;
+            tx.execute("UPDATE accounts SET balance = $1 WHERE id = $2", &[&micros(new_balance), &id])?;
+            Ok(new_balance)
+        })
+    }
+
+    /// The balance of an account (by name or key id).
+    pub fn balance(&mut self, account: &str) -> Result<Amount> {
+        let row = self
+            .client
+            .query_opt("SELECT balance FROM accounts WHERE name = $1 OR key_id = $1", &[&account])
+            .map_err(|e| db_error(&self.place, &e))?
+            .ok_or_else(|| Error::new(ErrorKind::NoInput, format!("no account {account:?}")).at(&self.place))?;
+        amount(row.get(0)).map_err(|e| e.at(&self.place))
+    }
+
+    /// Every movement of an account, oldest first.
+    pub fn statement(&mut self, account: &str) -> Result<Statement> {
+        let place = self.place.clone();
+        self.transact(|tx| {
+            let row = tx
+                .query_opt(
+                    "SELECT id, name, key_id, balance FROM accounts WHERE name = $1 OR key_id = $1",
+                    &[&account],
+                )?
+                .ok_or_else(|| Error::new(ErrorKind::NoInput, format!("no account {account:?}")))?;
+            let (id, name, key_id, balance): (i64, String, String, i64) =
+                (row.get(0), row.get(1), row.get(2), row.get(3));
+            let rows = tx.query(
+                "SELECT t.at, t.kind, t.epo_id, t.memo, m.amount FROM movements m JOIN transactions t ON t.id = m.txn
+                 WHERE m.account = $1 ORDER BY m.id",
+                &[&id],
+            )?;
+            let lines = rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4))).collect();
+            Ok(Statement {
+                account: name,
+                key_id: key_id.parse()?,
+                balance: amount(balance)?,
+                movements: statement_lines(lines, &place)?,
+            })
+        })
+    }
+
+    /// Checks every invariant of the books on one consistent snapshot.
+    pub fn audit(&mut self) -> Result<AuditReport> {
+        let place = self.place.clone();
+        let mut tx = self
+            .client
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .map_err(|e| db_error(&place, &e))?;
+        let read = |tx: &mut Transaction<'_>| -> std::result::Result<Tables, postgres::Error> {
+            Ok(Tables {
+                accounts: tx
+                    .query("SELECT id, name, key_id, balance FROM accounts ORDER BY id", &[])?
+                    .iter()
+                    .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+                    .collect(),
+                movements: tx
+                    .query("SELECT txn, account, amount FROM movements ORDER BY id", &[])?
+                    .iter()
+                    .map(|r| (r.get(0), r.get(1), r.get(2)))
+                    .collect(),
+                transactions: tx
+                    .query("SELECT id, kind, epo_id FROM transactions ORDER BY id", &[])?
+                    .iter()
+                    .map(|r| (r.get(0), r.get(1), r.get(2)))
+                    .collect(),
+                settlements: tx
+                    .query(
+                        "SELECT epo_id, request_sha256, result, goods_key, receipt, txn FROM settlements ORDER BY epo_id",
+                        &[],
+                    )?
+                    .iter()
+                    .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5)))
+                    .collect(),
+            })
+        };
+        let tables = read(&mut tx).map_err(|e| db_error(&place, &e))?;
+        tx.commit().map_err(|e| db_error(&place, &e))?;
+        Ok(audit::audit(&tables, &self.server))
+    }
+
+    /// The recorded settlement of `epo_id`, and the account of its customer.
+    pub fn settlement(&mut self, epo_id: &EpoId) -> Result<Option<(StoredSettlement, Option<Account>)>> {
+        let place = self.place.clone();
+        let row = self
+            .client
+            .query_opt("SELECT request_sha256, receipt FROM settlements WHERE epo_id = $1", &[&epo_id.as_str()])
+            .map_err(|e| db_error(&place, &e))?;
+        let Some(row) = row else { return Ok(None) };
+        let stored = stored_settlement(row.get(0), row.get(1)).map_err(|e| e.at(&place))?;
+        let customer = stored.receipt.unverified().customer;
+        let account = self
+            .client
+            .query_opt("SELECT name, identity, balance FROM accounts WHERE key_id = $1", &[&customer.to_string()])
+            .map_err(|e| db_error(&place, &e))?
+            .map(|r| account_of(r.get(0), r.get(1), r.get(2)))
+            .transpose()
+            .map_err(|e| e.at(&place))?;
+        Ok(Some((stored, account)))
+    }
+
+    /// Adds to `directory` the identities and keys of the accounts of `keys` it lacks.
+    pub fn fill_directory(&mut self, keys: impl IntoIterator<Item = KeyId>, directory: &mut Directory) -> Result<()> {
+        let missing: Vec<String> =
+            keys.into_iter().filter(|k| !directory.contains_key(k)).map(|k| k.to_string()).collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let rows = self
+            .client
+            .query("SELECT identity FROM accounts WHERE key_id = ANY($1)", &[&missing])
+            .map_err(|e| db_error(&self.place, &e))?;
+        for row in rows {
+            let json: String = row.get(0);
+            let identity: Identity = serde_json::from_str(&json)
+                .map_err(|e| Error::malformed(format!("stored identity: {e}")).at(&self.place))?;
+            let key = identity.verifying_key()?;
+            directory.insert(identity.key_id, (identity, key));
+        }
+        Ok(())
+    }
+
+    /// Settles a group of prepared requests in one transaction (retried whole if it loses a
+    /// race) and returns their receipts, to be released only now that they are committed.
+    pub fn settle_group(
+        &mut self,
+        group: &[Prepared],
+        server: &PartyKeys,
+        now: Time,
+        threads: usize,
+    ) -> Result<Vec<Signed<Receipt>>> {
+        self.check_server_keys(server)?;
+        let mut keys: Vec<String> = group
+            .iter()
+            .flat_map(|p| {
+                let epo = p.request.unverified().epo.unverified();
+                [epo.customer.to_string(), epo.merchant.to_string()]
+            })
+            .collect();
+        keys.sort();
+        keys.dedup();
+        let epo_ids: Vec<String> =
+            group.iter().map(|p| p.request.unverified().epo.unverified().epo_id.as_str().to_string()).collect();
+        self.transact(|tx| {
+            let mut books = MemoryBooks::default();
+            for row in tx.query(
+                "SELECT id, key_id, name, identity, balance FROM accounts WHERE key_id = ANY($1) ORDER BY key_id FOR UPDATE",
+                &[&keys],
+            )? {
+                let key: String = row.get(1);
+                let key: KeyId = key.parse()?;
+                books.ids.insert(key, row.get(0));
+                books.accounts.insert(key, account_of(row.get(2), row.get(3), row.get(4))?);
+            }
+            for row in tx.query("SELECT epo_id, request_sha256, receipt FROM settlements WHERE epo_id = ANY($1)", &[&epo_ids])? {
+                let epo_id: String = row.get(0);
+                books.settlements.insert(epo_id.parse()?, stored_settlement(row.get(1), row.get(2))?);
+            }
+            let receipts = batch::settle_group(&mut books, group, server, now, threads)?;
+            books.write(tx)?;
+            Ok(receipts)
+        })
+    }
+}
+
+fn account_of(name: String, identity: String, balance: i64) -> Result<Account> {
+    let identity: Identity = serde_json::from_str(&identity)
+        .map_err(|e| Error::malformed(format!("account {name}: stored identity: {e}")))?;
+    Ok(Account { name, identity, balance: amount(balance)? })
+}
+
+fn stored_settlement(request: String, receipt: String) -> Result<StoredSettlement> {
+    Ok(StoredSettlement {
+        request: Hex::parse(&request).map_err(Error::malformed)?,
+        receipt: Signed::parse(receipt.as_bytes())?,
+    })
+}
+
+/// A group's books in memory: its accounts (locked) and settlements read at the start, its
+/// decisions written at the end in a few statements.
+#[derive(Default)]
+struct MemoryBooks {
+    ids: HashMap<KeyId, i64>,
+    accounts: HashMap<KeyId, Account>,
+    settlements: HashMap<EpoId, StoredSettlement>,
+    records: Vec<(Decision, Signed<Receipt>)>,
+}
+
+impl Books for MemoryBooks {
+    fn account(&mut self, key: KeyId) -> Result<Option<Account>> {
+        Ok(self.accounts.get(&key).cloned())
+    }
+
+    fn settlement(&mut self, epo_id: &EpoId) -> Result<Option<StoredSettlement>> {
+        Ok(self.settlements.get(epo_id).cloned())
+    }
+
+    fn record(&mut self, decision: &Decision, receipt: &Signed<Receipt>) -> Result<()> {
+        self.records.push((decision.clone(), receipt.clone()));
+        Ok(())
+    }
+}
+
+impl MemoryBooks {
+    /// Writes the group's purchases, movements, balances and settlements.
+    fn write(&self, tx: &mut Transaction<'_>) -> std::result::Result<(), Fail> {
+        let paid: Vec<&Decision> = self.records.iter().map(|(d, _)| d).filter(|d| d.transfer.is_some()).collect();
+        let mut txns: HashMap<String, i64> = HashMap::new();
+        if !paid.is_empty() {
+            let ids: Vec<String> = paid.iter().map(|d| d.receipt.epo_id.as_str().to_string()).collect();
+            let ats: Vec<String> = paid.iter().map(|d| d.receipt.server_time.to_string()).collect();
+            for row in tx.query(
+                "INSERT INTO transactions (kind, epo_id, at) SELECT 'purchase', e, a FROM UNNEST($1::text[], $2::text[]) AS t(e, a)
+                 RETURNING id, epo_id",
+                &[&ids, &ats],
+            )? {
+                txns.insert(row.get(1), row.get(0));
+            }
+            let (mut txn, mut account, mut moved) = (Vec::new(), Vec::new(), Vec::new());
+            let mut deltas: HashMap<i64, i64> = HashMap::new();
+            for d in &paid {
+                let t = d.transfer.expect("paid");
+                let id = txns[d.receipt.epo_id.as_str()];
+                for (key, delta) in [(t.customer, -micros(t.price)), (t.merchant, micros(t.price))] {
+                    let account_id = self.ids[&key];
+                    txn.push(id);
+                    account.push(account_id);
+                    moved.push(delta);
+                    *deltas.entry(account_id).or_default() += delta;
+                }
+            }
+            tx.execute(
+                "INSERT INTO movements (txn, account, amount) SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::int8[])",
+                &[&txn, &account, &moved],
+            )?;
+            let (ids, deltas): (Vec<i64>, Vec<i64>) = deltas.into_iter().unzip();
+            tx.execute(
+                "UPDATE accounts SET balance = accounts.balance + d.delta FROM UNNEST($1::int8[], $2::int8[]) AS d(id, delta)
+                 WHERE accounts.id = d.id",
+                &[&ids, &deltas],
+            )?;
+        }
+        if self.records.is_empty() {
+            return Ok(());
+        }
+        let mut columns: (Vec<String>, Vec<String>, Vec<String>, Vec<String>) = Default::default();
+        let (mut keys, mut receipts, mut txn, mut at) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (d, receipt) in &self.records {
+            let r = &d.receipt;
+            columns.0.push(r.epo_id.as_str().to_string());
+            columns.1.push(r.request.to_string());
+            columns.2.push((if r.result == Outcome::Paid { "paid" } else { "refused" }).to_string());
+            columns.3.push(r.ciphertext_sha256.to_string());
+            keys.push(r.key.map(|k| k.to_string()));
+            receipts.push(receipt.to_json_line());
+            txn.push(txns.get(r.epo_id.as_str()).copied());
+            at.push(r.server_time.to_string());
+        }
+        tx.execute(
+            "INSERT INTO settlements (epo_id, request_sha256, result, ciphertext_sha256, goods_key, receipt, txn, at)
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int8[], $8::text[])",
+            &[&columns.0, &columns.1, &columns.2, &columns.3, &keys, &receipts, &txn, &at],
+        )?;
+        Ok(())
+    }
+}
