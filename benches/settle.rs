@@ -74,6 +74,13 @@ fn main() {
     let mut ledger = SqliteLedger::open(&world.ledger).unwrap();
     let mut directory = Directory::new();
     ledger.fill_directory([world.alice.keys.key_id(), world.bookshop.keys.key_id()], &mut directory).unwrap();
+    let account =
+        |keys: &atomic_commerce::crypto::keys::PartyKeys, balance: &str| atomic_commerce::netbill::settle::Account {
+            name: keys.identity().name,
+            identity: keys.identity(),
+            balance: balance.parse().unwrap(),
+        };
+    let (customer, merchant) = (account(&world.alice.keys, "1000"), account(&world.bookshop.keys, "0"));
     let started = Instant::now();
     for group in requests.chunks(512) {
         let prepared = batch::prepare(group.to_vec(), &directory, &world.server.keys, threads);
@@ -86,12 +93,13 @@ fn main() {
                             .map(|p| {
                                 let d = atomic_commerce::netbill::settle::decide_checked(
                                     &p.request,
-                                    None,
-                                    None,
+                                    Some(&customer),
+                                    Some(&merchant),
                                     p.signatures.as_ref(),
                                     &world.server.keys,
                                     common::now(),
                                 );
+                                assert!(d.transfer.is_some(), "a paid receipt is signed");
                                 Signed::sign(d.receipt, &world.server.keys)
                             })
                             .count()

@@ -95,3 +95,26 @@ fn settlers_racing_on_one_account_settle_each_epo_once_on_both_backends() {
     let db = PgDb::ledger_for(&world);
     race(&world, &db.url, &requests);
 }
+
+/// A group in which one request's endorsement carries a wrong signature (under the right key
+/// id) fails its batch; the strict fallback blames that request alone.
+#[test]
+fn a_failing_batch_is_checked_signature_by_signature() {
+    use atomic_commerce::netbill::batch::{Directory, prepare};
+    let world = World::new();
+    let expires = crate::common::now().plus(jiff::SignedDuration::from_hours(1)).unwrap();
+    let requests: Vec<_> = (0..6).map(|_| world.unrecorded_purchase("0.1", b"goods", expires).endorsed).collect();
+    let mut directory = Directory::new();
+    world.books().fill_directory([world.alice.keys.key_id(), world.bookshop.keys.key_id()], &mut directory).unwrap();
+    let mut broken = requests.clone();
+    let mut sig = broken[3].signature().ed25519.0;
+    sig[10] ^= 1;
+    broken[3] = Signed::from_parts(broken[3].unverified().clone(), broken[3].signature().key_id, sig);
+    for (group, bad) in [(requests, None), (broken, Some(3))] {
+        for (i, p) in prepare(group, &directory, &world.server.keys, 2).iter().enumerate() {
+            let s = p.signatures.as_ref().unwrap();
+            assert_eq!(s.parties, Some(i) != bad, "request {i}");
+            assert!(s.offer && s.statement.is_some());
+        }
+    }
+}

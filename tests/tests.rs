@@ -2,6 +2,7 @@
 
 mod common;
 
+mod bad_input;
 mod cash;
 mod cash_tools;
 mod concurrency;

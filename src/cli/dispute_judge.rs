@@ -113,7 +113,7 @@ fn bundle(claim: Claim, output: &Path, files: &[PathBuf]) -> Result<()> {
     let mut texts = Vec::new();
     let mut ciphertext: Option<(Vec<u8>, &Path)> = None;
     for path in files {
-        let bytes = cli::read_input(path)?;
+        let bytes = cli::read_bytes(path)?;
         let place = cli::display(path);
         if bytes.starts_with(GOODS_MAGIC) {
             if let Some((_, first)) = &ciphertext {

@@ -68,7 +68,7 @@ fn run(a: &Args) -> Result<ExitCode> {
     let server = cli::read_identity(&a.server)?;
     let offer = cli::read_signed::<Offer>(&a.offer)?;
     let note = cli::read_signed::<DeliveryNote>(&a.delivery)?;
-    let ciphertext = cli::read_input(&a.ciphertext)?;
+    let ciphertext = cli::read_bytes(&a.ciphertext)?;
     let now = a.clock.now();
     let expires_at = match a.expires_at {
         Some(t) => t,

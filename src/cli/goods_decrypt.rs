@@ -60,7 +60,7 @@ fn run(a: &Args) -> Result<ExitCode> {
             return Err(Error::refused(format!("{} was refused: no key was released", body.epo_id)).at(&at_receipt));
         }
     };
-    let ciphertext = cli::read_input(&a.ciphertext)?;
+    let ciphertext = cli::read_bytes(&a.ciphertext)?;
     let at_ciphertext = cli::display(&a.ciphertext);
     let checksum = crate::crypto::sha256(&ciphertext);
     if checksum != body.ciphertext_sha256 {

@@ -48,7 +48,7 @@ fn run(a: &Args) -> Result<ExitCode> {
     cli::ensure_distinct(&a.goods, Some(&a.ciphertext))?;
     let merchant = cli::read_keys(&a.key)?;
     let offer = cli::read_signed::<Offer>(&a.offer)?;
-    let goods = cli::read_input(&a.goods)?;
+    let goods = cli::read_bytes(&a.goods)?;
     let store = MerchantStore::open(&a.store)?;
     let delivery = deliver(&offer, &merchant, &goods, a.clock.now())
         .map_err(|e| cli::in_files(e, &[("offer", &a.offer), ("goods", &a.goods)]))?;

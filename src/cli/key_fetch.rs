@@ -51,8 +51,8 @@ enum Step {
         /// The key request
         #[arg(default_value = "-", value_name = "REQUEST")]
         request: PathBuf,
-        /// Answer as the NetBill server, from this ledger
-        #[arg(long, value_name = "PATH", required_unless_present = "store", conflicts_with = "store")]
+        /// Answer as the NetBill server, from this ledger (an SQLite file, or a postgres:// URL)
+        #[arg(long, value_name = "PATH|URL", required_unless_present = "store", conflicts_with = "store")]
         ledger: Option<PathBuf>,
         /// Answer as the merchant, from this store directory
         #[arg(long, value_name = "DIR")]
@@ -101,7 +101,7 @@ fn run(step: Step) -> Result<ExitCode> {
             let epo_id = request.unverified().epo_id.clone();
             let (customer, receipt) = match (ledger, store) {
                 (Some(ledger), _) => {
-                    let place = ledger.display().to_string();
+                    let place = crate::ledger::describe(&ledger);
                     let (stored, customer) = Ledger::open(&ledger)?
                         .settlement(&epo_id)?
                         .ok_or_else(|| no_record(&epo_id, "the ledger: nothing was charged for it").at(&place))?;

@@ -158,13 +158,43 @@ pub fn display(path: &Path) -> String {
     if is_std(path) { "stdin".to_string() } else { path.display().to_string() }
 }
 
-/// Reads a whole input file, `-` meaning stdin (which may be read only once).
+/// Reads a whole document, `-` meaning stdin (which may be read only once); anything longer
+/// than [`crate::doc::MAX_DOCUMENT`] is refused before it is read.
 pub fn read_input(path: &Path) -> Result<Vec<u8>> {
+    read_at_most(path, Some(crate::doc::MAX_DOCUMENT))
+}
+
+/// Reads a whole input of any size (goods, ciphertexts), `-` meaning stdin.
+pub fn read_bytes(path: &Path) -> Result<Vec<u8>> {
+    read_at_most(path, None)
+}
+
+fn read_at_most(path: &Path, limit: Option<u64>) -> Result<Vec<u8>> {
+    let too_long =
+        |limit: u64| Error::malformed(format!("longer than {} MiB: not a document", limit >> 20)).at(display(path));
     if !is_std(path) {
+        if let Some(limit) = limit {
+            let len = std::fs::metadata(path).map_err(|e| Error::io(&e).at(path.display()))?.len();
+            if len > limit {
+                return Err(too_long(limit));
+            }
+        }
         return fsio::read(path);
     }
     let mut bytes = Vec::new();
-    take_stdin()?.read_to_end(&mut bytes).map_err(|e| Error::io(&e).at("stdin"))?;
+    let stdin = take_stdin()?;
+    match limit {
+        Some(limit) => {
+            stdin.take(limit + 1).read_to_end(&mut bytes).map_err(|e| Error::io(&e).at("stdin"))?;
+            if bytes.len() as u64 > limit {
+                return Err(too_long(limit));
+            }
+        }
+        None => {
+            let mut stdin = stdin;
+            stdin.read_to_end(&mut bytes).map_err(|e| Error::io(&e).at("stdin"))?;
+        }
+    }
     Ok(bytes)
 }
 

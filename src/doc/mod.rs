@@ -30,6 +30,9 @@ pub use hex::{Hex, HexBytes};
 /// The version every document of this release carries.
 pub const VERSION: u32 = 1;
 
+/// The longest document (or NDJSON line) a tool reads: 64 MiB.
+pub const MAX_DOCUMENT: u64 = 64 << 20;
+
 /// The body of one document type.
 pub trait Body: Serialize + DeserializeOwned + Clone {
     /// The type tag, such as `netbill.epo`.
@@ -361,9 +364,36 @@ impl<'de, B: Body> Deserialize<'de> for Signed<B> {
 }
 
 /// Reads a stream of documents (NDJSON, or any whitespace-separated JSON values) one at a
-/// time, yielding each value's raw text so that it can be parsed strictly.
+/// time, yielding each value's raw text so that it can be parsed strictly. A line longer than
+/// [`MAX_DOCUMENT`] ends the stream with an error, so memory stays bounded whatever comes in.
 pub fn stream<R: Read>(reader: R) -> impl Iterator<Item = Result<Box<serde_json::value::RawValue>>> {
-    serde_json::Deserializer::from_reader(std::io::BufReader::new(reader))
-        .into_iter::<Box<serde_json::value::RawValue>>()
-        .map(|item| item.map_err(|e| Error::malformed(describe_json_error(&e))))
+    let limited = LineLimit { inner: std::io::BufReader::new(reader), run: 0 };
+    serde_json::Deserializer::from_reader(limited).into_iter::<Box<serde_json::value::RawValue>>().map(|item| {
+        item.map_err(|e| match e.io_error_kind() {
+            Some(std::io::ErrorKind::InvalidData) => {
+                Error::malformed(format!("a line longer than {} MiB: not a document", MAX_DOCUMENT >> 20))
+            }
+            _ => Error::malformed(describe_json_error(&e)),
+        })
+    })
+}
+
+/// A reader that fails once more than [`MAX_DOCUMENT`] bytes come without a newline.
+struct LineLimit<R> {
+    inner: R,
+    run: u64,
+}
+
+impl<R: std::io::BufRead> Read for LineLimit<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.run = match buf[..n].iter().rposition(|&b| b == b'\n') {
+            Some(last) => (n - 1 - last) as u64,
+            None => self.run + n as u64,
+        };
+        if self.run > MAX_DOCUMENT {
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "line too long"));
+        }
+        Ok(n)
+    }
 }

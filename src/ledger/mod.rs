@@ -115,6 +115,14 @@ fn url(spec: &Path) -> Option<&str> {
     spec.to_str().filter(|s| s.starts_with("postgres://") || s.starts_with("postgresql://"))
 }
 
+/// How a ledger is named in messages: its path, or its URL without a password.
+pub fn describe(spec: &Path) -> String {
+    match url(spec) {
+        Some(u) => postgres::shown(u),
+        None => spec.display().to_string(),
+    }
+}
+
 /// Calls the same method on either backend.
 macro_rules! either {
     ($self:ident, $l:ident => $call:expr) => {
@@ -248,4 +256,25 @@ pub fn statement_lines(rows: Vec<MovementRow>, place: &str) -> Result<Vec<Statem
         });
     }
     Ok(lines)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::doc::Hex;
+
+    #[test]
+    fn a_key_with_a_small_order_component_cannot_open_an_account() {
+        let honest = PartyKeys::generate("alice").unwrap().identity();
+        check_account_key(&honest).unwrap();
+        let point = ed25519_dalek::VerifyingKey::from_bytes(&honest.ed25519.0).unwrap().to_edwards()
+            + curve25519_dalek::constants::EIGHT_TORSION[1];
+        let mixed = Identity {
+            ed25519: Hex(point.compress().to_bytes()),
+            key_id: KeyId::of(&point.compress().to_bytes()),
+            ..honest
+        };
+        let e = check_account_key(&mixed).unwrap_err();
+        assert!(e.message().contains("small-order component"), "{e}");
+    }
 }

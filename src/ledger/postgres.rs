@@ -112,15 +112,22 @@ fn db_error(place: &str, e: &postgres::Error) -> Error {
     Error::new(kind, format!("ledger database: {what}")).at(place)
 }
 
-/// The URL as it may be shown: without its password.
-fn shown(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
+/// The URL as it may be shown: without a password, in the user part or in the query.
+pub fn shown(url: &str) -> String {
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let base = match (base.find("://"), base.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
-            let user = &url[scheme + 3..at];
-            let user = user.split(':').next().unwrap_or_default();
-            format!("{}{user}{}", &url[..scheme + 3], &url[at..])
+            let user = base[scheme + 3..at].split(':').next().unwrap_or_default();
+            format!("{}{user}{}", &base[..scheme + 3], &base[at..])
         }
-        _ => url.to_string(),
+        _ => base.to_string(),
+    };
+    match query {
+        Some(q) => {
+            let kept: Vec<&str> = q.split('&').filter(|p| !p.starts_with("password=")).collect();
+            if kept.is_empty() { base } else { format!("{base}?{}", kept.join("&")) }
+        }
+        None => base,
     }
 }
 
@@ -557,5 +564,18 @@ impl MemoryBooks {
             &[&columns.0, &columns.1, &columns.2, &columns.3, &keys, &receipts, &txn, &at],
         )?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_are_not_shown() {
+        assert_eq!(super::shown("postgresql://bob:s3cret@db/ledger"), "postgresql://bob@db/ledger");
+        assert_eq!(
+            super::shown("postgresql://bob@db/ledger?password=s3cret&sslmode=disable"),
+            "postgresql://bob@db/ledger?sslmode=disable"
+        );
+        assert_eq!(super::shown("postgresql://%2Frun%2Fpg/ledger"), "postgresql://%2Frun%2Fpg/ledger");
     }
 }
