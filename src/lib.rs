@@ -11,6 +11,7 @@ pub mod crypto;
 pub mod doc;
 pub mod error;
 pub mod fsio;
+pub mod fuzzing;
 pub mod lab;
 pub mod ledger;
 pub mod money;

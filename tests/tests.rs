@@ -9,6 +9,7 @@ mod concurrency;
 mod crash;
 mod documents;
 mod example;
+mod fuzzing;
 mod indicia;
 mod lab;
 mod ledger;

@@ -1,0 +1,3 @@
+//! Fuzzes `atomic_commerce::fuzzing::values`.
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| atomic_commerce::fuzzing::values(data));
