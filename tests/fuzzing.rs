@@ -109,12 +109,15 @@ fn mutate(seed: &[u8], rng: &mut Rng) -> Vec<u8> {
     out
 }
 
+/// A fuzz entry point.
+type Entry = fn(&[u8]);
+
 #[test]
 fn no_input_makes_a_parser_panic() {
     if std::env::var_os("UPDATE_SEEDS").is_some() {
         regenerate();
     }
-    let targets: [(&str, fn(&[u8])); 4] = [
+    let targets: [(&str, Entry); 4] = [
         ("documents", fuzzing::documents),
         ("record", fuzzing::record),
         ("ndjson", fuzzing::ndjson),
