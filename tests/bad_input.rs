@@ -1,4 +1,4 @@
-//! The bad-input corpus: every document-reading tool, given each kind of broken input, answers
+//! The bad-input corpus: the NetBill and cash document readers, given each kind of broken input, answer
 //! with one line naming the file and the problem, the documented exit status, and writes
 //! nothing (no file, no ledger row, no store change).
 //!
@@ -323,4 +323,32 @@ fn a_gigabyte_line_is_refused_after_its_first_64_mib() {
         assert!(stderr.contains("64 MiB"), "{tool}: {stderr}");
         assert!(sent < 1 << 30, "{tool} stopped reading before the gigabyte ended ({sent} bytes sent)");
     }
+}
+
+#[test]
+fn an_endless_device_and_a_store_readable_by_others_are_refused() {
+    let world = World::new();
+    let out = Command::new(assert_cmd::cargo::cargo_bin("netbill-ledger"))
+        .current_dir(world.dir.path())
+        .args(["--ledger", "netbill.db", "open", "/dev/zero"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(65), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("64 MiB"));
+
+    use std::os::unix::fs::PermissionsExt;
+    let cash = CashWorld::new("1");
+    std::fs::set_permissions(cash.path("alice.wallet"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = Command::new(assert_cmd::cargo::cargo_bin("cash-withdraw"))
+        .args(["--wallet"])
+        .arg(cash.path("alice.wallet"))
+        .arg("list")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("readable by others"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -57,6 +57,19 @@ impl Store {
                 Error::new(ErrorKind::NoInput, format!("no {kind} here; create one with `{init}`")).at(path.display())
             );
         }
+        // The store holds secrets (keys, coin secrets, blinding factors): refuse it when others
+        // may read it, as with key files.
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(path).map_err(|e| Error::io(&e).at(path.display()))?.permissions().mode();
+            if mode & 0o077 != 0 {
+                return Err(Error::refused(format!(
+                    "{kind} file has mode {:04o}, readable by others; run chmod 600 on it",
+                    mode & 0o777
+                ))
+                .at(path.display()));
+            }
+        }
         let conn =
             Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
                 .sql()

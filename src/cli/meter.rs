@@ -95,7 +95,7 @@ fn pin(args_pin_file: Option<&std::path::Path>, choice: Option<&DeviceChoice>) -
         _ => None,
     };
     let from_file = |path: &std::path::Path| -> Result<Pin> {
-        let text = zeroize::Zeroizing::new(crate::fsio::read(path)?);
+        let text = crate::fsio::read_secret(path)?;
         let text =
             std::str::from_utf8(&text).map_err(|_| Error::malformed("the PIN is not UTF-8").at(path.display()))?;
         Ok(Pin::new(text.trim_end_matches(['\n', '\r']).into()))

@@ -173,13 +173,15 @@ fn read_at_most(path: &Path, limit: Option<u64>) -> Result<Vec<u8>> {
     let too_long =
         |limit: u64| Error::malformed(format!("longer than {} MiB: not a document", limit >> 20)).at(display(path));
     if !is_std(path) {
-        if let Some(limit) = limit {
-            let len = std::fs::metadata(path).map_err(|e| Error::io(&e).at(path.display()))?.len();
-            if len > limit {
-                return Err(too_long(limit));
-            }
+        let Some(limit) = limit else { return fsio::read(path) };
+        // Read, never trust the size: pipes and devices have none.
+        let file = std::fs::File::open(path).map_err(|e| Error::io(&e).at(path.display()))?;
+        let mut bytes = Vec::new();
+        file.take(limit + 1).read_to_end(&mut bytes).map_err(|e| Error::io(&e).at(path.display()))?;
+        if bytes.len() as u64 > limit {
+            return Err(too_long(limit));
         }
-        return fsio::read(path);
+        return Ok(bytes);
     }
     let mut bytes = Vec::new();
     let stdin = take_stdin()?;

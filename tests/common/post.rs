@@ -34,7 +34,7 @@ impl PostWorld {
                 world.path("tokens").display()
             );
             std::fs::write(world.path("softhsm2.conf"), conf).unwrap();
-            std::fs::write(world.path("pin"), "1234\n").unwrap();
+            atomic_commerce::fsio::write_secret(&world.path("pin"), b"1234\n").unwrap();
             let init = Command::new("softhsm2-util")
                 .args(["--init-token", "--free", "--label", "meter", "--so-pin", "12345678", "--pin", "1234"])
                 .env("SOFTHSM2_CONF", world.path("softhsm2.conf"))
