@@ -51,6 +51,20 @@ impl Amount {
     }
 }
 
+/// An amount as SQL databases store it: signed 64-bit micro-units (every amount fits).
+pub fn to_sql(amount: Amount) -> i64 {
+    i64::try_from(amount.micros()).expect("amounts are at most i64::MAX micro-units")
+}
+
+/// An amount read from a database; the schemas CHECK amounts non-negative, so only a database
+/// edited behind the tools' back holds a negative one, which reads as an error.
+pub fn from_sql(micros: i64) -> Result<Amount> {
+    u64::try_from(micros)
+        .ok()
+        .and_then(Amount::from_micros)
+        .ok_or_else(|| Error::malformed(format!("invalid amount {micros} in the database")))
+}
+
 impl fmt::Display for Amount {
     /// The canonical form: no leading zeros, no trailing fractional zeros, no `.` for whole
     /// amounts (`"12"`, `"0.1"`, `"0.000001"`).

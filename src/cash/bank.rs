@@ -31,7 +31,7 @@ use crate::crypto::keys::{Identity, KeyId, PartyKeys};
 use crate::doc::{Body, Hex, HexBytes, Signed};
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::money::Amount;
+use crate::money::{Amount, from_sql as amount, to_sql as micros};
 
 const SCHEMA: &str = "
 CREATE TABLE denominations (
@@ -109,17 +109,6 @@ struct AccountRow {
     name: String,
     balance: Amount,
     registration: Option<String>,
-}
-
-fn micros(a: Amount) -> i64 {
-    i64::try_from(a.micros()).expect("amounts fit i64")
-}
-
-fn amount(micros: i64) -> Result<Amount> {
-    u64::try_from(micros)
-        .ok()
-        .and_then(Amount::from_micros)
-        .ok_or_else(|| Error::malformed(format!("invalid amount {micros} in the database")))
 }
 
 fn json<T: serde::Serialize>(value: &T) -> String {

@@ -23,7 +23,7 @@ use crate::clock::Time;
 use crate::crypto::keys::{KeyId, PartyKeys};
 use crate::doc::{Body, Hex, HexBytes, Plain, Signed};
 use crate::error::{Error, ErrorKind, Result};
-use crate::money::Amount;
+use crate::money::{Amount, from_sql as amount, to_sql as micros};
 
 const SCHEMA: &str = "
 CREATE TABLE withdrawals (
@@ -79,17 +79,6 @@ pub struct Wallet {
     store: Store,
     bank: BankKeys,
     account: KeyId,
-}
-
-fn micros(a: Amount) -> i64 {
-    i64::try_from(a.micros()).expect("amounts fit i64")
-}
-
-fn amount(micros: i64) -> Result<Amount> {
-    u64::try_from(micros)
-        .ok()
-        .and_then(Amount::from_micros)
-        .ok_or_else(|| Error::malformed("invalid amount in the wallet"))
 }
 
 fn json<T: Serialize>(value: &T) -> String {

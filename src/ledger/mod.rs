@@ -219,6 +219,14 @@ impl Ledger {
     }
 }
 
+/// Checks that `keys` are the keys of the ledger's server `server`.
+fn check_server(server: &Identity, keys: &PartyKeys) -> Result<()> {
+    if keys.key_id() != server.key_id {
+        return Err(Error::usage(format!("the server key {} is not this ledger's ({})", keys.key_id(), server.key_id)));
+    }
+    Ok(())
+}
+
 /// Refuses an account key settlement could not verify exactly in batches: a weak key, or one
 /// with a small-order component (see [`crate::netbill::batch`]).
 pub fn check_account_key(identity: &Identity) -> Result<()> {

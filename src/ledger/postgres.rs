@@ -20,7 +20,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::ledger::audit::{self, Tables};
 use crate::ledger::sqlite::External;
 use crate::ledger::{AuditReport, Statement, statement_lines};
-use crate::money::Amount;
+use crate::money::{Amount, from_sql as amount, to_sql as micros};
 use crate::netbill::batch::{self, Directory, Prepared};
 use crate::netbill::delivery::EpoId;
 use crate::netbill::receipt::{Outcome, Receipt};
@@ -131,17 +131,6 @@ pub fn shown(url: &str) -> String {
     }
 }
 
-fn micros(amount: Amount) -> i64 {
-    i64::try_from(amount.micros()).expect("amounts are at most i64::MAX micro-units")
-}
-
-fn amount(micros: i64) -> Result<Amount> {
-    u64::try_from(micros)
-        .ok()
-        .and_then(Amount::from_micros)
-        .ok_or_else(|| Error::malformed(format!("negative amount {micros} in the ledger")))
-}
-
 fn connect(url: &str) -> Result<Client> {
     Client::connect(url, NoTls).map_err(|e| db_error(&shown(url), &e))
 }
@@ -209,15 +198,7 @@ impl PgLedger {
 
     /// Checks that `keys` are this ledger's server keys.
     pub fn check_server_keys(&self, keys: &PartyKeys) -> Result<()> {
-        if keys.key_id() != self.server.key_id {
-            return Err(Error::usage(format!(
-                "the server key {} is not this ledger's ({})",
-                keys.key_id(),
-                self.server.key_id
-            ))
-            .at(&self.place));
-        }
-        Ok(())
+        crate::ledger::check_server(&self.server, keys).map_err(|e| e.at(&self.place))
     }
 
     /// Runs `step` in a READ COMMITTED transaction, again from the start while it loses races.

@@ -10,7 +10,7 @@ use crate::doc::{Hex, Signed};
 use crate::error::{Error, ErrorKind, Result};
 use crate::ledger::audit::{self, Tables};
 use crate::ledger::{AuditReport, Statement, statement_lines};
-use crate::money::Amount;
+use crate::money::{Amount, from_sql, to_sql as micros};
 use crate::netbill::batch::{self, Directory, Prepared};
 use crate::netbill::delivery::EpoId;
 use crate::netbill::epo::EndorsedEpo;
@@ -68,17 +68,9 @@ fn db_error(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
     move |e| Error::database("ledger database", path, &e)
 }
 
-fn micros(amount: Amount) -> i64 {
-    i64::try_from(amount.micros()).expect("amounts are at most i64::MAX micro-units")
-}
-
-/// A stored amount; the schema CHECKs balances non-negative, so only a database edited behind
-/// the server's back can hold a negative one, which reads as an error.
+/// A stored amount, the error placed at the ledger.
 fn amount(micros: i64, path: &Path) -> Result<Amount> {
-    u64::try_from(micros)
-        .ok()
-        .and_then(Amount::from_micros)
-        .ok_or_else(|| Error::malformed(format!("negative amount {micros} in the ledger")).at(path.display()))
+    from_sql(micros).map_err(|e| e.at(path.display()))
 }
 
 impl SqliteLedger {
@@ -137,15 +129,7 @@ impl SqliteLedger {
 
     /// Checks that `keys` are this ledger's server keys.
     pub fn check_server_keys(&self, keys: &PartyKeys) -> Result<()> {
-        if keys.key_id() != self.server.key_id {
-            return Err(Error::usage(format!(
-                "the server key {} is not this ledger's ({})",
-                keys.key_id(),
-                self.server.key_id
-            ))
-            .at(self.path.display()));
-        }
-        Ok(())
+        crate::ledger::check_server(&self.server, keys).map_err(|e| e.at(self.path.display()))
     }
 
     fn write_txn(&mut self) -> Result<Transaction<'_>> {
