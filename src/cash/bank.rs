@@ -24,7 +24,7 @@ use rusqlite::{OptionalExtension, Transaction, params};
 
 use crate::cash::brands::BankKey;
 use crate::cash::docs::*;
-use crate::cash::store::{Sql, Store};
+use crate::cash::store::{Blob, Sql, Store, from_json, json};
 use crate::cash::voucher::{VoucherKey, VoucherPublic};
 use crate::clock::Time;
 use crate::crypto::keys::{Identity, KeyId, PartyKeys};
@@ -93,9 +93,6 @@ CREATE TABLE double_spends (coin BLOB NOT NULL, second_d BLOB NOT NULL, proof TE
     PRIMARY KEY (coin, second_d)) STRICT;
 ";
 
-/// An optional binary column.
-type Blob = Option<Vec<u8>>;
-
 /// A bank on one SQLite file.
 pub struct Bank {
     store: Store,
@@ -109,14 +106,6 @@ struct AccountRow {
     name: String,
     balance: Amount,
     registration: Option<String>,
-}
-
-fn json<T: serde::Serialize>(value: &T) -> String {
-    serde_json::to_string(value).expect("documents serialize")
-}
-
-fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
-    serde_json::from_str(text).map_err(|e| Error::malformed(format!("corrupt record in the database: {e}")))
 }
 
 impl Bank {
@@ -167,7 +156,7 @@ impl Bank {
         let store = Store::open(path, "bank", "cash-bank init")?;
         let text = store.required("keys")?;
         let document: Signed<BankKeys> = Signed::parse(text.as_bytes()).map_err(|e| e.at(path.display()))?;
-        let keys = BankKeys::parse(text.as_bytes()).map_err(|e| e.at(path.display()))?;
+        let keys = BankKeys::from_document(&document).map_err(|e| e.at(path.display()))?;
         Ok(Bank { store, keys, document })
     }
 
@@ -530,7 +519,7 @@ impl Bank {
                 move_money(tx, &row, credited, true, kind, &digest.to_string(), now)?;
             }
             let receipt = Signed::sign(
-                DepositReceipt { account: row.key_id(doc), deposit: digest, coins: lines, credited, at: now },
+                DepositReceipt { account: doc.signature().key_id, deposit: digest, coins: lines, credited, at: now },
                 signer,
             );
             store_answer(tx, &digest, &receipt.to_json_line())?;
@@ -644,7 +633,7 @@ impl Bank {
             move_money(tx, &row, total, true, "redemption", &digest.to_string(), now)?;
             let receipt = Signed::sign(
                 RedemptionReceipt {
-                    account: row.key_id(redemption),
+                    account: redemption.signature().key_id,
                     serials: body.vouchers.iter().map(|v| v.serial).collect(),
                     credited: total,
                 },
@@ -755,10 +744,6 @@ impl AccountRow {
         })?;
         let reg: Signed<Registration> = Signed::parse(reg.as_bytes())?;
         point(&reg.unverified().identity, "the registered identity")
-    }
-
-    fn key_id<B: crate::doc::Body>(&self, doc: &Signed<B>) -> KeyId {
-        doc.signature().key_id
     }
 }
 

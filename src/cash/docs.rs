@@ -75,7 +75,11 @@ impl Body for BankKeys {
 impl BankKeys {
     /// Parses a bank's key document and checks its self-signature.
     pub fn parse(bytes: &[u8]) -> Result<BankKeys> {
-        let doc: Signed<BankKeys> = Signed::parse(bytes)?;
+        BankKeys::from_document(&Signed::parse(bytes)?)
+    }
+
+    /// Checks a parsed key document's self-signature.
+    pub fn from_document(doc: &Signed<BankKeys>) -> Result<BankKeys> {
         let claimed = doc.unverified().clone();
         claimed.bank.check_consistent()?;
         doc.verify(&claimed.bank)?;

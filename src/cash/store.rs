@@ -27,6 +27,19 @@ impl<T> Sql<T> for rusqlite::Result<T> {
     }
 }
 
+/// An optional binary column.
+pub type Blob = Option<Vec<u8>>;
+
+/// A record's JSON text, as the stores keep documents and spends.
+pub fn json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("documents serialize")
+}
+
+/// A record read back from a store; a parse failure means the file was damaged.
+pub fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(|e| Error::malformed(format!("corrupt record in the database: {e}")))
+}
+
 /// An open store of one kind (`"bank"`, `"wallet"`, `"merchant"`).
 pub struct Store {
     conn: Connection,

@@ -17,7 +17,7 @@ use zeroize::Zeroizing;
 
 use crate::cash::brands::{self, AccountSecret, CoinSecrets, Withdrawal};
 use crate::cash::docs::*;
-use crate::cash::store::{Sql, Store};
+use crate::cash::store::{Blob, Sql, Store, from_json, json};
 use crate::cash::voucher::{PendingVoucher, VoucherPublic};
 use crate::clock::Time;
 use crate::crypto::keys::{KeyId, PartyKeys};
@@ -71,22 +71,11 @@ CREATE TABLE vouchers (
 ) STRICT;
 ";
 
-/// An optional binary column.
-type Blob = Option<Vec<u8>>;
-
 /// A wallet on one SQLite file (mode 0600: it holds her secrets).
 pub struct Wallet {
     store: Store,
     bank: BankKeys,
     account: KeyId,
-}
-
-fn json<T: Serialize>(value: &T) -> String {
-    serde_json::to_string(value).expect("documents serialize")
-}
-
-fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
-    serde_json::from_str(text).map_err(|e| Error::malformed(format!("corrupt record in the wallet: {e}")))
 }
 
 /// What a wallet holds (`cash-withdraw list`).
@@ -332,7 +321,7 @@ impl Wallet {
                         body.order, body.merchant.name
                     )));
                 }
-                return Ok(Plain(from_json::<PaymentWire>(&payment)?.body));
+                return Plain::parse(payment.as_bytes()).map(Plain);
             }
             if now >= body.deadline {
                 return Err(Error::refused(format!("the request's deposit deadline {} has passed", body.deadline)));
@@ -381,7 +370,7 @@ impl Wallet {
                 })?;
             let request: Signed<PaymentRequest> = Signed::parse(request.as_bytes())?;
             let body = ack.verify(&request.unverified().merchant)?;
-            let payment = Plain(from_json::<PaymentWire>(&payment)?.body);
+            let payment = Plain(Plain::<Payment>::parse(payment.as_bytes())?);
             let coins: Vec<Hex<32>> = payment.0.coins.iter().map(|s| s.coin.big_a).collect();
             if body.payment != payment.digest() || body.coins != coins {
                 return Err(Error::refused("the acknowledgement is for another payment than hers"));
@@ -613,12 +602,6 @@ impl Wallet {
             Ok(c)
         })
     }
-}
-
-/// The stored payment's wire form (to return it byte for byte).
-#[derive(serde::Deserialize)]
-struct PaymentWire {
-    body: Payment,
 }
 
 fn session(tx: &Transaction, id: &Hex<16>) -> Result<(Amount, String, Option<String>)> {

@@ -1,6 +1,6 @@
 //! `cash-bank`: the digital-cash bank.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -132,11 +132,7 @@ fn run(a: Args) -> Result<ExitCode> {
     let now = a.clock.now();
     let path = a.db.ok_or_else(|| Error::usage("no bank database given: use --db PATH or set CASH_BANK_DB"))?;
     let key = a.key;
-    let signer = || {
-        let key =
-            key.as_deref().ok_or_else(|| Error::usage("no bank key given: use --key FILE or set CASH_BANK_KEY"))?;
-        cli::read_keys(key)
-    };
+    let signer = || cli::read_given_keys(key.as_deref(), "use --key FILE or set CASH_BANK_KEY");
     let print = |s: String| cli::write_stdout(s.as_bytes());
     match a.action {
         Action::Init { name, denominations, session } => {
@@ -158,7 +154,7 @@ fn run(a: Args) -> Result<ExitCode> {
             let reg = registration.as_deref().map(cli::read_signed).transpose()?;
             Bank::open(&path)?
                 .open_account(&id, reg.as_ref(), now)
-                .map_err(|e| in_input(e, registration.as_deref().unwrap_or(&identity)))?;
+                .map_err(|e| cli::in_input(e, registration.as_deref().unwrap_or(&identity)))?;
         }
         Action::Fund(m) => print(format!("{}\n", Bank::open(&path)?.external(&m.account, m.amount, false, now)?))?,
         Action::Payout(m) => print(format!("{}\n", Bank::open(&path)?.external(&m.account, m.amount, true, now)?))?,
@@ -167,18 +163,19 @@ fn run(a: Args) -> Result<ExitCode> {
             let bytes = cli::read_input(&input)?;
             let mut bank = Bank::open(&path)?;
             let keys = signer()?;
-            let answer = if doc_type(&bytes).as_deref() == Some(<WithdrawalChallenge as doc::Body>::TYPE) {
+            let answer = if doc::type_of(&bytes).as_deref() == Some(<WithdrawalChallenge as doc::Body>::TYPE) {
                 let challenge = Signed::parse(&bytes).at(cli::display(&input))?;
                 bank.sign(&challenge, &keys, now).map(|r| r.to_json_pretty())
             } else {
                 let request: Signed<WithdrawalRequest> = Signed::parse(&bytes).at(cli::display(&input))?;
                 bank.commit(&request, &keys, now).map(|c| c.to_json_pretty())
             };
-            print(answer.map_err(|e| in_input(e, &input))?)?;
+            print(answer.map_err(|e| cli::in_input(e, &input))?)?;
         }
         Action::Deposit { input } => {
             let deposit = cli::read_signed(&input)?;
-            let receipt = Bank::open(&path)?.deposit(&deposit, &signer()?, now).map_err(|e| in_input(e, &input))?;
+            let receipt =
+                Bank::open(&path)?.deposit(&deposit, &signer()?, now).map_err(|e| cli::in_input(e, &input))?;
             print(receipt.to_json_pretty())?;
         }
         Action::Refund { input } => {
@@ -197,14 +194,17 @@ fn run(a: Args) -> Result<ExitCode> {
             print(
                 Bank::open(&path)?
                     .redeem(&redemption, &signer()?, now)
-                    .map_err(|e| in_input(e, &input))?
+                    .map_err(|e| cli::in_input(e, &input))?
                     .to_json_pretty(),
             )?;
         }
         Action::Return { input } => {
             let ret = cli::read_signed(&input)?;
             print(
-                Bank::open(&path)?.give_back(&ret, &signer()?, now).map_err(|e| in_input(e, &input))?.to_json_pretty(),
+                Bank::open(&path)?
+                    .give_back(&ret, &signer()?, now)
+                    .map_err(|e| cli::in_input(e, &input))?
+                    .to_json_pretty(),
             )?;
         }
         Action::Status { coin } => {
@@ -242,19 +242,4 @@ pub struct CoinStatus {
 
 impl doc::Body for CoinStatus {
     const TYPE: &'static str = "cash.coin-status";
-}
-
-/// A document's type tag, if it has one.
-pub(crate) fn doc_type(bytes: &[u8]) -> Option<String> {
-    #[derive(serde::Deserialize)]
-    struct Header {
-        #[serde(rename = "type")]
-        doc_type: String,
-    }
-    serde_json::from_slice::<Header>(bytes).ok().map(|h| h.doc_type)
-}
-
-/// Names the input file on an error that names no place.
-pub(crate) fn in_input(e: Error, input: &Path) -> Error {
-    cli::in_files(e, &[("input", input)])
 }

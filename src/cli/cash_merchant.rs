@@ -7,7 +7,6 @@ use clap::{Parser, Subcommand};
 
 use crate::cash::docs::Payment;
 use crate::cash::merchant::Merchant;
-use crate::cli::cash_bank::in_input;
 use crate::cli::{self, Clock};
 use crate::doc::Plain;
 use crate::error::{Error, ErrorKind, Result, ResultExt};
@@ -81,16 +80,12 @@ fn run(a: Args) -> Result<ExitCode> {
     let now = a.clock.now();
     let path = a.store.ok_or_else(|| Error::usage("no store given: use --store PATH or set CASH_MERCHANT"))?;
     let key_path = a.key;
-    let keys = || {
-        let key =
-            key_path.as_deref().ok_or_else(|| Error::usage("no key given: use --key FILE or set CASH_MERCHANT_KEY"))?;
-        cli::read_keys(key)
-    };
+    let keys = || cli::read_given_keys(key_path.as_deref(), "use --key FILE or set CASH_MERCHANT_KEY");
     let print = |s: String| cli::write_stdout(s.as_bytes());
     match a.action {
         Action::Init { bank } => {
             let document = cli::read_input(&bank)?;
-            Merchant::create(&path, &document, &keys()?).map_err(|e| in_input(e, &bank))?;
+            Merchant::create(&path, &document, &keys()?).map_err(|e| cli::in_input(e, &bank))?;
         }
         Action::Offer { order, price, description, deadline } => {
             let deadline = now.plus(deadline)?;
@@ -102,7 +97,10 @@ fn run(a: Args) -> Result<ExitCode> {
             let payment = Plain::<Payment>::parse(&cli::read_input(&input)?).at(cli::display(&input))?;
             let keys = keys()?;
             print(
-                Merchant::open(&path)?.accept(&keys, &payment, now).map_err(|e| in_input(e, &input))?.to_json_pretty(),
+                Merchant::open(&path)?
+                    .accept(&keys, &payment, now)
+                    .map_err(|e| cli::in_input(e, &input))?
+                    .to_json_pretty(),
             )?;
         }
         Action::Deposit => match Merchant::open(&path)?.deposit(&keys()?, now)? {
@@ -111,7 +109,7 @@ fn run(a: Args) -> Result<ExitCode> {
         },
         Action::Record { input } => {
             let receipt = cli::read_signed(&input)?;
-            print(format!("{}\n", Merchant::open(&path)?.record(&receipt).map_err(|e| in_input(e, &input))?))?;
+            print(format!("{}\n", Merchant::open(&path)?.record(&receipt).map_err(|e| cli::in_input(e, &input))?))?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -7,7 +7,6 @@ use clap::{Parser, Subcommand};
 
 use crate::cash::docs::RefundAnswer;
 use crate::cash::wallet::{Settled, Wallet};
-use crate::cli::cash_bank::in_input;
 use crate::cli::{self, Clock};
 use crate::crypto::keys::KeyId;
 use crate::doc::{self, Hex, Signed};
@@ -90,11 +89,11 @@ fn run(a: Args) -> Result<ExitCode> {
     match a.action {
         Action::Pay { input } => {
             let request = cli::read_signed(&input)?;
-            print(Wallet::open(&path)?.pay(&request, now).map_err(|e| in_input(e, &input))?.to_json_pretty())?;
+            print(Wallet::open(&path)?.pay(&request, now).map_err(|e| cli::in_input(e, &input))?.to_json_pretty())?;
         }
         Action::Ack { input } => {
             let ack = cli::read_signed(&input)?;
-            Wallet::open(&path)?.acknowledge(&ack).map_err(|e| in_input(e, &input))?;
+            Wallet::open(&path)?.acknowledge(&ack).map_err(|e| cli::in_input(e, &input))?;
         }
         Action::Claim { order, merchant } => {
             for claim in Wallet::open(&path)?.claim(&order, merchant).map_err(|e| e.at(path.display()))? {

@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::cash::wallet::Wallet;
-use crate::cli::cash_bank::in_input;
 use crate::cli::{self, Clock};
 use crate::doc::Plain;
 use crate::error::{Error, ErrorKind, Result};
@@ -79,15 +78,12 @@ crate::cli::entry_points!("cash-withdraw", |a: Args| run(a));
 fn run(a: Args) -> Result<ExitCode> {
     let path = a.wallet.ok_or_else(|| Error::usage("no wallet given: use --wallet PATH or set CASH_WALLET"))?;
     let key_path = a.key;
-    let keys = || {
-        let key = key_path.as_deref().ok_or_else(|| Error::usage("no key given: use --key FILE or set CASH_KEY"))?;
-        cli::read_keys(key)
-    };
+    let keys = || cli::read_given_keys(key_path.as_deref(), "use --key FILE or set CASH_KEY");
     let print = |s: String| cli::write_stdout(s.as_bytes());
     match a.action {
         Action::Init { bank } => {
             let document = cli::read_input(&bank)?;
-            let registration = Wallet::create(&path, &document, &keys()?).map_err(|e| in_input(e, &bank))?;
+            let registration = Wallet::create(&path, &document, &keys()?).map_err(|e| cli::in_input(e, &bank))?;
             print(registration.to_json_pretty())?;
         }
         Action::Request { denomination } => {
@@ -96,11 +92,15 @@ fn run(a: Args) -> Result<ExitCode> {
         Action::Blind { input } => {
             let commitment = cli::read_signed(&input)?;
             let keys = keys()?;
-            print(Wallet::open(&path)?.blind(&keys, &commitment).map_err(|e| in_input(e, &input))?.to_json_pretty())?;
+            print(
+                Wallet::open(&path)?.blind(&keys, &commitment).map_err(|e| cli::in_input(e, &input))?.to_json_pretty(),
+            )?;
         }
         Action::Finish { input } => {
             let response = cli::read_signed(&input)?;
-            print(Plain(Wallet::open(&path)?.finish(&response).map_err(|e| in_input(e, &input))?).to_json_pretty())?;
+            print(
+                Plain(Wallet::open(&path)?.finish(&response).map_err(|e| cli::in_input(e, &input))?).to_json_pretty(),
+            )?;
         }
         Action::List => print(Plain(Wallet::open(&path)?.contents()?).to_json_pretty())?,
         Action::Redeem => match Wallet::open(&path)?.redeem(&keys()?)? {
@@ -109,7 +109,7 @@ fn run(a: Args) -> Result<ExitCode> {
         },
         Action::Redeemed { input } => {
             let receipt = cli::read_signed(&input)?;
-            print(format!("{}\n", Wallet::open(&path)?.redeemed(&receipt).map_err(|e| in_input(e, &input))?))?;
+            print(format!("{}\n", Wallet::open(&path)?.redeemed(&receipt).map_err(|e| cli::in_input(e, &input))?))?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -226,6 +226,16 @@ pub fn read_identity(path: &Path) -> Result<Identity> {
     Identity::parse(&read_input(path)?).at(display(path))
 }
 
+/// Reads the secret-key file an optional `--key` names; `hint` says how to give one.
+pub fn read_given_keys(path: Option<&Path>, hint: &str) -> Result<PartyKeys> {
+    read_keys(path.ok_or_else(|| Error::usage(format!("no key given: {hint}")))?)
+}
+
+/// Names the input file on an error that names no place.
+pub fn in_input(e: Error, input: &Path) -> Error {
+    in_files(e, &[("input", input)])
+}
+
 /// Reads a secret-key file, refusing one that others may read.
 pub fn read_keys(path: &Path) -> Result<PartyKeys> {
     PartyKeys::parse(&fsio::read_secret(path)?).at(path.display())

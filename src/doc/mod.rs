@@ -276,6 +276,16 @@ fn check_header<B: Body>(doc_type: &str, version: u32) -> std::result::Result<()
     Ok(())
 }
 
+/// A document's type tag, if the bytes are a JSON object that has one (to choose a parser).
+pub fn type_of(bytes: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Header {
+        #[serde(rename = "type")]
+        doc_type: String,
+    }
+    serde_json::from_slice::<Header>(bytes).ok().map(|h| h.doc_type)
+}
+
 /// Strict parse: type tag first (for a precise error), then the typed document (unknown and
 /// duplicate fields rejected), then the canonical-form check.
 fn parse_wire<B: Body>(bytes: &[u8]) -> Result<Wire<B>> {

@@ -16,7 +16,7 @@ use crate::clock::Time;
 use crate::crypto::keys::PartyKeys;
 use crate::doc::{Hex, Plain, Signed};
 use crate::error::Result;
-use crate::lab::netbill::scratch;
+use crate::lab::scratch;
 use crate::lab::{Outcome, Protocol, Run};
 use crate::money::Amount;
 

@@ -116,6 +116,13 @@ pub trait Protocol: Sync {
     fn start(&self, misbehaviour: Option<&'static str>) -> Result<Box<dyn Run>>;
 }
 
+/// A run's scratch directory, in memory when the machine has /dev/shm.
+pub(crate) fn scratch() -> Result<tempfile::TempDir> {
+    let shm = std::path::Path::new("/dev/shm");
+    let dir = if shm.is_dir() { tempfile::tempdir_in(shm) } else { tempfile::tempdir() };
+    dir.map_err(|e| Error::io(&e))
+}
+
 /// Every protocol of the table, in the paper's order.
 pub fn protocols() -> Vec<Box<dyn Protocol>> {
     vec![

@@ -18,7 +18,7 @@ use crate::crypto::goods::GoodsKey;
 use crate::crypto::keys::PartyKeys;
 use crate::doc::{Hex, Signed};
 use crate::error::Result;
-use crate::lab::{Outcome, Protocol, Run};
+use crate::lab::{Outcome, Protocol, Run, scratch};
 use crate::ledger::SqliteLedger;
 use crate::ledger::sqlite::External;
 use crate::money::Amount;
@@ -114,13 +114,6 @@ struct NetBillRun {
     misbehaviour: Option<&'static str>,
     purchases: Vec<Purchase>,
     funds: Amount,
-}
-
-/// A scratch directory, in memory when the machine has /dev/shm.
-pub(crate) fn scratch() -> Result<tempfile::TempDir> {
-    let shm = std::path::Path::new("/dev/shm");
-    let dir = if shm.is_dir() { tempfile::tempdir_in(shm) } else { tempfile::tempdir() };
-    dir.map_err(|e| crate::error::Error::io(&e))
 }
 
 impl NetBillRun {

@@ -11,7 +11,7 @@ use crate::clock::{Day, Time};
 use crate::crypto::keys::PartyKeys;
 use crate::doc::Signed;
 use crate::error::Result;
-use crate::lab::netbill::scratch;
+use crate::lab::scratch;
 use crate::lab::{Outcome, Protocol, Run};
 use crate::money::Amount;
 use crate::postage::authority::{AuthorityBook, MeterCertificate};
