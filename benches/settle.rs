@@ -81,6 +81,7 @@ fn main() {
             balance: balance.parse().unwrap(),
         };
     let (customer, merchant) = (account(&world.alice.keys, "1000"), account(&world.bookshop.keys, "0"));
+    let head = atomic_commerce::ledger::journal::Head { seq: 1, digest: atomic_commerce::doc::Hex([0; 32]) };
     let started = Instant::now();
     for group in requests.chunks(512) {
         let prepared = batch::prepare(group.to_vec(), &directory, &world.server.keys, threads);
@@ -98,6 +99,7 @@ fn main() {
                                     p.signatures.as_ref(),
                                     &world.server.keys,
                                     common::now(),
+                                    head,
                                 );
                                 assert!(d.transfer.is_some(), "a paid receipt is signed");
                                 Signed::sign(d.receipt, &world.server.keys)

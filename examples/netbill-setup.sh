@@ -15,6 +15,6 @@ keygen --name bookshop --secret-key bookshop.key > bookshop.id.json
 netbill-ledger --ledger netbill.db init --key netbill.key > netbill.id.json
 
 say "accounts: alice deposits 5.00; the merchant starts at zero"
-netbill-ledger --ledger netbill.db open alice.id.json
-netbill-ledger --ledger netbill.db open bookshop.id.json
-netbill-ledger --ledger netbill.db deposit alice 5.00 --memo "card top-up" >/dev/null
+netbill-ledger --ledger netbill.db --key netbill.key open alice.id.json
+netbill-ledger --ledger netbill.db --key netbill.key open bookshop.id.json
+netbill-ledger --ledger netbill.db --key netbill.key deposit alice 5.00 --memo "card top-up" >/dev/null

@@ -118,6 +118,48 @@ impl FromStr for Amount {
     }
 }
 
+/// An amount with a sign: a running balance in a statement, which goes below zero only where
+/// the server paid out of a balance changed behind its back (later corrected by an unwinding).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SignedAmount {
+    /// Below zero.
+    pub negative: bool,
+    /// How far from zero.
+    pub magnitude: Amount,
+}
+
+impl SignedAmount {
+    /// `micros` micro-units, or `None` beyond [`Amount::MAX`] either way.
+    pub fn from_micros(micros: i128) -> Option<SignedAmount> {
+        let magnitude = u64::try_from(micros.unsigned_abs()).ok().and_then(Amount::from_micros)?;
+        Some(SignedAmount { negative: micros < 0, magnitude })
+    }
+}
+
+impl fmt::Display for SignedAmount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.negative { write!(f, "-{}", self.magnitude) } else { write!(f, "{}", self.magnitude) }
+    }
+}
+
+impl FromStr for SignedAmount {
+    type Err = Error;
+
+    /// An amount, or `-` and a non-zero amount.
+    fn from_str(s: &str) -> Result<SignedAmount> {
+        match s.strip_prefix('-') {
+            Some(rest) => {
+                let magnitude: Amount = rest.parse()?;
+                if magnitude == Amount::ZERO {
+                    return Err(Error::malformed("invalid amount \"-0\": zero has no sign"));
+                }
+                Ok(SignedAmount { negative: true, magnitude })
+            }
+            None => Ok(SignedAmount { negative: false, magnitude: s.parse()? }),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

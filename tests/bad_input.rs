@@ -235,7 +235,7 @@ fn every_kind_of_bad_input_to_every_document_reader_is_refused_in_one_line_and_w
         },
         Target {
             tool: "netbill-ledger",
-            args: vec!["--ledger", "netbill.db", "open", "IN"],
+            args: vec!["--ledger", "netbill.db", "--key", "netbill.key", "open", "IN"],
             base: newcomer.to_json_pretty(),
             signed: true,
         },
@@ -296,7 +296,7 @@ fn a_gigabyte_line_is_refused_after_its_first_64_mib() {
     let world = World::new();
     for (tool, args) in [
         ("netbill-settle", vec!["--ledger", "netbill.db", "--key", "netbill.key", "-"]),
-        ("netbill-ledger", vec!["--ledger", "netbill.db", "open", "-"]),
+        ("netbill-ledger", vec!["--ledger", "netbill.db", "--key", "netbill.key", "open", "-"]),
     ] {
         let mut child = Command::new(assert_cmd::cargo::cargo_bin(tool))
             .current_dir(world.dir.path())
@@ -330,7 +330,7 @@ fn an_endless_device_and_a_store_readable_by_others_are_refused() {
     let world = World::new();
     let out = Command::new(assert_cmd::cargo::cargo_bin("netbill-ledger"))
         .current_dir(world.dir.path())
-        .args(["--ledger", "netbill.db", "open", "/dev/zero"])
+        .args(["--ledger", "netbill.db", "--key", "netbill.key", "open", "/dev/zero"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(65), "{}", String::from_utf8_lossy(&out.stderr));

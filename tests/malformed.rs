@@ -71,7 +71,7 @@ fn negative_overflowing_and_inexact_amounts_are_usage_errors_that_change_nothing
     for bad in ["-5", "1e3", "99999999999999999999", "0.0000001", "0", "abc"] {
         let out = world
             .tool("netbill-ledger")
-            .args(["--ledger", "netbill.db", "deposit", "alice", "--", bad])
+            .args(["--ledger", "netbill.db", "--key", "netbill.key", "deposit", "alice", "--", bad])
             .output()
             .unwrap();
         assert_eq!(out.status.code(), Some(2), "{bad}: {}", String::from_utf8_lossy(&out.stderr));
@@ -80,7 +80,7 @@ fn negative_overflowing_and_inexact_amounts_are_usage_errors_that_change_nothing
     fails(
         &world,
         "netbill-ledger",
-        &["--ledger", "netbill.db", "withdraw", "alice", "6"],
+        &["--ledger", "netbill.db", "--key", "netbill.key", "withdraw", "alice", "6"],
         "",
         1,
         &["insufficient funds"],
@@ -88,7 +88,7 @@ fn negative_overflowing_and_inexact_amounts_are_usage_errors_that_change_nothing
     fails(
         &world,
         "netbill-ledger",
-        &["--ledger", "netbill.db", "deposit", "nobody", "1"],
+        &["--ledger", "netbill.db", "--key", "netbill.key", "deposit", "nobody", "1"],
         "",
         66,
         &["no account \"nobody\""],

@@ -203,12 +203,13 @@ fn corrupt(world: &World, honest: &Signed<Receipt>, edit: impl FnOnce(&mut Recei
 /// A second ledger under the same server key: the server saying two things about one EPO.
 fn second_ledger(world: &World, deposit: &str) -> SqliteLedger {
     let path = world.path(&format!("other-{deposit}.db"));
-    SqliteLedger::create(&path, &world.server.keys.identity_document(), now()).unwrap();
+    let server = &world.server.keys;
+    SqliteLedger::create(&path, server, now()).unwrap();
     let mut books = SqliteLedger::open(&path).unwrap();
-    books.open_account(&world.alice.identity(), now()).unwrap();
-    books.open_account(&world.bookshop.identity(), now()).unwrap();
+    books.open_account(&world.alice.identity(), server, now()).unwrap();
+    books.open_account(&world.bookshop.identity(), server, now()).unwrap();
     if deposit != "0" {
-        books.external("alice", External::Deposit, deposit.parse().unwrap(), None, now()).unwrap();
+        books.external("alice", External::Deposit, deposit.parse().unwrap(), None, server, now()).unwrap();
     }
     books
 }

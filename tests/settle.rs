@@ -1,12 +1,14 @@
 //! netbill-settle: payments, every refusal, idempotent retries and replays.
 
 use atomic_commerce::crypto::keys::PartyKeys;
+use atomic_commerce::doc::Hex;
 use atomic_commerce::doc::Signed;
+use atomic_commerce::ledger::journal::Head;
 use atomic_commerce::ledger::sqlite::External;
 use atomic_commerce::money::Amount;
 use atomic_commerce::netbill::epo::EndorsedEpo;
 use atomic_commerce::netbill::receipt::RefusalReason;
-use atomic_commerce::netbill::settle::{Account, decide};
+use atomic_commerce::netbill::settle::{Account, Signatures, decide_checked};
 use serde_json::Value;
 
 use crate::common::{World, now};
@@ -190,7 +192,7 @@ fn a_binding_refusal_answers_every_retry_of_its_epo_id() {
     let world = World::new();
     let p = world.purchase("6", b"goods");
     assert_refused(&world, &p.endorsed, "insufficient-funds");
-    world.books().external("alice", External::Deposit, amount("10"), None, now()).unwrap();
+    world.books().external("alice", External::Deposit, amount("10"), None, &world.server.keys, now()).unwrap();
     let (code, out) = world.settle(&world.write("again.json", p.endorsed.to_json_pretty()));
     assert_eq!(code, 1);
     assert_eq!(receipt(&out)["body"]["reason"], "insufficient-funds", "the stored refusal");
@@ -206,13 +208,11 @@ fn a_credit_beyond_the_largest_amount_is_refused() {
         identity: party.identity(),
         balance,
     };
-    let decision = decide(
-        &p.endorsed,
-        Some(&account(&world.alice, amount("5"))),
-        Some(&account(&world.bookshop, Amount::MAX)),
-        &world.server.keys,
-        now(),
-    );
+    let (alice, bookshop) = (account(&world.alice, amount("5")), account(&world.bookshop, Amount::MAX));
+    let signatures = Signatures::strict(&p.endorsed, &alice.identity, &bookshop.identity, &world.server.keys);
+    let head = Head { seq: 3, digest: Hex([7; 32]) };
+    let decision =
+        decide_checked(&p.endorsed, Some(&alice), Some(&bookshop), Some(&signatures), &world.server.keys, now(), head);
     assert_eq!(decision.receipt.reason, Some(RefusalReason::LimitExceeded));
     assert!(decision.transfer.is_none() && decision.binds());
 }

@@ -11,6 +11,7 @@ mod documents;
 mod example;
 mod fuzzing;
 mod indicia;
+mod journal;
 mod lab;
 mod ledger;
 mod malformed;

@@ -22,6 +22,7 @@ macro_rules! serde_as_text {
 
 serde_as_text!(
     crate::money::Amount,
+    crate::money::SignedAmount,
     crate::clock::Time,
     crate::clock::Day,
     crate::crypto::keys::KeyId,

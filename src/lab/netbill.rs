@@ -19,8 +19,8 @@ use crate::crypto::keys::PartyKeys;
 use crate::doc::{Hex, Signed};
 use crate::error::Result;
 use crate::lab::{Outcome, Protocol, Run, scratch};
-use crate::ledger::SqliteLedger;
 use crate::ledger::sqlite::External;
+use crate::ledger::{Ledger, SqliteLedger};
 use crate::money::Amount;
 use crate::netbill::delivery::{Delivery, DeliveryNote, deliver};
 use crate::netbill::epo::{EndorsedEpo, Endorsement, Epo, Purchase as EpoPurchase, countersign, sign_epo};
@@ -123,13 +123,13 @@ impl NetBillRun {
         let (alice, shop, server) =
             (PartyKeys::generate("alice")?, PartyKeys::generate("bookshop")?, PartyKeys::generate("netbill")?);
         let ledger = dir.path().join("netbill.db");
-        SqliteLedger::create(&ledger, &server.identity_document(), now)?;
+        SqliteLedger::create(&ledger, &server, now)?;
         let mut books = SqliteLedger::open(&ledger)?;
-        books.open_account(&alice.identity(), now)?;
-        books.open_account(&shop.identity(), now)?;
+        books.open_account(&alice.identity(), &server, now)?;
+        books.open_account(&shop.identity(), &server, now)?;
         // Enough for one purchase and a half: with two, one must be refused.
         let funds: Amount = "1.5".parse()?;
-        books.external("alice", External::Deposit, funds, None, now)?;
+        books.external("alice", External::Deposit, funds, None, &server, now)?;
         std::fs::write(dir.path().join("paper.txt"), GOODS).map_err(|e| crate::error::Error::io(&e))?;
         let catalog = Catalog::parse(
             format!(r#"{{"products": [{{"id": "paper", "description": "the paper", "price": "{PRICE}", "goods": "paper.txt"}}]}}"#)
@@ -431,7 +431,7 @@ impl Run for NetBillRun {
 
     fn outcome(&mut self) -> Outcome {
         let mut notes = Vec::new();
-        let Ok(mut books) = SqliteLedger::open(&self.ledger) else {
+        let Ok(mut books) = Ledger::open(&self.ledger) else {
             return Outcome {
                 money: Some(false),
                 notes: vec!["the ledger does not open".into()],

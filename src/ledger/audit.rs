@@ -1,172 +1,208 @@
-//! The audit of a ledger, as a pure function of its tables: every backend reads the same rows
-//! and gets the same report.
+//! The audit of a ledger, as a pure function of one snapshot of its tables: the journal is
+//! replayed alone ([`journal::replay`]), then every row of the books is compared with the books
+//! the journal makes. Every backend reads the same rows and gets the same report.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
 
 use crate::crypto::keys::Identity;
-use crate::doc::Signed;
+use crate::doc::Hex;
 use crate::ledger::AuditReport;
+use crate::ledger::journal::{self, Replayed};
 use crate::money::Amount;
-use crate::netbill::receipt::{Outcome, Receipt};
+
+/// The queries that read a snapshot, the same on every backend (their columns are [`Tables`]').
+pub const SELECT_ACCOUNTS: &str = "SELECT id, name, key_id, identity, balance, opened_at FROM accounts ORDER BY id";
+/// See [`SELECT_ACCOUNTS`].
+pub const SELECT_TRANSACTIONS: &str = "SELECT id, kind, epo_id, memo, at, entry, action FROM transactions ORDER BY id";
+/// See [`SELECT_ACCOUNTS`].
+pub const SELECT_MOVEMENTS: &str = "SELECT txn, account, amount FROM movements ORDER BY id";
+/// See [`SELECT_ACCOUNTS`].
+pub const SELECT_SETTLEMENTS: &str = "SELECT epo_id, request_sha256, result, ciphertext_sha256, goods_key, receipt, \
+                                      txn, at FROM settlements ORDER BY epo_id";
+/// See [`SELECT_ACCOUNTS`].
+pub const SELECT_JOURNAL: &str = "SELECT seq, entry FROM journal ORDER BY seq";
+/// See [`SELECT_ACCOUNTS`].
+pub const SELECT_HEAD: &str = "SELECT seq, digest FROM journal_head";
+
+/// `(id, name, key id, identity, balance, opened at)` of an account.
+pub type AccountRow = (i64, String, String, String, i64, String);
+/// `(id, kind, EPO id, memo, at, journal entry, action)` of a transaction.
+pub type TxnRow = (i64, String, Option<String>, Option<String>, String, i64, i64);
+/// `(EPO id, request digest, result, ciphertext digest, goods key, receipt, transaction, at)`.
+pub type SettlementRow = (String, String, String, String, Option<String>, String, Option<i64>, String);
 
 /// A ledger's tables, as the audit reads them (one consistent snapshot).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize)]
 pub struct Tables {
-    /// `(id, name, key id, balance)` of every account.
-    pub accounts: Vec<(i64, String, String, i64)>,
+    /// Every account.
+    pub accounts: Vec<AccountRow>,
+    /// Every transaction.
+    pub transactions: Vec<TxnRow>,
     /// `(transaction, account or None for the outside world, amount)` of every movement.
     pub movements: Vec<(i64, Option<i64>, i64)>,
-    /// `(id, kind, EPO id)` of every transaction.
-    pub transactions: Vec<(i64, String, Option<String>)>,
     /// Every settlement.
     pub settlements: Vec<SettlementRow>,
+    /// `(sequence number, signed entry)` of every journal entry.
+    pub journal: Vec<(i64, String)>,
+    /// The recorded head: `(sequence number, digest)`.
+    pub head: Option<(i64, String)>,
 }
 
-/// `(EPO id, request digest, result, goods key, receipt, transaction)` of a settlement.
-pub type SettlementRow = (String, String, String, Option<String>, String, Option<i64>);
+impl Tables {
+    /// SHA-256 of the whole snapshot: what an unwinding plan was made from.
+    pub fn digest(&self) -> Hex<32> {
+        Hex(Sha256::digest(serde_json::to_vec(self).expect("rows serialize")).into())
+    }
+}
 
-/// Recomputes every balance from the movements and checks every transaction and receipt.
+/// Replays the journal and compares the books with it.
 pub fn audit(t: &Tables, server: &Identity) -> AuditReport {
-    let mut problems = Vec::new();
-    let mut per_account: HashMap<i64, i128> = HashMap::new();
-    let mut per_txn: HashMap<i64, Vec<(Option<i64>, i64)>> = HashMap::new();
-    let mut external: i128 = 0;
-    let kinds: HashMap<i64, &str> = t.transactions.iter().map(|(id, k, _)| (*id, k.as_str())).collect();
-    let (mut deposits, mut withdrawals) = (0i128, 0i128);
-    for (txn, account, value) in &t.movements {
-        per_txn.entry(*txn).or_default().push((*account, *value));
-        match account {
-            Some(a) => *per_account.entry(*a).or_default() += i128::from(*value),
-            None => {
-                external += i128::from(*value);
-                match kinds.get(txn) {
-                    Some(&"deposit") => deposits -= i128::from(*value),
-                    Some(&"withdrawal") => withdrawals += i128::from(*value),
-                    k => problems.push(format!("transaction {txn}: external movement in a {k:?} transaction")),
-                }
-            }
-        }
-    }
-    let mut total: i128 = 0;
-    for (id, name, _, balance) in &t.accounts {
-        total += i128::from(*balance);
-        let moved = per_account.get(id).copied().unwrap_or(0);
-        if i128::from(*balance) != moved {
-            problems.push(format!(
-                "account {name}: balance {} but its movements sum to {}",
-                show(i128::from(*balance)),
-                show(moved)
-            ));
-        }
-    }
-    for (id, kind, _) in &t.transactions {
-        match per_txn.get(id) {
-            None => problems.push(format!("transaction {id} ({kind}) has no movements")),
-            Some(moves) if moves.iter().map(|(_, v)| i128::from(*v)).sum::<i128>() != 0 => problems.push(format!(
-                "transaction {id} ({kind}) is unbalanced: its movements sum to {}",
-                show(moves.iter().map(|(_, v)| i128::from(*v)).sum())
-            )),
-            Some(moves) if moves.len() != 2 => {
-                problems.push(format!("transaction {id} ({kind}) has {} movements, expected 2", moves.len()))
-            }
-            Some(_) => {}
-        }
-    }
-    if let Some(txn) = per_txn.keys().find(|t| !kinds.contains_key(t)) {
-        problems.push(format!("movements refer to missing transaction {txn}"));
-    }
-    if total != -external || total != deposits - withdrawals {
+    let replayed = journal::replay(&t.journal, server);
+    let mut problems = replayed.problems.clone();
+    for d in &replayed.divergences {
         problems.push(format!(
-            "sum of balances {} differs from deposits {} minus withdrawals {}",
-            show(total),
-            show(deposits),
-            show(withdrawals)
+            "journal entry {}: the server acted on a balance of {} for {}, where the journal gives {}: its books \
+             were changed behind the server's back after entry {}",
+            d.seq,
+            show(d.seen),
+            d.account,
+            show(d.journal),
+            d.after
         ));
     }
-    check_settlements(t, server, &per_txn, &mut problems);
+    if replayed.intact {
+        let recorded = replayed.head.map(|h| (h.seq as i64, h.digest.to_string()));
+        if t.head != recorded {
+            problems.push("the recorded journal head is not the journal's last entry".into());
+        }
+        problems.extend(compare(t, &replayed));
+    } else {
+        problems.push("the books were not compared with a broken journal".into());
+    }
     let to_amount = |v: i128| u64::try_from(v).ok().and_then(Amount::from_micros).unwrap_or(Amount::MAX);
     AuditReport {
-        accounts: t.accounts.len() as u64,
-        transactions: t.transactions.len() as u64,
-        receipts: t.settlements.len() as u64,
-        total_balances: to_amount(total),
-        deposits: to_amount(deposits),
-        withdrawals: to_amount(withdrawals),
+        accounts: replayed.accounts.len() as u64,
+        transactions: replayed.transactions.len() as u64,
+        receipts: replayed.receipts() as u64,
+        total_balances: to_amount(replayed.total()),
+        deposits: to_amount(replayed.deposits),
+        withdrawals: to_amount(replayed.withdrawals),
+        journal: replayed.head,
+        unwind_from: replayed.divergences.iter().map(|d| d.seq).min(),
         problems,
     }
 }
 
-/// Every stored receipt verifies, says what its row says, and a paid one matches exactly one
-/// purchase moving its price from its customer to its merchant.
-fn check_settlements(
-    t: &Tables,
-    server: &Identity,
-    per_txn: &HashMap<i64, Vec<(Option<i64>, i64)>>,
-    problems: &mut Vec<String>,
-) {
-    let key_ids: HashMap<i64, &str> = t.accounts.iter().map(|(id, _, key, _)| (*id, key.as_str())).collect();
-    let mut settled_txns = HashMap::new();
-    for (epo_id, request, result, goods_key, receipt_json, txn) in &t.settlements {
-        let receipt = match Signed::<Receipt>::parse(receipt_json.as_bytes()) {
-            Ok(r) => r,
-            Err(e) => {
-                problems.push(format!("settlement {epo_id}: stored receipt is malformed: {}", e.message()));
-                continue;
-            }
-        };
-        let Ok(body) = receipt.verify(server) else {
-            problems.push(format!(
-                "settlement {epo_id}: receipt signature does not verify with the server key {}",
-                server.key_id
-            ));
+/// Every difference between the books and the books the journal makes, one line each.
+pub fn compare(t: &Tables, j: &Replayed) -> Vec<String> {
+    let mut problems = Vec::new();
+    let key_of: HashMap<i64, &str> = t.accounts.iter().map(|a| (a.0, a.2.as_str())).collect();
+    let accounts: BTreeMap<&str, &AccountRow> = t.accounts.iter().map(|a| (a.2.as_str(), a)).collect();
+    for (key, a) in &j.accounts {
+        let Some(row) = accounts.get(key.as_str()) else {
+            problems.push(format!("account {} ({key}) is in the journal but missing from the books", a.name));
             continue;
         };
-        let paid = body.result == Outcome::Paid;
-        let consistent = body.epo_id.as_str() == epo_id
-            && body.request.to_string() == *request
-            && (if paid { "paid" } else { "refused" }) == result
-            && body.key.map(|k| k.to_string()) == *goods_key;
-        if !consistent {
-            problems.push(format!("settlement {epo_id}: row differs from its signed receipt"));
-        }
-        match (paid, txn) {
-            (false, None) => {}
-            (false, Some(t)) => {
-                problems.push(format!("settlement {epo_id}: refused but moved money (transaction {t})"))
-            }
-            (true, None) => problems.push(format!("settlement {epo_id}: paid but no money moved")),
-            (true, Some(t)) => {
-                settled_txns.insert(*t, epo_id.clone());
-                let mut moves = per_txn.get(t).cloned().unwrap_or_default();
-                moves.sort_by_key(|(_, amount)| *amount);
-                let price = i64::try_from(body.price.micros()).unwrap_or(i64::MAX);
-                let key_of = |a: &Option<i64>| a.and_then(|a| key_ids.get(&a).copied()).unwrap_or_default().to_string();
-                let expected = moves.len() == 2
-                    && moves[0].1 == -price
-                    && moves[1].1 == price
-                    && key_of(&moves[0].0) == body.customer.to_string()
-                    && key_of(&moves[1].0) == body.merchant.to_string();
-                if !expected {
-                    problems.push(format!(
-                        "settlement {epo_id}: transaction {t} does not move {} from customer {} to merchant {}",
-                        body.price, body.customer, body.merchant
-                    ));
-                }
-            }
-        }
-    }
-    for (id, kind, epo_id) in &t.transactions {
-        if kind == "purchase" && !settled_txns.contains_key(id) {
+        if i128::from(row.4) != a.balance {
             problems.push(format!(
-                "transaction {id}: purchase {} has no settlement receipt",
-                epo_id.as_deref().unwrap_or("(no EPO id)")
+                "account {}: balance {} in the books, {} by the journal (entry {} last moved it)",
+                a.name,
+                show(i128::from(row.4)),
+                show(a.balance),
+                a.last
             ));
         }
+        if row.1 != a.name || row.3 != a.identity || row.5 != a.opened_at {
+            problems.push(format!("account {}: its name, identity or opening time differ from the journal's", a.name));
+        }
+    }
+    for (key, row) in &accounts {
+        if !j.accounts.contains_key(*key) {
+            problems.push(format!("account {} ({key}) in the books is not in the journal", row.1));
+        }
+    }
+
+    let mut moves: HashMap<i64, Vec<(Option<String>, i64)>> = HashMap::new();
+    for (txn, account, amount) in &t.movements {
+        let who = account.map(|a| key_of.get(&a).map_or_else(|| format!("account #{a}"), |k| k.to_string()));
+        moves.entry(*txn).or_default().push((who, *amount));
+    }
+    let mut place_of: HashMap<i64, (u64, u32)> = HashMap::new();
+    let mut txns: BTreeMap<(u64, u32), &TxnRow> = BTreeMap::new();
+    for row in &t.transactions {
+        match (u64::try_from(row.5), u32::try_from(row.6)) {
+            (Ok(e), Ok(a)) if j.transactions.contains_key(&(e, a)) => {
+                place_of.insert(row.0, (e, a));
+                txns.insert((e, a), row);
+            }
+            _ => problems.push(format!("transaction {} ({}) in the books is not in the journal", row.0, what(row))),
+        }
+    }
+    for (place, txn) in &j.transactions {
+        let Some(row) = txns.get(place) else {
+            let name = txn.epo_id.as_deref().or(txn.memo.as_deref()).unwrap_or("");
+            problems.push(format!("{} {name} of journal entry {} is missing from the books", txn.kind, place.0));
+            continue;
+        };
+        let mut stored = moves.remove(&row.0).unwrap_or_default();
+        stored.sort();
+        let same =
+            row.1 == txn.kind && row.2 == txn.epo_id && row.3 == txn.memo && row.4 == txn.at && stored == txn.moves;
+        if !same {
+            problems.push(format!(
+                "transaction {} ({}) differs from journal entry {}: its rows were changed",
+                row.0,
+                what(row),
+                place.0
+            ));
+        }
+    }
+    let mut orphans: Vec<&i64> = moves.keys().filter(|t| !place_of.contains_key(t)).collect();
+    orphans.sort();
+    if let Some(txn) = orphans.first() {
+        problems.push(format!("movements of transaction {txn} in the books are not in the journal"));
+    }
+
+    let settlements: BTreeMap<&str, &SettlementRow> = t.settlements.iter().map(|s| (s.0.as_str(), s)).collect();
+    for (epo_id, s) in &j.settlements {
+        let Some(row) = settlements.get(epo_id.as_str()) else {
+            problems.push(format!("settlement {epo_id} is in the journal but missing from the books"));
+            continue;
+        };
+        if row.5 != s.receipt {
+            problems.push(format!("settlement {epo_id}: the stored receipt is not the one the journal holds"));
+        } else if row.1 != s.request
+            || row.2 != s.result
+            || row.3 != s.ciphertext
+            || row.4 != s.goods_key
+            || row.6.and_then(|t| place_of.get(&t).copied()) != s.txn
+            || row.7 != s.at
+        {
+            problems.push(format!("settlement {epo_id}: its row differs from the journal's"));
+        }
+    }
+    for epo_id in settlements.keys() {
+        if !j.settlements.contains_key(*epo_id) {
+            problems.push(format!("settlement {epo_id} in the books is not in the journal"));
+        }
+    }
+    problems
+}
+
+/// A transaction row named for messages.
+fn what(row: &TxnRow) -> String {
+    match (&row.2, &row.3) {
+        (Some(epo), _) => format!("{} {epo}", row.1),
+        (None, Some(memo)) => format!("{} {memo:?}", row.1),
+        (None, None) => row.1.clone(),
     }
 }
 
-/// An i128 of micro-units as a signed decimal amount, for audit messages.
-fn show(micros: i128) -> String {
+/// An i128 of micro-units as a signed decimal amount, for messages.
+pub fn show(micros: i128) -> String {
     let sign = if micros < 0 { "-" } else { "" };
     match u64::try_from(micros.unsigned_abs()).ok().and_then(Amount::from_micros) {
         Some(m) => format!("{sign}{m}"),

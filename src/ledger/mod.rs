@@ -8,8 +8,10 @@
 //! receipt leaves the process only after its transaction commits.
 
 pub mod audit;
+pub mod journal;
 pub mod postgres;
 pub mod sqlite;
+pub mod unwind;
 
 use std::path::Path;
 
@@ -19,11 +21,13 @@ use crate::clock::Time;
 use crate::crypto::keys::{Identity, KeyId, PartyKeys};
 use crate::doc::{Body, Signed};
 use crate::error::{Error, Result};
-use crate::money::Amount;
+use crate::money::{Amount, SignedAmount};
 use crate::netbill::batch::{Directory, Prepared};
 use crate::netbill::delivery::EpoId;
 use crate::netbill::receipt::Receipt;
 use crate::netbill::settle::{Account, StoredSettlement};
+use journal::Head;
+use unwind::Plan;
 
 pub use postgres::PgLedger;
 pub use sqlite::{External, SqliteLedger};
@@ -56,8 +60,9 @@ pub struct StatementLine {
     pub direction: Direction,
     /// The amount moved.
     pub amount: Amount,
-    /// The balance after this movement.
-    pub balance: Amount,
+    /// The balance after this movement (below zero only where the server paid out of a
+    /// balance changed behind its back; see `netbill-ledger unwind`).
+    pub balance: SignedAmount,
 }
 
 /// The body of a `netbill.statement`: an account's every movement.
@@ -94,6 +99,13 @@ pub struct AuditReport {
     pub deposits: Amount,
     /// Money withdrawn to outside.
     pub withdrawals: Amount,
+    /// The head of the verified journal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub journal: Option<Head>,
+    /// The first entry where the server acted on a balance changed behind its back: where to
+    /// unwind from (`netbill-ledger unwind --from`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unwind_from: Option<u64>,
     /// Every violated invariant, precisely; empty when the books are sound.
     pub problems: Vec<String>,
 }
@@ -134,8 +146,9 @@ macro_rules! either {
 }
 
 impl Ledger {
-    /// Creates a ledger (a new SQLite file, or the tables in an empty database).
-    pub fn create(spec: &Path, server: &Signed<Identity>, now: Time) -> Result<()> {
+    /// Creates a ledger (a new SQLite file, or the tables in an empty database) for the server
+    /// `server`, whose journal starts with the signed entry that creates it.
+    pub fn create(spec: &Path, server: &PartyKeys, now: Time) -> Result<()> {
         match url(spec) {
             Some(u) => PgLedger::create(u, server, now),
             None => SqliteLedger::create(spec, server, now),
@@ -165,9 +178,9 @@ impl Ledger {
         either!(self, l => l.check_server_keys(keys))
     }
 
-    /// Opens an account bound to `identity`.
-    pub fn open_account(&mut self, identity: &Identity, now: Time) -> Result<()> {
-        either!(self, l => l.open_account(identity, now))
+    /// Opens an account bound to `identity` (journaled, signed by `server`).
+    pub fn open_account(&mut self, identity: &Identity, server: &PartyKeys, now: Time) -> Result<()> {
+        either!(self, l => l.open_account(identity, server, now))
     }
 
     /// Moves external money into or out of an account; returns the new balance.
@@ -177,9 +190,10 @@ impl Ledger {
         kind: External,
         value: Amount,
         memo: Option<&str>,
+        server: &PartyKeys,
         now: Time,
     ) -> Result<Amount> {
-        either!(self, l => l.external(account, kind, value, memo, now))
+        either!(self, l => l.external(account, kind, value, memo, server, now))
     }
 
     /// An account's balance.
@@ -192,9 +206,19 @@ impl Ledger {
         either!(self, l => l.statement(account))
     }
 
-    /// The audit.
+    /// The audit: the journal replayed alone, and the books compared with it.
     pub fn audit(&mut self) -> Result<AuditReport> {
         either!(self, l => l.audit())
+    }
+
+    /// The plan that unwinds the books from entry `from` (see [`unwind`]).
+    pub fn unwind_plan(&mut self, from: Option<u64>) -> Result<Plan> {
+        either!(self, l => unwind::plan(&l.tables()?, l.server_document().unverified(), from))
+    }
+
+    /// Applies an unwinding plan atomically, if the books are still those it was made from.
+    pub fn unwind_apply(&mut self, plan: &Plan, server: &PartyKeys, now: Time) -> Result<()> {
+        either!(self, l => l.unwind_apply(plan, server, now))
     }
 
     /// The recorded settlement of `epo_id`, and its customer's account.
@@ -241,18 +265,15 @@ pub type MovementRow = (String, String, Option<String>, Option<String>, i64);
 
 /// A statement's lines from its movements, oldest first, with the running balance.
 pub fn statement_lines(rows: Vec<MovementRow>, place: &str) -> Result<Vec<StatementLine>> {
-    let mut running = Amount::ZERO;
+    let mut running: i128 = 0;
     let mut lines = Vec::with_capacity(rows.len());
     for (at, kind, epo_id, memo, delta) in rows {
         let moved = Amount::from_micros(delta.unsigned_abs())
             .ok_or_else(|| Error::malformed(format!("amount {delta} out of range")).at(place))?;
         let direction = if delta >= 0 { Direction::Credit } else { Direction::Debit };
-        running = match direction {
-            Direction::Credit => running.checked_add(moved)?,
-            Direction::Debit => running
-                .checked_sub(moved)
-                .ok_or_else(|| Error::malformed("statement goes negative: run `netbill-ledger audit`").at(place))?,
-        };
+        running += i128::from(delta);
+        let balance = SignedAmount::from_micros(running)
+            .ok_or_else(|| Error::malformed("statement out of range: run `netbill-ledger audit`").at(place))?;
         lines.push(StatementLine {
             at: at.parse().map_err(|e: Error| e.at(place))?,
             kind,
@@ -260,7 +281,7 @@ pub fn statement_lines(rows: Vec<MovementRow>, place: &str) -> Result<Vec<Statem
             memo,
             direction,
             amount: moved,
-            balance: running,
+            balance,
         });
     }
     Ok(lines)

@@ -18,7 +18,9 @@ use crate::crypto::keys::{Identity, KeyId, PartyKeys};
 use crate::doc::{Hex, Signed};
 use crate::error::{Error, ErrorKind, Result};
 use crate::ledger::audit::{self, Tables};
+use crate::ledger::journal::{self, Action, Entry, Head, Replayed};
 use crate::ledger::sqlite::External;
+use crate::ledger::unwind::{self, Plan};
 use crate::ledger::{AuditReport, Statement, statement_lines};
 use crate::money::{Amount, from_sql as amount, to_sql as micros};
 use crate::netbill::batch::{self, Directory, Prepared};
@@ -26,10 +28,12 @@ use crate::netbill::delivery::EpoId;
 use crate::netbill::receipt::{Outcome, Receipt};
 use crate::netbill::settle::{Account, Books, Decision, StoredSettlement};
 
-const SCHEMA_VERSION: &str = "1";
+const SCHEMA_VERSION: &str = "2";
 
 const SCHEMA: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE journal (seq BIGINT PRIMARY KEY, entry TEXT NOT NULL);
+CREATE TABLE journal_head (one INT PRIMARY KEY CHECK (one = 1), seq BIGINT NOT NULL, digest TEXT NOT NULL);
 CREATE TABLE accounts (
     id BIGSERIAL PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
@@ -40,10 +44,13 @@ CREATE TABLE accounts (
 );
 CREATE TABLE transactions (
     id BIGSERIAL PRIMARY KEY,
-    kind TEXT NOT NULL CHECK (kind IN ('deposit', 'withdrawal', 'purchase')),
+    kind TEXT NOT NULL CHECK (kind IN ('deposit', 'withdrawal', 'purchase', 'correction')),
     epo_id TEXT UNIQUE,
     memo TEXT,
-    at TEXT NOT NULL
+    at TEXT NOT NULL,
+    entry BIGINT NOT NULL,
+    action BIGINT NOT NULL,
+    UNIQUE (entry, action)
 );
 CREATE TABLE movements (
     id BIGSERIAL PRIMARY KEY,
@@ -136,9 +143,10 @@ fn connect(url: &str) -> Result<Client> {
 }
 
 impl PgLedger {
-    /// Creates the ledger's tables in the (empty) database at `url`.
-    pub fn create(url: &str, server: &Signed<Identity>, now: Time) -> Result<()> {
+    /// Creates the ledger's tables and the journal's first entry in the (empty) database at `url`.
+    pub fn create(url: &str, server: &PartyKeys, now: Time) -> Result<()> {
         let place = shown(url);
+        let genesis = Entry::sign(None, now, vec![Action::Create { server: server.identity() }], server);
         let mut client = connect(url)?;
         let run = |client: &mut Client| -> std::result::Result<(), Fail> {
             let mut tx = client.transaction()?;
@@ -155,11 +163,13 @@ impl PgLedger {
             tx.batch_execute(SCHEMA)?;
             for (k, v) in [
                 ("schema_version", SCHEMA_VERSION.to_string()),
-                ("server_identity", server.to_json_line()),
+                ("server_identity", server.identity_document().to_json_line()),
                 ("created_at", now.to_string()),
             ] {
                 tx.execute("INSERT INTO meta (key, value) VALUES ($1, $2)", &[&k, &v])?;
             }
+            tx.execute("INSERT INTO journal_head (one, seq, digest) VALUES (1, 0, '')", &[])?;
+            append(&mut tx, &genesis)?;
             tx.commit()?;
             Ok(())
         };
@@ -224,24 +234,26 @@ impl PgLedger {
     }
 
     /// Opens an account bound to `identity`, with a zero balance.
-    pub fn open_account(&mut self, identity: &Identity, now: Time) -> Result<()> {
+    pub fn open_account(&mut self, identity: &Identity, server: &PartyKeys, now: Time) -> Result<()> {
         crate::ledger::check_account_key(identity)?;
+        self.check_server_keys(server)?;
         let json = serde_json::to_string(identity).expect("serializable");
-        let inserted = self.transact(|tx| {
-            Ok(tx.execute(
+        self.transact(|tx| {
+            let head = head(tx)?;
+            let inserted = tx.execute(
                 "INSERT INTO accounts (name, key_id, identity, balance, opened_at) VALUES ($1, $2, $3, 0, $4)
                  ON CONFLICT DO NOTHING",
                 &[&identity.name, &identity.key_id.to_string(), &json, &now.to_string()],
-            )?)
-        })?;
-        if inserted == 0 {
-            return Err(Error::refused(format!(
-                "account {} already exists (names and keys are unique)",
-                identity.name
-            ))
-            .at(&self.place));
-        }
-        Ok(())
+            )?;
+            if inserted == 0 {
+                return Err(Fail::Books(Error::refused(format!(
+                    "account {} already exists (names and keys are unique)",
+                    identity.name
+                ))));
+            }
+            let entry = Entry::sign(Some(head), now, vec![Action::Open { identity: identity.clone() }], server);
+            append(tx, &entry)
+        })
     }
 
     /// Moves external money into or out of an account.
@@ -251,16 +263,22 @@ impl PgLedger {
         kind: External,
         value: Amount,
         memo: Option<&str>,
+        server: &PartyKeys,
         now: Time,
     ) -> Result<Amount> {
         if value == Amount::ZERO {
             return Err(Error::usage("the amount must be greater than zero"));
         }
+        self.check_server_keys(server)?;
         self.transact(|tx| {
+            let head = head(tx)?;
             let row = tx
-                .query_opt("SELECT id, balance FROM accounts WHERE name = $1 OR key_id = $1 FOR UPDATE", &[&account])?
+                .query_opt(
+                    "SELECT id, balance, key_id FROM accounts WHERE name = $1 OR key_id = $1 FOR UPDATE",
+                    &[&account],
+                )?
                 .ok_or_else(|| Error::new(ErrorKind::NoInput, format!("no account {account:?}")))?;
-            let (id, balance): (i64, Amount) = (row.get(0), amount(row.get(1))?);
+            let (id, balance, key_id): (i64, Amount, String) = (row.get(0), amount(row.get(1))?, row.get(2));
             let new_balance = match kind {
                 External::Deposit => balance.checked_add(value)?,
                 External::Withdrawal => balance.checked_sub(value).ok_or_else(|| {
@@ -270,8 +288,8 @@ impl PgLedger {
             let delta = if kind == External::Deposit { micros(value) } else { -micros(value) };
             let txn: i64 = tx
                 .query_one(
-                    "INSERT INTO transactions (kind, memo, at) VALUES ($1, $2, $3) RETURNING id",
-                    &[&kind.as_str(), &memo, &now.to_string()],
+                    "INSERT INTO transactions (kind, memo, at, entry, action) VALUES ($1, $2, $3, $4, 0) RETURNING id",
+                    &[&kind.as_str(), &memo, &now.to_string(), &((head.seq + 1) as i64)],
                 )?
                 .get(0);
             tx.execute(
@@ -279,6 +297,17 @@ impl PgLedger {
                 &[&txn, &id, &delta, &-delta],
             )?;
             tx.execute("UPDATE accounts SET balance = $1 WHERE id = $2", &[&micros(new_balance), &id])?;
+            let external = journal::External {
+                account: key_id.parse()?,
+                amount: value,
+                memo: memo.map(str::to_string),
+                balance: new_balance,
+            };
+            let action = match kind {
+                External::Deposit => Action::Deposit(external),
+                External::Withdrawal => Action::Withdrawal(external),
+            };
+            append(tx, &Entry::sign(Some(head), now, vec![action], server))?;
             Ok(new_balance)
         })
     }
@@ -320,8 +349,13 @@ impl PgLedger {
         })
     }
 
-    /// Checks every invariant of the books on one consistent snapshot.
+    /// The audit: the journal replayed alone, and the books compared with it.
     pub fn audit(&mut self) -> Result<AuditReport> {
+        Ok(audit::audit(&self.tables()?, &self.server))
+    }
+
+    /// One consistent snapshot of the books and the journal.
+    pub fn tables(&mut self) -> Result<Tables> {
         let place = self.place.clone();
         let mut tx = self
             .client
@@ -330,36 +364,20 @@ impl PgLedger {
             .read_only(true)
             .start()
             .map_err(|e| db_error(&place, &e))?;
-        let read = |tx: &mut Transaction<'_>| -> std::result::Result<Tables, postgres::Error> {
-            Ok(Tables {
-                accounts: tx
-                    .query("SELECT id, name, key_id, balance FROM accounts ORDER BY id", &[])?
-                    .iter()
-                    .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
-                    .collect(),
-                movements: tx
-                    .query("SELECT txn, account, amount FROM movements ORDER BY id", &[])?
-                    .iter()
-                    .map(|r| (r.get(0), r.get(1), r.get(2)))
-                    .collect(),
-                transactions: tx
-                    .query("SELECT id, kind, epo_id FROM transactions ORDER BY id", &[])?
-                    .iter()
-                    .map(|r| (r.get(0), r.get(1), r.get(2)))
-                    .collect(),
-                settlements: tx
-                    .query(
-                        "SELECT epo_id, request_sha256, result, goods_key, receipt, txn FROM settlements ORDER BY epo_id",
-                        &[],
-                    )?
-                    .iter()
-                    .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5)))
-                    .collect(),
-            })
-        };
-        let tables = read(&mut tx).map_err(|e| db_error(&place, &e))?;
+        let tables = read_tables(&mut tx).map_err(|e| db_error(&place, &e))?;
         tx.commit().map_err(|e| db_error(&place, &e))?;
-        Ok(audit::audit(&tables, &self.server))
+        Ok(tables)
+    }
+
+    /// Applies an unwinding plan (see [`crate::ledger::unwind`]) in one transaction.
+    pub fn unwind_apply(&mut self, plan: &Plan, server: &PartyKeys, now: Time) -> Result<()> {
+        self.check_server_keys(server)?;
+        self.transact(|tx| {
+            head(tx)?;
+            let (entry, replayed) = unwind::apply(&read_tables(tx)?, server, plan, now)?;
+            append(tx, &entry)?;
+            rebuild(tx, &replayed)
+        })
     }
 
     /// The recorded settlement of `epo_id`, and the account of its customer.
@@ -425,7 +443,7 @@ impl PgLedger {
         let epo_ids: Vec<String> =
             group.iter().map(|p| p.request.unverified().epo.unverified().epo_id.as_str().to_string()).collect();
         self.transact(|tx| {
-            let mut books = MemoryBooks::default();
+            let mut books = MemoryBooks { head: Some(head(tx)?), ..MemoryBooks::default() };
             for row in tx.query(
                 "SELECT id, key_id, name, identity, balance FROM accounts WHERE key_id = ANY($1) ORDER BY key_id FOR UPDATE",
                 &[&keys],
@@ -463,10 +481,12 @@ fn stored_settlement(request: String, receipt: String) -> Result<StoredSettlemen
 /// decisions written at the end in a few statements.
 #[derive(Default)]
 struct MemoryBooks {
+    head: Option<Head>,
     ids: HashMap<KeyId, i64>,
     accounts: HashMap<KeyId, Account>,
     settlements: HashMap<EpoId, StoredSettlement>,
-    records: Vec<(Decision, Signed<Receipt>)>,
+    records: Vec<(Decision, Signed<Receipt>, (u64, u32))>,
+    entry: Option<Signed<Entry>>,
 }
 
 impl Books for MemoryBooks {
@@ -478,8 +498,17 @@ impl Books for MemoryBooks {
         Ok(self.settlements.get(epo_id).cloned())
     }
 
-    fn record(&mut self, decision: &Decision, receipt: &Signed<Receipt>) -> Result<()> {
-        self.records.push((decision.clone(), receipt.clone()));
+    fn head(&mut self) -> Result<Head> {
+        Ok(self.head.expect("read when the group's transaction starts"))
+    }
+
+    fn record(&mut self, decision: &Decision, receipt: &Signed<Receipt>, place: (u64, u32)) -> Result<()> {
+        self.records.push((decision.clone(), receipt.clone(), place));
+        Ok(())
+    }
+
+    fn append(&mut self, entry: &Signed<Entry>) -> Result<()> {
+        self.entry = Some(entry.clone());
         Ok(())
     }
 }
@@ -487,21 +516,25 @@ impl Books for MemoryBooks {
 impl MemoryBooks {
     /// Writes the group's purchases, movements, balances and settlements.
     fn write(&self, tx: &mut Transaction<'_>) -> std::result::Result<(), Fail> {
-        let paid: Vec<&Decision> = self.records.iter().map(|(d, _)| d).filter(|d| d.transfer.is_some()).collect();
+        let paid: Vec<(&Decision, (u64, u32))> =
+            self.records.iter().filter(|(d, ..)| d.transfer.is_some()).map(|(d, _, place)| (d, *place)).collect();
         let mut txns: HashMap<String, i64> = HashMap::new();
         if !paid.is_empty() {
-            let ids: Vec<String> = paid.iter().map(|d| d.receipt.epo_id.as_str().to_string()).collect();
-            let ats: Vec<String> = paid.iter().map(|d| d.receipt.server_time.to_string()).collect();
+            let ids: Vec<String> = paid.iter().map(|(d, _)| d.receipt.epo_id.as_str().to_string()).collect();
+            let ats: Vec<String> = paid.iter().map(|(d, _)| d.receipt.server_time.to_string()).collect();
+            let entries: Vec<i64> = paid.iter().map(|(_, p)| p.0 as i64).collect();
+            let actions: Vec<i64> = paid.iter().map(|(_, p)| i64::from(p.1)).collect();
             for row in tx.query(
-                "INSERT INTO transactions (kind, epo_id, at) SELECT 'purchase', e, a FROM UNNEST($1::text[], $2::text[]) AS t(e, a)
+                "INSERT INTO transactions (kind, epo_id, at, entry, action)
+                 SELECT 'purchase', e, a, n, i FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::int8[]) AS t(e, a, n, i)
                  RETURNING id, epo_id",
-                &[&ids, &ats],
+                &[&ids, &ats, &entries, &actions],
             )? {
                 txns.insert(row.get(1), row.get(0));
             }
             let (mut txn, mut account, mut moved) = (Vec::new(), Vec::new(), Vec::new());
             let mut deltas: HashMap<i64, i64> = HashMap::new();
-            for d in &paid {
+            for (d, _) in &paid {
                 let t = d.transfer.expect("paid");
                 let id = txns[d.receipt.epo_id.as_str()];
                 for (key, delta) in [(t.customer, -micros(t.price)), (t.merchant, micros(t.price))] {
@@ -528,7 +561,7 @@ impl MemoryBooks {
         }
         let mut columns: (Vec<String>, Vec<String>, Vec<String>, Vec<String>) = Default::default();
         let (mut keys, mut receipts, mut txn, mut at) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for (d, receipt) in &self.records {
+        for (d, receipt, _) in &self.records {
             let r = &d.receipt;
             columns.0.push(r.epo_id.as_str().to_string());
             columns.1.push(r.request.to_string());
@@ -544,8 +577,92 @@ impl MemoryBooks {
              SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int8[], $8::text[])",
             &[&columns.0, &columns.1, &columns.2, &columns.3, &keys, &receipts, &txn, &at],
         )?;
+        if let Some(entry) = &self.entry {
+            append(tx, entry)?;
+        }
         Ok(())
     }
+}
+
+/// The journal's head, locked until the transaction ends: every writer takes this lock first,
+/// so the journal grows one entry at a time, in commit order.
+fn head(tx: &mut Transaction<'_>) -> std::result::Result<Head, Fail> {
+    let row = tx.query_one("SELECT seq, digest FROM journal_head FOR UPDATE", &[])?;
+    let (seq, digest): (i64, String) = (row.get(0), row.get(1));
+    Ok(Head {
+        seq: seq as u64,
+        digest: Hex::parse(&digest).map_err(|e| Error::malformed(format!("journal head: {e}")))?,
+    })
+}
+
+/// Appends a signed entry to the journal and makes it the head.
+fn append(tx: &mut Transaction<'_>, entry: &Signed<Entry>) -> std::result::Result<(), Fail> {
+    let head = Head::of(entry);
+    let seq = head.seq as i64;
+    tx.execute("INSERT INTO journal (seq, entry) VALUES ($1, $2)", &[&seq, &entry.to_json_line()])?;
+    tx.execute("UPDATE journal_head SET seq = $1, digest = $2", &[&seq, &head.digest.to_string()])?;
+    Ok(())
+}
+
+/// The books and the journal as the transaction sees them.
+fn read_tables(tx: &mut Transaction<'_>) -> std::result::Result<Tables, postgres::Error> {
+    Ok(Tables {
+        accounts: tx
+            .query(audit::SELECT_ACCOUNTS, &[])?
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5)))
+            .collect(),
+        transactions: tx
+            .query(audit::SELECT_TRANSACTIONS, &[])?
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5), r.get(6)))
+            .collect(),
+        movements: tx.query(audit::SELECT_MOVEMENTS, &[])?.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect(),
+        settlements: tx
+            .query(audit::SELECT_SETTLEMENTS, &[])?
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5), r.get(6), r.get(7)))
+            .collect(),
+        journal: tx.query(audit::SELECT_JOURNAL, &[])?.iter().map(|r| (r.get(0), r.get(1))).collect(),
+        head: tx.query(audit::SELECT_HEAD, &[])?.iter().map(|r| (r.get(0), r.get(1))).next(),
+    })
+}
+
+/// Replaces the books by those the journal makes.
+fn rebuild(tx: &mut Transaction<'_>, books: &Replayed) -> std::result::Result<(), Fail> {
+    tx.batch_execute(
+        "DELETE FROM settlements; DELETE FROM movements; DELETE FROM transactions; DELETE FROM accounts;",
+    )?;
+    let mut ids = HashMap::new();
+    for (key, a) in &books.accounts {
+        let balance = i64::try_from(a.balance).map_err(|_| Error::refused("a balance out of range"))?;
+        let row = tx.query_one(
+            "INSERT INTO accounts (name, key_id, identity, balance, opened_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            &[&a.name, key, &a.identity, &balance, &a.opened_at],
+        )?;
+        ids.insert(key.as_str(), row.get::<_, i64>(0));
+    }
+    let mut txns = HashMap::new();
+    for (place, t) in &books.transactions {
+        let row = tx.query_one(
+            "INSERT INTO transactions (kind, epo_id, memo, at, entry, action) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            &[&t.kind, &t.epo_id, &t.memo, &t.at, &(place.0 as i64), &i64::from(place.1)],
+        )?;
+        let txn: i64 = row.get(0);
+        txns.insert(*place, txn);
+        for (account, amount) in &t.moves {
+            let account = account.as_deref().map(|k| ids[k]);
+            tx.execute("INSERT INTO movements (txn, account, amount) VALUES ($1, $2, $3)", &[&txn, &account, amount])?;
+        }
+    }
+    for (epo_id, s) in &books.settlements {
+        tx.execute(
+            "INSERT INTO settlements (epo_id, request_sha256, result, ciphertext_sha256, goods_key, receipt, txn, at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            &[epo_id, &s.request, &s.result, &s.ciphertext, &s.goods_key, &s.receipt, &s.txn.map(|p| txns[&p]), &s.at],
+        )?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! The ledger on an embedded SQLite database.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params};
@@ -9,18 +10,22 @@ use crate::crypto::keys::{Identity, KeyId, PartyKeys};
 use crate::doc::{Hex, Signed};
 use crate::error::{Error, ErrorKind, Result};
 use crate::ledger::audit::{self, Tables};
+use crate::ledger::journal::{self, Action, Entry, Head, Replayed};
+use crate::ledger::unwind::{self, Plan};
 use crate::ledger::{AuditReport, Statement, statement_lines};
 use crate::money::{Amount, from_sql, to_sql as micros};
 use crate::netbill::batch::{self, Directory, Prepared};
 use crate::netbill::delivery::EpoId;
 use crate::netbill::epo::EndorsedEpo;
 use crate::netbill::receipt::{Outcome, Receipt};
-use crate::netbill::settle::{self, Account, Books, Decision, StoredSettlement};
+use crate::netbill::settle::{Account, Books, Decision, StoredSettlement};
 
-const SCHEMA_VERSION: &str = "1";
+const SCHEMA_VERSION: &str = "2";
 
 const SCHEMA: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
+CREATE TABLE journal (seq INTEGER PRIMARY KEY, entry TEXT NOT NULL) STRICT;
+CREATE TABLE journal_head (one INTEGER PRIMARY KEY CHECK (one = 1), seq INTEGER NOT NULL, digest TEXT NOT NULL) STRICT;
 CREATE TABLE accounts (
     id INTEGER PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
@@ -31,10 +36,13 @@ CREATE TABLE accounts (
 ) STRICT;
 CREATE TABLE transactions (
     id INTEGER PRIMARY KEY,
-    kind TEXT NOT NULL CHECK (kind IN ('deposit', 'withdrawal', 'purchase')),
+    kind TEXT NOT NULL CHECK (kind IN ('deposit', 'withdrawal', 'purchase', 'correction')),
     epo_id TEXT UNIQUE,
     memo TEXT,
-    at TEXT NOT NULL
+    at TEXT NOT NULL,
+    entry INTEGER NOT NULL,
+    action INTEGER NOT NULL,
+    UNIQUE (entry, action)
 ) STRICT;
 CREATE TABLE movements (
     id INTEGER PRIMARY KEY,
@@ -74,20 +82,22 @@ fn amount(micros: i64, path: &Path) -> Result<Amount> {
 }
 
 impl SqliteLedger {
-    /// Creates a new ledger file for the server with identity `server`; fails if it exists.
-    /// The file appears only once its schema is complete.
-    pub fn create(path: &Path, server: &Signed<Identity>, now: Time) -> Result<()> {
+    /// Creates a new ledger file for the server `server`; fails if it exists. The file appears
+    /// only once its schema and the journal's first entry are complete.
+    pub fn create(path: &Path, server: &PartyKeys, now: Time) -> Result<()> {
+        let genesis = Entry::sign(None, now, vec![Action::Create { server: server.identity() }], server);
         crate::fsio::create_database(path, "ledger database", |conn| {
             conn.execute_batch(SCHEMA)?;
             let mut put = conn.prepare("INSERT INTO meta (key, value) VALUES (?1, ?2)")?;
             for (k, v) in [
                 ("schema_version", SCHEMA_VERSION.to_string()),
-                ("server_identity", server.to_json_line()),
+                ("server_identity", server.identity_document().to_json_line()),
                 ("created_at", now.to_string()),
             ] {
                 put.execute(params![k, v])?;
             }
-            Ok(())
+            conn.execute("INSERT INTO journal_head (one, seq, digest) VALUES (1, 0, '')", [])?;
+            append(conn, &genesis)
         })
     }
 
@@ -137,10 +147,12 @@ impl SqliteLedger {
     }
 
     /// Opens an account bound to `identity`, with a zero balance.
-    pub fn open_account(&mut self, identity: &Identity, now: Time) -> Result<()> {
+    pub fn open_account(&mut self, identity: &Identity, server: &PartyKeys, now: Time) -> Result<()> {
         crate::ledger::check_account_key(identity)?;
+        self.check_server_keys(server)?;
         let path = self.path.clone();
         let tx = self.write_txn()?;
+        let head = head(&tx).map_err(db_error(&path))?;
         let taken: Option<String> = tx
             .query_row(
                 "SELECT name FROM accounts WHERE name = ?1 OR key_id = ?2",
@@ -160,6 +172,8 @@ impl SqliteLedger {
             params![identity.name, identity.key_id.to_string(), identity_json, now.to_string()],
         )
         .map_err(db_error(&path))?;
+        let entry = Entry::sign(Some(head), now, vec![Action::Open { identity: identity.clone() }], server);
+        append(&tx, &entry).map_err(db_error(&path))?;
         tx.commit().map_err(db_error(&path))
     }
 
@@ -171,15 +185,20 @@ impl SqliteLedger {
         kind: External,
         value: Amount,
         memo: Option<&str>,
+        server: &PartyKeys,
         now: Time,
     ) -> Result<Amount> {
         let path = self.path.clone();
         if value == Amount::ZERO {
             return Err(Error::usage("the amount must be greater than zero"));
         }
+        self.check_server_keys(server)?;
         let delta = micros(value);
         let tx = self.write_txn()?;
+        let head = head(&tx).map_err(db_error(&path))?;
         let (id, balance) = find_account(&tx, account, &path)?;
+        let key_id: String =
+            tx.query_row("SELECT key_id FROM accounts WHERE id = ?1", [id], |r| r.get(0)).map_err(db_error(&path))?;
         let new_balance = match kind {
             External::Deposit => balance.checked_add(value)?,
             External::Withdrawal => balance.checked_sub(value).ok_or_else(|| {
@@ -188,8 +207,8 @@ impl SqliteLedger {
         };
         let signed = if kind == External::Deposit { delta } else { -delta };
         tx.execute(
-            "INSERT INTO transactions (kind, memo, at) VALUES (?1, ?2, ?3)",
-            params![kind.as_str(), memo, now.to_string()],
+            "INSERT INTO transactions (kind, memo, at, entry, action) VALUES (?1, ?2, ?3, ?4, 0)",
+            params![kind.as_str(), memo, now.to_string(), (head.seq + 1) as i64],
         )
         .map_err(db_error(&path))?;
         let txn = tx.last_insert_rowid();
@@ -200,6 +219,17 @@ impl SqliteLedger {
         .map_err(db_error(&path))?;
         tx.execute("UPDATE accounts SET balance = ?1 WHERE id = ?2", params![micros(new_balance), id])
             .map_err(db_error(&path))?;
+        let external = journal::External {
+            account: key_id.parse()?,
+            amount: value,
+            memo: memo.map(str::to_string),
+            balance: new_balance,
+        };
+        let action = match kind {
+            External::Deposit => Action::Deposit(external),
+            External::Withdrawal => Action::Withdrawal(external),
+        };
+        append(&tx, &Entry::sign(Some(head), now, vec![action], server)).map_err(db_error(&path))?;
         tx.commit().map_err(db_error(&path))?;
         Ok(new_balance)
     }
@@ -242,13 +272,11 @@ impl SqliteLedger {
 
     /// Settles one endorsed EPO in one transaction and returns the receipt to release.
     pub fn settle(&mut self, request: &Signed<EndorsedEpo>, server: &PartyKeys, now: Time) -> Result<Signed<Receipt>> {
-        self.check_server_keys(server)?;
-        let path = self.path.clone();
-        let tx = self.write_txn()?;
-        let mut books = SqliteBooks { tx: &tx, path: &path };
-        let receipt = settle::settle(&mut books, request, server, now)?;
-        tx.commit().map_err(db_error(&path))?;
-        Ok(receipt)
+        let epo = request.unverified().epo.unverified();
+        let mut directory = Directory::new();
+        self.fill_directory([epo.customer, epo.merchant], &mut directory)?;
+        let prepared = batch::prepare(vec![request.clone()], &directory, server, 1);
+        Ok(self.settle_group(&prepared, server, now, 1)?.remove(0))
     }
 
     /// Settles a group of prepared requests in one transaction (group commit) and returns
@@ -303,9 +331,27 @@ impl SqliteLedger {
         Ok(Some((stored, customer)))
     }
 
-    /// Checks every invariant of the books (see [`AuditReport`]).
+    /// The audit: the journal replayed alone, and the books compared with it.
     pub fn audit(&mut self) -> Result<AuditReport> {
-        Ok(audit::audit(&tables(&self.conn, &self.path)?, &self.server))
+        Ok(audit::audit(&self.tables()?, &self.server))
+    }
+
+    /// One consistent snapshot of the books and the journal.
+    pub fn tables(&mut self) -> Result<Tables> {
+        let path = self.path.clone();
+        let tx = self.conn.transaction().map_err(db_error(&path))?;
+        tables(&tx).map_err(db_error(&path))
+    }
+
+    /// Applies an unwinding plan (see [`crate::ledger::unwind`]) in one transaction.
+    pub fn unwind_apply(&mut self, plan: &Plan, server: &PartyKeys, now: Time) -> Result<()> {
+        self.check_server_keys(server)?;
+        let path = self.path.clone();
+        let tx = self.write_txn()?;
+        let (entry, replayed) = unwind::apply(&tables(&tx).map_err(db_error(&path))?, server, plan, now)?;
+        append(&tx, &entry).map_err(db_error(&path))?;
+        rebuild(&tx, &replayed).map_err(db_error(&path))?;
+        tx.commit().map_err(db_error(&path))
     }
 }
 
@@ -376,7 +422,15 @@ impl Books for SqliteBooks<'_> {
         .transpose()
     }
 
-    fn record(&mut self, decision: &Decision, receipt: &Signed<Receipt>) -> Result<()> {
+    fn head(&mut self) -> Result<Head> {
+        head(self.tx).map_err(db_error(self.path))
+    }
+
+    fn append(&mut self, entry: &Signed<Entry>) -> Result<()> {
+        append(self.tx, entry).map_err(db_error(self.path))
+    }
+
+    fn record(&mut self, decision: &Decision, receipt: &Signed<Receipt>, place: (u64, u32)) -> Result<()> {
         let db = db_error(self.path);
         let r = &decision.receipt;
         let txn = match &decision.transfer {
@@ -384,8 +438,10 @@ impl Books for SqliteBooks<'_> {
             Some(t) => {
                 let price = micros(t.price);
                 self.tx
-                    .prepare_cached("INSERT INTO transactions (kind, epo_id, at) VALUES ('purchase', ?1, ?2)")
-                    .and_then(|mut s| s.execute(params![r.epo_id.as_str(), r.server_time.to_string()]))
+                    .prepare_cached(
+                        "INSERT INTO transactions (kind, epo_id, at, entry, action) VALUES ('purchase', ?1, ?2, ?3, ?4)",
+                    )
+                    .and_then(|mut s| s.execute(params![r.epo_id.as_str(), r.server_time.to_string(), place.0 as i64, place.1]))
                     .map_err(&db)?;
                 let txn = self.tx.last_insert_rowid();
                 let debited = self
@@ -435,10 +491,27 @@ impl Books for SqliteBooks<'_> {
     }
 }
 
-/// One consistent snapshot of the tables the audit reads.
-fn tables(conn: &Connection, path: &Path) -> Result<Tables> {
-    let db = db_error(path);
-    let tx = conn.unchecked_transaction().map_err(&db)?;
+/// The journal's head.
+fn head(conn: &Connection) -> rusqlite::Result<Head> {
+    let (seq, digest): (i64, String) =
+        conn.prepare_cached("SELECT seq, digest FROM journal_head")?.query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let digest = Hex::parse(&digest)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(1, rusqlite::types::Type::Text, e.into()))?;
+    Ok(Head { seq: seq as u64, digest })
+}
+
+/// Appends a signed entry to the journal and makes it the head.
+fn append(conn: &Connection, entry: &Signed<Entry>) -> rusqlite::Result<()> {
+    let head = Head::of(entry);
+    conn.prepare_cached("INSERT INTO journal (seq, entry) VALUES (?1, ?2)")?
+        .execute(params![head.seq as i64, entry.to_json_line()])?;
+    conn.prepare_cached("UPDATE journal_head SET seq = ?1, digest = ?2")?
+        .execute(params![head.seq as i64, head.digest.to_string()])?;
+    Ok(())
+}
+
+/// One consistent snapshot of the books and the journal (`conn` is in a transaction).
+fn tables(conn: &Connection) -> rusqlite::Result<Tables> {
     fn rows<T>(
         conn: &Connection,
         sql: &str,
@@ -446,26 +519,62 @@ fn tables(conn: &Connection, path: &Path) -> Result<Tables> {
     ) -> rusqlite::Result<Vec<T>> {
         conn.prepare(sql)?.query_map([], f)?.collect()
     }
-    let tables = Tables {
-        accounts: rows(conn, "SELECT id, name, key_id, balance FROM accounts ORDER BY id", |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-        })
-        .map_err(&db)?,
-        movements: rows(conn, "SELECT txn, account, amount FROM movements ORDER BY id", |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })
-        .map_err(&db)?,
-        transactions: rows(conn, "SELECT id, kind, epo_id FROM transactions ORDER BY id", |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })
-        .map_err(&db)?,
-        settlements: rows(
-            conn,
-            "SELECT epo_id, request_sha256, result, goods_key, receipt, txn FROM settlements ORDER BY epo_id",
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
-        )
-        .map_err(&db)?,
-    };
-    tx.finish().map_err(&db)?;
-    Ok(tables)
+    Ok(Tables {
+        accounts: rows(conn, audit::SELECT_ACCOUNTS, |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+        })?,
+        transactions: rows(conn, audit::SELECT_TRANSACTIONS, |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+        })?,
+        movements: rows(conn, audit::SELECT_MOVEMENTS, |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?,
+        settlements: rows(conn, audit::SELECT_SETTLEMENTS, |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?))
+        })?,
+        journal: rows(conn, audit::SELECT_JOURNAL, |r| Ok((r.get(0)?, r.get(1)?)))?,
+        head: rows(conn, audit::SELECT_HEAD, |r| Ok((r.get(0)?, r.get(1)?)))?.pop(),
+    })
+}
+
+/// A replayed balance as stored (the unwinding has checked it is one).
+fn sql_balance(balance: i128) -> rusqlite::Result<i64> {
+    i64::try_from(balance).map_err(|_| rusqlite::Error::IntegralValueOutOfRange(3, i64::MAX))
+}
+
+/// Replaces the books by those the journal makes.
+fn rebuild(conn: &Connection, books: &Replayed) -> rusqlite::Result<()> {
+    conn.execute_batch(
+        "DELETE FROM settlements; DELETE FROM movements; DELETE FROM transactions; DELETE FROM accounts;",
+    )?;
+    let mut ids = HashMap::new();
+    for (key, a) in &books.accounts {
+        conn.execute(
+            "INSERT INTO accounts (name, key_id, identity, balance, opened_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![a.name, key, a.identity, sql_balance(a.balance)?, a.opened_at],
+        )?;
+        ids.insert(key.as_str(), conn.last_insert_rowid());
+    }
+    let mut txns = HashMap::new();
+    for (place, t) in &books.transactions {
+        conn.execute(
+            "INSERT INTO transactions (kind, epo_id, memo, at, entry, action) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![t.kind, t.epo_id, t.memo, t.at, place.0 as i64, place.1],
+        )?;
+        let txn = conn.last_insert_rowid();
+        txns.insert(*place, txn);
+        for (account, amount) in &t.moves {
+            let account = account.as_deref().map(|k| ids[k]);
+            conn.execute(
+                "INSERT INTO movements (txn, account, amount) VALUES (?1, ?2, ?3)",
+                params![txn, account, amount],
+            )?;
+        }
+    }
+    for (epo_id, s) in &books.settlements {
+        conn.execute(
+            "INSERT INTO settlements (epo_id, request_sha256, result, ciphertext_sha256, goods_key, receipt, txn, at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![epo_id, s.request, s.result, s.ciphertext, s.goods_key, s.receipt, s.txn.map(|p| txns[&p]), s.at],
+        )?;
+    }
+    Ok(())
 }

@@ -1,11 +1,11 @@
 //! Settlement at volume: the signatures of many requests checked at once on every core, then
 //! the requests decided and recorded in one ledger transaction (group commit).
 //!
-//! Each settlement stays what [`crate::netbill::settle::settle`] makes it: decided on the
-//! balances as they stand after the requests before it, recorded with its money movement and
-//! its receipt, idempotent by EPO id. The group is one transaction, so a crash loses the whole
-//! group and no receipt of it has been released: the client sends the requests again, and they
-//! are settled once.
+//! Each settlement is decided on the balances as they stand after the requests before it,
+//! recorded with its money movement and its receipt, idempotent by EPO id; the group's binding
+//! decisions make one journal entry, and its receipts carry the head that entry follows. The
+//! group is one transaction, so a crash loses the whole group and no receipt of it has been
+//! released: the client sends the requests again, and they are settled once.
 //!
 //! Batch verification (ed25519-dalek's) checks a random linear combination of the signature
 //! equations; unlike `verify_strict` it may accept a signature whose `R` carries a small-order
@@ -25,6 +25,8 @@ use crate::clock::Time;
 use crate::crypto::keys::{Identity, KeyId, PartyKeys};
 use crate::doc::{Hex, Signed};
 use crate::error::Result;
+use crate::ledger::journal::{Action, Balances, Entry};
+use crate::money::Amount;
 use crate::netbill::delivery::EpoId;
 use crate::netbill::epo::EndorsedEpo;
 use crate::netbill::receipt::Receipt;
@@ -145,8 +147,8 @@ fn check_part(part: &[Signed<EndorsedEpo>], directory: &Directory, server: &Part
 enum Slot {
     /// Settled before: its stored receipt.
     Stored(Signed<Receipt>),
-    /// Decided now (to be signed, and recorded if it binds).
-    Decided(Decision),
+    /// Decided now (to be signed, and recorded if it binds), with the balances a payment left.
+    Decided(Decision, Option<Balances>),
     /// A replay of a settled EPO id with other content (signed, not recorded).
     Replay(Receipt),
     /// The same request as an earlier one of this group: the same receipt.
@@ -162,6 +164,7 @@ pub fn settle_group(
     now: Time,
     threads: usize,
 ) -> Result<Vec<Signed<Receipt>>> {
+    let head = books.head()?;
     let mut accounts: HashMap<KeyId, Option<Account>> = HashMap::new();
     let mut settled: HashMap<EpoId, (Hex<32>, usize)> = HashMap::new();
     let mut slots = Vec::with_capacity(group.len());
@@ -169,14 +172,14 @@ pub fn settle_group(
         let epo = p.request.unverified().epo.unverified();
         let digest = p.request.digest();
         if let Some((first, j)) = settled.get(&epo.epo_id) {
-            slots.push(if *first == digest { Slot::SameAs(*j) } else { Slot::Replay(replay(&p.request, now)) });
+            slots.push(if *first == digest { Slot::SameAs(*j) } else { Slot::Replay(replay(&p.request, now, head)) });
             continue;
         }
         if let Some(stored) = books.settlement(&epo.epo_id)? {
             slots.push(if stored.request == digest {
                 Slot::Stored(stored.receipt)
             } else {
-                Slot::Replay(replay(&p.request, now))
+                Slot::Replay(replay(&p.request, now, head))
             });
             continue;
         }
@@ -192,29 +195,32 @@ pub fn settle_group(
             p.signatures.as_ref(),
             server,
             now,
+            head,
         );
+        let mut balances = None;
         if let Some(t) = decision.transfer {
             // The balances the next requests of the group are decided on.
-            for (key, credit) in [(t.customer, false), (t.merchant, true)] {
-                if let Some(Some(a)) = accounts.get_mut(&key) {
-                    a.balance = if credit {
-                        a.balance.checked_add(t.price)?
-                    } else {
-                        a.balance.checked_sub(t.price).expect("decided on this balance")
-                    };
-                }
-            }
+            let mut after = |key: KeyId, credit: bool| -> Result<Amount> {
+                let a = accounts.get_mut(&key).and_then(Option::as_mut).expect("a payment has both accounts");
+                a.balance = if credit {
+                    a.balance.checked_add(t.price)?
+                } else {
+                    a.balance.checked_sub(t.price).expect("decided on this balance")
+                };
+                Ok(a.balance)
+            };
+            balances = Some(Balances { customer: after(t.customer, false)?, merchant: after(t.merchant, true)? });
         }
         if decision.binds() {
             settled.insert(epo.epo_id.clone(), (digest, i));
         }
-        slots.push(Slot::Decided(decision));
+        slots.push(Slot::Decided(decision, balances));
     }
     let to_sign: Vec<(usize, &Receipt)> = slots
         .iter()
         .enumerate()
         .filter_map(|(i, s)| match s {
-            Slot::Decided(d) => Some((i, &d.receipt)),
+            Slot::Decided(d, _) => Some((i, &d.receipt)),
             Slot::Replay(r) => Some((i, r)),
             _ => None,
         })
@@ -232,20 +238,26 @@ pub fn settle_group(
         workers.into_iter().flat_map(|w| w.join().expect("a signer does not panic")).collect()
     });
     let mut receipts: Vec<Signed<Receipt>> = Vec::with_capacity(slots.len());
+    let mut actions = Vec::new();
     for (i, slot) in slots.into_iter().enumerate() {
         let receipt = match slot {
             Slot::Stored(r) => r,
             Slot::SameAs(j) => receipts[j].clone(),
             Slot::Replay(_) => signed[&i].clone(),
-            Slot::Decided(decision) => {
+            Slot::Decided(decision, balances) => {
                 let receipt = signed[&i].clone();
                 if decision.binds() {
-                    books.record(&decision, &receipt)?;
+                    let place = (head.seq + 1, u32::try_from(actions.len()).expect("groups are small"));
+                    books.record(&decision, &receipt, place)?;
+                    actions.push(Action::Settlement { receipt: Box::new(receipt.clone()), balances });
                 }
                 receipt
             }
         };
         receipts.push(receipt);
+    }
+    if !actions.is_empty() {
+        books.append(&Entry::sign(Some(head), now, actions, server))?;
     }
     Ok(receipts)
 }

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::clock::Time;
 use crate::crypto::keys::KeyId;
 use crate::doc::{Body, Hex, Signed};
+use crate::ledger::journal::Head;
 use crate::money::Amount;
 use crate::netbill::delivery::EpoId;
 use crate::netbill::epo::KeyStatement;
@@ -116,6 +117,9 @@ pub struct Receipt {
     pub key_statement: Option<Signed<KeyStatement>>,
     /// The server's time of decision.
     pub server_time: Time,
+    /// The head of the server's journal when it signed this receipt: the history before it,
+    /// which the receipt holder can hold the server to.
+    pub journal: Head,
 }
 
 impl Body for Receipt {

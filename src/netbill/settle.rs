@@ -1,11 +1,11 @@
-//! Step 7: the NetBill server's decision, as a pure function, and its application to the
-//! books in one transaction.
+//! Step 7: the NetBill server's decision, as a pure function.
 //!
-//! [`decide`] looks only at the request, the two accounts and the clock. [`settle`] runs it
-//! inside a ledger transaction ([`Books`]): an EPO id seen before with the identical request
-//! returns the stored receipt (retries are idempotent, nobody is charged twice), with a
-//! different request it is refused as a replay; otherwise the decision, its money movement,
-//! the escrowed K and the signed receipt are recorded together, before anyone sees the receipt.
+//! [`decide_checked`] looks only at the request, its checked signatures, the two accounts, the
+//! clock and the journal's head. [`crate::netbill::batch::settle_group`] runs it inside a
+//! ledger transaction ([`Books`]): an EPO id seen before with the identical request returns the
+//! stored receipt (retries are idempotent, nobody is charged twice), with a different request
+//! it is refused as a replay; otherwise the decision, its money movement, the escrowed K, the
+//! signed receipt and the journal entry are recorded together, before anyone sees the receipt.
 //!
 //! A payment always binds the EPO id; a refusal binds it only when both the customer's and the
 //! merchant's signatures verified with their accounts' keys ([`RefusalReason::binds`]): a forged
@@ -17,6 +17,7 @@ use crate::crypto::keys::{Identity, KeyId, PartyKeys};
 use crate::crypto::seal;
 use crate::doc::{Hex, Signed};
 use crate::error::Result;
+use crate::ledger::journal::{Entry, Head};
 use crate::money::Amount;
 use crate::netbill::delivery::EpoId;
 use crate::netbill::epo::{EndorsedEpo, KeyStatement, check_matches_offer, key_statement_context};
@@ -33,7 +34,7 @@ pub struct Account {
     pub balance: Amount,
 }
 
-/// A money movement decided by [`decide`].
+/// A money movement decided by [`decide_checked`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Transfer {
     /// Account debited.
@@ -75,9 +76,13 @@ pub trait Books {
     fn account(&mut self, key: KeyId) -> Result<Option<Account>>;
     /// The recorded settlement of `epo_id`.
     fn settlement(&mut self, epo_id: &EpoId) -> Result<Option<StoredSettlement>>;
+    /// The head of the journal, which stays the head until the transaction ends.
+    fn head(&mut self) -> Result<Head>;
     /// Records a binding decision: the settlement, the escrowed K, and for a payment the
-    /// debit and credit.
-    fn record(&mut self, decision: &Decision, receipt: &Signed<Receipt>) -> Result<()>;
+    /// debit and credit, as action `place` (entry, action) of the journal.
+    fn record(&mut self, decision: &Decision, receipt: &Signed<Receipt>, place: (u64, u32)) -> Result<()>;
+    /// Appends the entry that journals what was recorded.
+    fn append(&mut self, entry: &Signed<Entry>) -> Result<()>;
 }
 
 /// The outcome of the signature checks on one request: its three signatures and the key
@@ -112,23 +117,6 @@ impl Signatures {
     }
 }
 
-/// Decides one endorsed EPO. Pure: no I/O, no clock but `now`.
-pub fn decide(
-    request: &Signed<EndorsedEpo>,
-    customer: Option<&Account>,
-    merchant: Option<&Account>,
-    server: &PartyKeys,
-    now: Time,
-) -> Decision {
-    let signatures = match (customer, merchant) {
-        (Some(c), Some(m)) if request.unverified().epo.unverified().server == server.key_id() => {
-            Some(Signatures::strict(request, &c.identity, &m.identity, server))
-        }
-        _ => None,
-    };
-    decide_checked(request, customer, merchant, signatures.as_ref(), server, now)
-}
-
 /// Decides one endorsed EPO whose signatures have been checked (`None` when there was nothing
 /// to check them with: no such accounts, or another server). Pure.
 pub fn decide_checked(
@@ -138,10 +126,11 @@ pub fn decide_checked(
     signatures: Option<&Signatures>,
     server: &PartyKeys,
     now: Time,
+    head: Head,
 ) -> Decision {
     let endorsed = request.unverified();
     let epo = endorsed.epo.unverified();
-    let refuse = |reason| Decision { receipt: receipt(request, Err(reason), now), transfer: None };
+    let refuse = |reason| Decision { receipt: receipt(request, Err(reason), now, head), transfer: None };
 
     if epo.server != server.key_id() {
         return refuse(RefusalReason::WrongServer);
@@ -172,14 +161,14 @@ pub fn decide_checked(
         return refuse(RefusalReason::LimitExceeded);
     }
     Decision {
-        receipt: receipt(request, Ok(statement), now),
+        receipt: receipt(request, Ok(statement), now, head),
         transfer: Some(Transfer { customer: epo.customer, merchant: epo.merchant, price: epo.price }),
     }
 }
 
 /// The refusal of a request whose EPO id was settled with other content.
-pub fn replay(request: &Signed<EndorsedEpo>, now: Time) -> Receipt {
-    receipt(request, Err(RefusalReason::Replay), now)
+pub fn replay(request: &Signed<EndorsedEpo>, now: Time, head: Head) -> Receipt {
+    receipt(request, Err(RefusalReason::Replay), now, head)
 }
 
 /// The receipt answering `request`: paid with the merchant's key statement, or refused.
@@ -187,6 +176,7 @@ fn receipt(
     request: &Signed<EndorsedEpo>,
     decided: std::result::Result<Signed<KeyStatement>, RefusalReason>,
     now: Time,
+    head: Head,
 ) -> Receipt {
     let endorsed = request.unverified();
     let epo = endorsed.epo.unverified();
@@ -208,6 +198,7 @@ fn receipt(
         key: statement.as_ref().map(|s| s.unverified().key),
         key_statement: statement,
         server_time: now,
+        journal: head,
     }
 }
 
@@ -223,28 +214,4 @@ pub fn open_key_statement(endorsed: &EndorsedEpo, server: &PartyKeys) -> Option<
 pub fn statement_fits(statement: &Signed<KeyStatement>, endorsed: &EndorsedEpo) -> bool {
     let (body, epo) = (statement.unverified(), endorsed.epo.unverified());
     body.epo_id == epo.epo_id && body.ciphertext_sha256 == epo.ciphertext_sha256
-}
-
-/// Settles one request in `books` (which the caller commits) and returns the receipt to release.
-pub fn settle(
-    books: &mut dyn Books,
-    request: &Signed<EndorsedEpo>,
-    server: &PartyKeys,
-    now: Time,
-) -> Result<Signed<Receipt>> {
-    let epo = request.unverified().epo.unverified();
-    if let Some(stored) = books.settlement(&epo.epo_id)? {
-        if stored.request == request.digest() {
-            return Ok(stored.receipt);
-        }
-        return Ok(Signed::sign(replay(request, now), server));
-    }
-    let customer = books.account(epo.customer)?;
-    let merchant = books.account(epo.merchant)?;
-    let decision = decide(request, customer.as_ref(), merchant.as_ref(), server, now);
-    let receipt = Signed::sign(decision.receipt.clone(), server);
-    if decision.binds() {
-        books.record(&decision, &receipt)?;
-    }
-    Ok(receipt)
 }

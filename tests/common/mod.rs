@@ -72,11 +72,11 @@ impl World {
         let bookshop = Party::new(dir.path(), "bookshop");
         let server = Party::new(dir.path(), "netbill");
         let ledger = dir.path().join("netbill.db");
-        SqliteLedger::create(&ledger, &server.keys.identity_document(), now()).unwrap();
+        SqliteLedger::create(&ledger, &server.keys, now()).unwrap();
         let mut books = SqliteLedger::open(&ledger).unwrap();
-        books.open_account(&alice.identity(), now()).unwrap();
-        books.open_account(&bookshop.identity(), now()).unwrap();
-        books.external("alice", External::Deposit, "5".parse().unwrap(), None, now()).unwrap();
+        books.open_account(&alice.identity(), &server.keys, now()).unwrap();
+        books.open_account(&bookshop.identity(), &server.keys, now()).unwrap();
+        books.external("alice", External::Deposit, "5".parse().unwrap(), None, &server.keys, now()).unwrap();
         let store = dir.path().join("store");
         World { dir, alice, bookshop, server, ledger, store }
     }
@@ -96,7 +96,10 @@ impl World {
     /// A tool, run in the world's directory at the fixed time.
     pub fn tool(&self, name: &str) -> assert_cmd::Command {
         let mut cmd = assert_cmd::Command::cargo_bin(name).unwrap();
-        cmd.current_dir(self.dir.path()).env("ATOMIC_COMMERCE_NOW", NOW).env_remove("NETBILL_LEDGER");
+        cmd.current_dir(self.dir.path())
+            .env("ATOMIC_COMMERCE_NOW", NOW)
+            .env_remove("NETBILL_LEDGER")
+            .env_remove("NETBILL_SERVER_KEY");
         cmd
     }
 

@@ -32,11 +32,12 @@ impl PgDb {
     pub fn ledger_for(world: &World) -> PgDb {
         let db = PgDb::new();
         let spec = std::path::Path::new(&db.url);
-        Ledger::create(spec, &world.server.keys.identity_document(), now()).unwrap();
+        let server = &world.server.keys;
+        Ledger::create(spec, server, now()).unwrap();
         let mut ledger = Ledger::open(spec).unwrap();
-        ledger.open_account(&world.alice.identity(), now()).unwrap();
-        ledger.open_account(&world.bookshop.identity(), now()).unwrap();
-        ledger.external("alice", External::Deposit, "5".parse().unwrap(), None, now()).unwrap();
+        ledger.open_account(&world.alice.identity(), server, now()).unwrap();
+        ledger.open_account(&world.bookshop.identity(), server, now()).unwrap();
+        ledger.external("alice", External::Deposit, "5".parse().unwrap(), None, server, now()).unwrap();
         db
     }
 

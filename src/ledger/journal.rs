@@ -1,0 +1,447 @@
+//! The server's journal: a hash chain of server-signed entries that covers every change of the
+//! books, and the books as the journal alone makes them.
+//!
+//! Entry `n` names entry `n − 1` by its digest, and each entry is signed by the server, so
+//! nobody without the server's key can insert, delete or rewrite an entry without breaking the
+//! chain. Every receipt carries the head of the journal when it was signed (the entry it
+//! follows): whoever holds a receipt holds a commitment to the whole history before it. The
+//! tables a ledger keeps (accounts, transactions, movements, settlements) are a projection of
+//! the journal: [`replay`] recomputes them, so that `netbill-ledger audit` can name every row
+//! changed behind the server's back and `netbill-ledger unwind` can restore them.
+//!
+//! Money entries also record the balance each account was left with, as the server saw it.
+//! When the books were edited behind the server's back and the server then acted on an edited
+//! balance, the recorded balance disagrees with the journal's own history from that entry on:
+//! a [`Divergence`] pinpoints where the corruption began.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Time;
+use crate::crypto::keys::{Identity, KeyId, PartyKeys};
+use crate::doc::{Body, Hex, Signed};
+use crate::ledger::Direction;
+use crate::money::{Amount, to_sql};
+use crate::netbill::receipt::{Outcome, Receipt};
+
+/// A position in the journal: an entry's sequence number and the digest of the signed entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Head {
+    /// The entry's sequence number (the first entry is 0).
+    pub seq: u64,
+    /// SHA-256 of the signed entry ([`Signed::digest`]).
+    pub digest: Hex<32>,
+}
+
+impl Head {
+    /// The head a signed entry makes.
+    pub fn of(entry: &Signed<Entry>) -> Head {
+        Head { seq: entry.unverified().seq, digest: entry.digest() }
+    }
+}
+
+/// The body of a `netbill.journal` entry, signed by the server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Entry {
+    /// Sequence number: one more than the previous entry's.
+    pub seq: u64,
+    /// The digest of the previous entry (none for entry 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prev: Option<Hex<32>>,
+    /// When the server wrote it.
+    pub at: Time,
+    /// What changed, in order.
+    pub actions: Vec<Action>,
+}
+
+impl Body for Entry {
+    const TYPE: &'static str = "netbill.journal";
+
+    fn check(&self) -> std::result::Result<(), String> {
+        if (self.seq == 0) != self.prev.is_none() {
+            return Err("entry 0, and only entry 0, has no previous entry".into());
+        }
+        if self.actions.is_empty() {
+            return Err("an entry records at least one action".into());
+        }
+        Ok(())
+    }
+}
+
+impl Entry {
+    /// The entry that follows `head` (or the first one), signed by `server`.
+    pub fn sign(head: Option<Head>, at: Time, actions: Vec<Action>, server: &PartyKeys) -> Signed<Entry> {
+        let entry = Entry { seq: head.map_or(0, |h| h.seq + 1), prev: head.map(|h| h.digest), at, actions };
+        Signed::sign(entry, server)
+    }
+}
+
+/// One change of the books.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Action {
+    /// The ledger was created for this server (entry 0 only).
+    Create {
+        /// The server's public identity.
+        server: Identity,
+    },
+    /// An account was opened, bound to a party's identity, with a zero balance.
+    Open {
+        /// The party's public identity (the account is named after it).
+        identity: Identity,
+    },
+    /// External money moved into an account.
+    Deposit(External),
+    /// External money moved out of an account.
+    Withdrawal(External),
+    /// A settlement was recorded: its signed receipt, and for a payment the balances it left.
+    Settlement {
+        /// The receipt released for it.
+        receipt: Box<Signed<Receipt>>,
+        /// The customer's and the merchant's balances after a payment.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        balances: Option<Balances>,
+    },
+    /// An unwinding: money moved back to restore the balances the journal's history gives, with
+    /// the entries from `from` on reversed (`netbill-ledger unwind`).
+    Correction {
+        /// The first entry reversed (one past the previous entry when none is).
+        from: u64,
+        /// The money moved; the outside world takes or gives the difference.
+        moves: Vec<Move>,
+    },
+}
+
+/// A deposit or a withdrawal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct External {
+    /// The account.
+    pub account: KeyId,
+    /// The amount moved.
+    pub amount: Amount,
+    /// The memo given with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memo: Option<String>,
+    /// The account's balance after it.
+    pub balance: Amount,
+}
+
+/// The balances a payment left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Balances {
+    /// The customer's.
+    pub customer: Amount,
+    /// The merchant's.
+    pub merchant: Amount,
+}
+
+/// One account's part in a correction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Move {
+    /// The account.
+    pub account: KeyId,
+    /// Credit or debit.
+    pub direction: Direction,
+    /// The amount moved.
+    pub amount: Amount,
+    /// The balance after it.
+    pub balance: Amount,
+}
+
+/// An account as the journal makes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountState {
+    /// Its name.
+    pub name: String,
+    /// Its identity, as the ledger stores it (compact JSON).
+    pub identity: String,
+    /// When it was opened.
+    pub opened_at: String,
+    /// Its balance in micro-units (negative only when the server paid out of a corrupted balance).
+    pub balance: i128,
+    /// The last entry that moved its money.
+    pub last: u64,
+}
+
+/// A transaction as the journal makes it: where it is in the journal (entry, action).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxnState {
+    /// `deposit`, `withdrawal`, `purchase` or `correction`.
+    pub kind: &'static str,
+    /// The purchase's EPO id.
+    pub epo_id: Option<String>,
+    /// The memo of a deposit or withdrawal.
+    pub memo: Option<String>,
+    /// When it was recorded.
+    pub at: String,
+    /// Its movements: (account key id, or `None` for the outside world; signed micro-units), sorted.
+    pub moves: Vec<(Option<String>, i64)>,
+}
+
+/// A settlement as the journal makes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettlementState {
+    /// Digest of the endorsed EPO decided.
+    pub request: String,
+    /// `paid` or `refused`.
+    pub result: &'static str,
+    /// The ciphertext checksum both parties signed.
+    pub ciphertext: String,
+    /// The escrowed K (payments only).
+    pub goods_key: Option<String>,
+    /// The signed receipt as the ledger stores it (one JSON line).
+    pub receipt: String,
+    /// Its purchase transaction (payments only).
+    pub txn: Option<(u64, u32)>,
+    /// The server's time of decision.
+    pub at: String,
+}
+
+/// Where the server acted on a balance the journal's history does not give: the books were
+/// changed behind its back between the entry that last moved the account and this one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Divergence {
+    /// The entry where the server acted on the changed balance.
+    pub seq: u64,
+    /// The account.
+    pub account: String,
+    /// The last entry before that moved the account's money.
+    pub after: u64,
+    /// The balance the server acted on (micro-units).
+    pub seen: i128,
+    /// The balance the journal gives (micro-units).
+    pub journal: i128,
+}
+
+/// The books as the journal alone makes them.
+#[derive(Debug, Default)]
+pub struct Replayed {
+    /// The last entry of the verified chain.
+    pub head: Option<Head>,
+    /// Accounts by key id.
+    pub accounts: BTreeMap<String, AccountState>,
+    /// Transactions by (entry, action).
+    pub transactions: BTreeMap<(u64, u32), TxnState>,
+    /// Settlements by EPO id.
+    pub settlements: BTreeMap<String, SettlementState>,
+    /// Where the server acted on balances changed behind its back, not yet unwound.
+    pub divergences: Vec<Divergence>,
+    /// What is wrong with the journal itself; replay stops at the first broken link.
+    pub problems: Vec<String>,
+    /// Whether the whole journal verified (no broken link, forged or missing entry).
+    pub intact: bool,
+    /// Money in from outside, out to outside, and corrected (net, into the books), in micro-units.
+    pub deposits: i128,
+    /// See `deposits`.
+    pub withdrawals: i128,
+    /// See `deposits`.
+    pub corrected: i128,
+}
+
+impl Replayed {
+    /// The sum of all balances (micro-units).
+    pub fn total(&self) -> i128 {
+        self.accounts.values().map(|a| a.balance).sum()
+    }
+
+    /// The receipts the journal holds.
+    pub fn receipts(&self) -> usize {
+        self.settlements.len()
+    }
+}
+
+/// Replays the journal `rows` (sequence number and stored entry, in order) of the ledger of
+/// `server`: checks the chain and every signature, and makes the books.
+pub fn replay(rows: &[(i64, String)], server: &Identity) -> Replayed {
+    let mut r = Replayed { intact: true, ..Replayed::default() };
+    for (row_seq, json) in rows {
+        if let Err(problem) = r.apply_row(*row_seq, json, server) {
+            r.problems.push(problem);
+            r.intact = false;
+            break;
+        }
+    }
+    if rows.is_empty() {
+        r.problems.push("the journal is empty: it has no entry 0".into());
+        r.intact = false;
+    }
+    r
+}
+
+impl Replayed {
+    fn apply_row(&mut self, row_seq: i64, json: &str, server: &Identity) -> std::result::Result<(), String> {
+        let expected = self.head.map_or(0, |h| h.seq + 1);
+        let at = format!("journal entry {row_seq}");
+        if u64::try_from(row_seq) != Ok(expected) {
+            return Err(format!("journal entry {expected} is missing (the next stored entry is {row_seq})"));
+        }
+        let entry = Signed::<Entry>::parse(json.as_bytes()).map_err(|e| format!("{at}: {}", e.message()))?;
+        let body = entry
+            .verify(server)
+            .map_err(|_| format!("{at}: not signed by the server {}: forged or rewritten", server.key_id))?;
+        if body.seq != expected || body.prev != self.head.map(|h| h.digest) {
+            return Err(format!(
+                "{at}: does not follow entry {} (broken link: an entry was replaced)",
+                expected.wrapping_sub(1)
+            ));
+        }
+        let before = self.head;
+        for (i, action) in body.actions.iter().enumerate() {
+            let index = u32::try_from(i).expect("fewer than 2^32 actions");
+            self.apply(expected, index, body.at, action, before, server).map_err(|e| format!("{at}: {e}"))?;
+        }
+        self.head = Some(Head::of(&entry));
+        Ok(())
+    }
+
+    fn apply(
+        &mut self,
+        seq: u64,
+        index: u32,
+        at: Time,
+        action: &Action,
+        before: Option<Head>,
+        server: &Identity,
+    ) -> std::result::Result<(), String> {
+        match action {
+            Action::Create { server: named } => {
+                if seq != 0 || index != 0 || named != server {
+                    return Err("a ledger is created once, in entry 0, for the server of this ledger".into());
+                }
+            }
+            _ if seq == 0 => return Err("entry 0 creates the ledger and does nothing else".into()),
+            Action::Open { identity } => {
+                let key = identity.key_id.to_string();
+                if self.accounts.contains_key(&key) || self.accounts.values().any(|a| a.name == identity.name) {
+                    return Err(format!("account {} opened twice", identity.name));
+                }
+                let stored = serde_json::to_string(identity).expect("serializable");
+                let account = AccountState {
+                    name: identity.name.clone(),
+                    identity: stored,
+                    opened_at: at.to_string(),
+                    balance: 0,
+                    last: seq,
+                };
+                self.accounts.insert(key, account);
+            }
+            Action::Deposit(e) | Action::Withdrawal(e) => {
+                let deposit = matches!(action, Action::Deposit(_));
+                let (kind, value) = if deposit { ("deposit", e.amount) } else { ("withdrawal", e.amount) };
+                let delta = if deposit { to_sql(value) } else { -to_sql(value) };
+                self.moved(seq, &e.account, delta, e.balance)?;
+                if deposit {
+                    self.deposits += i128::from(delta);
+                } else {
+                    self.withdrawals -= i128::from(delta);
+                }
+                let moves = vec![(Some(e.account.to_string()), delta), (None, -delta)];
+                self.transactions.insert(
+                    (seq, index),
+                    TxnState { kind, epo_id: None, memo: e.memo.clone(), at: at.to_string(), moves: sorted(moves) },
+                );
+            }
+            Action::Settlement { receipt, balances } => {
+                let body = receipt.verify(server).map_err(|_| "a receipt not signed by the server".to_string())?;
+                if Some(body.journal) != before {
+                    return Err(format!("the receipt for {} does not follow the previous entry", body.epo_id));
+                }
+                let epo_id = body.epo_id.as_str().to_string();
+                if self.settlements.contains_key(&epo_id) {
+                    return Err(format!("EPO {epo_id} settled twice"));
+                }
+                let paid = body.result == Outcome::Paid;
+                let txn = match (paid, balances) {
+                    (true, Some(b)) => {
+                        let price = to_sql(body.price);
+                        self.moved(seq, &body.customer, -price, b.customer)?;
+                        self.moved(seq, &body.merchant, price, b.merchant)?;
+                        let moves =
+                            vec![(Some(body.customer.to_string()), -price), (Some(body.merchant.to_string()), price)];
+                        self.transactions.insert(
+                            (seq, index),
+                            TxnState {
+                                kind: "purchase",
+                                epo_id: Some(epo_id.clone()),
+                                memo: None,
+                                at: body.server_time.to_string(),
+                                moves: sorted(moves),
+                            },
+                        );
+                        Some((seq, index))
+                    }
+                    (false, None) => None,
+                    _ => return Err(format!("settlement {epo_id}: balances are recorded for payments only")),
+                };
+                let settlement = SettlementState {
+                    request: body.request.to_string(),
+                    result: if paid { "paid" } else { "refused" },
+                    ciphertext: body.ciphertext_sha256.to_string(),
+                    goods_key: body.key.map(|k| k.to_string()),
+                    receipt: receipt.to_json_line(),
+                    txn,
+                    at: body.server_time.to_string(),
+                };
+                self.settlements.insert(epo_id, settlement);
+            }
+            Action::Correction { from, moves } => {
+                if *from > seq {
+                    return Err("a correction reverses entries before it only".into());
+                }
+                let mut rows = Vec::new();
+                let mut net = 0i128;
+                for m in moves {
+                    let delta = if m.direction == Direction::Credit { to_sql(m.amount) } else { -to_sql(m.amount) };
+                    self.moved(seq, &m.account, delta, m.balance)?;
+                    rows.push((Some(m.account.to_string()), delta));
+                    net += i128::from(delta);
+                }
+                if net != 0 {
+                    rows.push((
+                        None,
+                        i64::try_from(-net).map_err(|_| "a correction moves too much money".to_string())?,
+                    ));
+                }
+                self.corrected += net;
+                self.divergences.retain(|d| d.seq < *from);
+                if !rows.is_empty() {
+                    self.transactions.insert(
+                        (seq, index),
+                        TxnState {
+                            kind: "correction",
+                            epo_id: None,
+                            memo: None,
+                            at: at.to_string(),
+                            moves: sorted(rows),
+                        },
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves `delta` on `account`, which the server says left it at `recorded`.
+    fn moved(&mut self, seq: u64, account: &KeyId, delta: i64, recorded: Amount) -> std::result::Result<(), String> {
+        let a = self.accounts.get_mut(&account.to_string()).ok_or_else(|| format!("no account {account}"))?;
+        let delta = i128::from(delta);
+        let seen = i128::from(to_sql(recorded)) - delta;
+        if seen != a.balance {
+            self.divergences.push(Divergence { seq, account: a.name.clone(), after: a.last, seen, journal: a.balance });
+        }
+        a.balance += delta;
+        a.last = seq;
+        Ok(())
+    }
+}
+
+fn sorted(mut moves: Vec<(Option<String>, i64)>) -> Vec<(Option<String>, i64)> {
+    moves.sort();
+    moves
+}

@@ -1,0 +1,259 @@
+//! The server's journal: a hash chain of signed entries that every receipt commits to; the
+//! audit that replays it alone and pinpoints every row changed behind the server's back; and
+//! `netbill-ledger unwind`, which restores every balance.
+
+use rusqlite::Connection;
+use serde_json::Value;
+
+use crate::common::World;
+use crate::common::pg::PgDb;
+
+/// Runs netbill-ledger on `spec`; returns the exit status, stdout and stderr.
+fn ledger(world: &World, spec: &str, args: &[&str]) -> (i32, String, String) {
+    let out =
+        world.tool("netbill-ledger").args(["--ledger", spec, "--key", "netbill.key"]).args(args).output().unwrap();
+    (out.status.code().unwrap(), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
+}
+
+/// What a user sees of the books: balances and both statements.
+fn books(world: &World, spec: &str) -> Vec<String> {
+    ["balance alice", "balance bookshop", "statement alice", "statement bookshop"]
+        .iter()
+        .map(|args| {
+            let (code, out, err) = ledger(world, spec, &args.split(' ').collect::<Vec<_>>());
+            assert_eq!(code, 0, "{args}: {err}");
+            out
+        })
+        .collect()
+}
+
+/// Settles a purchase at `price`; returns the receipt.
+fn purchase(world: &World, spec: &str, price: &str, code: i32) -> Value {
+    let p = world.purchase(price, b"goods");
+    let out = world
+        .tool("netbill-settle")
+        .args(["--ledger", spec, "--key", "netbill.key"])
+        .arg(world.write("request.json", p.endorsed.to_json_pretty()))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(code), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn audit(world: &World, spec: &str) -> (i32, Value) {
+    let (code, out, _) = ledger(world, spec, &["audit"]);
+    (code, serde_json::from_str(&out).unwrap())
+}
+
+/// Makes a plan (from `from`), checks it names `needle`, applies it, and checks the audit is
+/// clean again.
+fn unwind(world: &World, spec: &str, from: Option<&str>, needle: &str) -> Value {
+    let mut args = vec!["unwind"];
+    args.extend(from.iter().flat_map(|f| ["--from", f]));
+    let (code, plan, err) = ledger(world, spec, &args);
+    assert_eq!(code, 0, "{err}");
+    assert!(plan.contains(needle), "the plan names {needle:?}: {plan}");
+    world.write("plan.json", &plan);
+    let (code, after, err) = ledger(world, spec, &["unwind", "--apply", "plan.json"]);
+    assert_eq!(code, 0, "{err}");
+    let report: Value = serde_json::from_str(&after).unwrap();
+    assert_eq!(report["body"]["problems"], serde_json::json!([]), "clean after unwinding");
+    assert_eq!(audit(world, spec).0, 0);
+    serde_json::from_str(&plan).unwrap()
+}
+
+/// The world after one purchase of 0.5 (journal: create, open, open, deposit, settlement).
+fn settled(world: &World) -> Vec<String> {
+    purchase(world, "netbill.db", "0.5", 0);
+    assert_eq!(audit(world, "netbill.db").0, 0);
+    books(world, "netbill.db")
+}
+
+/// Tampers with the SQLite books, checks the audit names it, then unwinds.
+fn tamper_and_unwind(sql: &str, needle: &str) {
+    let world = World::new();
+    let before = settled(&world);
+    Connection::open(&world.ledger).unwrap().execute_batch(sql).unwrap();
+    let (code, report) = audit(&world, "netbill.db");
+    assert_eq!(code, 1, "the audit fails after: {sql}");
+    let problems = report["body"]["problems"].to_string();
+    assert!(problems.contains(needle), "{problems} lacks {needle:?}");
+    assert!(report["body"].get("unwind_from").is_none(), "the server never acted on it");
+    unwind(&world, "netbill.db", None, needle);
+    assert_eq!(books(&world, "netbill.db"), before, "every balance and statement restored");
+}
+
+#[test]
+fn a_receipt_commits_to_the_journal_it_follows() {
+    let world = World::new();
+    let receipt = purchase(&world, "netbill.db", "0.5", 0);
+    let conn = Connection::open(&world.ledger).unwrap();
+    let entry = |seq: u64| -> Value {
+        let json: String =
+            conn.query_row("SELECT entry FROM journal WHERE seq = ?1", [seq as i64], |r| r.get(0)).unwrap();
+        serde_json::from_str(&json).unwrap()
+    };
+    let head = &receipt["body"]["journal"];
+    assert_eq!(head["seq"], 3, "after create, two openings and a deposit");
+    let digest =
+        atomic_commerce::doc::Signed::<atomic_commerce::ledger::journal::Entry>::parse(entry(3).to_string().as_bytes())
+            .unwrap()
+            .digest();
+    assert_eq!(head["digest"], digest.to_string());
+    let next = entry(4);
+    assert_eq!(next["body"]["prev"], digest.to_string());
+    assert_eq!(next["body"]["actions"][0]["receipt"], receipt, "the receipt is entry 4's");
+    assert_eq!(next["body"]["actions"][0]["balances"], serde_json::json!({"customer": "4.5", "merchant": "0.5"}));
+}
+
+#[test]
+fn an_edited_balance_is_pinpointed_and_restored() {
+    tamper_and_unwind(
+        "UPDATE accounts SET balance = balance + 100000000 WHERE name = 'alice'",
+        "account alice: balance 104.5 in the books, 4.5 by the journal (entry 4 last moved it)",
+    );
+}
+
+#[test]
+fn a_deleted_purchase_is_pinpointed_and_restored() {
+    // Every trace of the purchase, balances made consistent: only the journal remembers it.
+    tamper_and_unwind(
+        "DELETE FROM settlements; DELETE FROM movements WHERE txn = (SELECT id FROM transactions WHERE kind = 'purchase');
+         DELETE FROM transactions WHERE kind = 'purchase';
+         UPDATE accounts SET balance = 5000000 WHERE name = 'alice'; UPDATE accounts SET balance = 0 WHERE name = 'bookshop';",
+        "purchase",
+    );
+}
+
+#[test]
+fn money_created_from_nothing_is_pinpointed_and_removed() {
+    tamper_and_unwind(
+        "INSERT INTO transactions (kind, at, entry, action) VALUES ('deposit', '2026-11-25T12:00:00Z', 99, 0);
+         INSERT INTO movements (txn, account, amount) SELECT max(id), 1, 1000000 FROM transactions
+                                                      UNION ALL SELECT max(id), NULL, -1000000 FROM transactions;
+         UPDATE accounts SET balance = balance + 1000000 WHERE id = 1;",
+        "in the books is not in the journal",
+    );
+}
+
+#[test]
+fn a_rewritten_receipt_is_pinpointed_and_restored() {
+    tamper_and_unwind(
+        "UPDATE settlements SET receipt = replace(receipt, '\"price\":\"0.5\"', '\"price\":\"0.05\"')",
+        "the stored receipt is not the one the journal holds",
+    );
+}
+
+#[test]
+fn a_deleted_account_is_pinpointed_and_restored() {
+    tamper_and_unwind(
+        "DELETE FROM movements WHERE txn = (SELECT id FROM transactions WHERE kind = 'purchase');
+         UPDATE settlements SET txn = NULL; DELETE FROM transactions WHERE kind = 'purchase';
+         DELETE FROM accounts WHERE name = 'bookshop'; UPDATE accounts SET balance = 5000000 WHERE name = 'alice';",
+        "account bookshop",
+    );
+}
+
+#[test]
+fn the_server_acting_on_a_forged_balance_is_pinpointed_and_unwound() {
+    let world = World::new();
+    let before = settled(&world);
+    // Alice (4.5) is given 100 behind the server's back, then spends 6 of it, and deposits 1.
+    Connection::open(&world.ledger)
+        .unwrap()
+        .execute_batch("UPDATE accounts SET balance = balance + 100000000 WHERE name = 'alice'")
+        .unwrap();
+    purchase(&world, "netbill.db", "6", 0);
+    assert_eq!(ledger(&world, "netbill.db", &["deposit", "bookshop", "1"]).0, 0);
+    let (code, report) = audit(&world, "netbill.db");
+    assert_eq!(code, 1);
+    assert_eq!(report["body"]["unwind_from"], 5, "entry 5 is where the server acted on it");
+    let problems = report["body"]["problems"].to_string();
+    assert!(
+        problems
+            .contains("journal entry 5: the server acted on a balance of 104.5 for alice, where the journal gives 4.5"),
+        "{problems}"
+    );
+    assert!(problems.contains("after entry 4"), "{problems}");
+    // Restoring the books alone would leave alice at -1.5: the plan must start at entry 5.
+    let (code, _, err) = ledger(&world, "netbill.db", &["unwind"]);
+    assert_eq!((code, err.lines().count()), (1, 1), "{err}");
+    assert!(err.contains("unwind from entry 5 or earlier"), "{err}");
+    let plan = unwind(&world, "netbill.db", Some("5"), "\"reversed\"");
+    assert_eq!(plan["body"]["reversed"], serde_json::json!([5, 6]));
+    let after = books(&world, "netbill.db");
+    assert_eq!(after[..2], before[..2], "alice and the bookshop have what they had before entry 5");
+    // The statements keep the history: the overdraft the forgery hid, then its correction.
+    let statement: Value = serde_json::from_str(&after[2]).unwrap();
+    let lines: Vec<(String, String)> = statement["body"]["movements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["kind"].as_str().unwrap().to_string(), l["balance"].as_str().unwrap().to_string()))
+        .collect();
+    let expected = [("deposit", "5"), ("purchase", "4.5"), ("purchase", "-1.5"), ("correction", "4.5")];
+    assert_eq!(lines, expected.map(|(k, b)| (k.to_string(), b.to_string())));
+}
+
+#[test]
+fn a_journal_changed_behind_the_servers_back_is_pinpointed_and_not_unwound() {
+    for (sql, needle) in [
+        ("DELETE FROM journal WHERE seq = 3", "journal entry 3 is missing"),
+        (
+            "UPDATE journal SET entry = replace(entry, '\"amount\":\"5\"', '\"amount\":\"50\"') WHERE seq = 3",
+            "journal entry 3: not signed by the server",
+        ),
+    ] {
+        let world = World::new();
+        settled(&world);
+        Connection::open(&world.ledger).unwrap().execute_batch(sql).unwrap();
+        let (code, report) = audit(&world, "netbill.db");
+        assert_eq!(code, 1);
+        assert!(report["body"]["problems"].to_string().contains(needle), "{report}");
+        let copy = std::fs::read(&world.ledger).unwrap();
+        let (code, _, err) = ledger(&world, "netbill.db", &["unwind"]);
+        assert_eq!(code, 1, "{err}");
+        assert!(err.contains("the journal itself is broken") && err.contains(needle), "{err}");
+        assert_eq!(std::fs::read(&world.ledger).unwrap(), copy, "nothing written");
+    }
+}
+
+#[test]
+fn a_plan_made_on_other_books_is_refused() {
+    let world = World::new();
+    settled(&world);
+    Connection::open(&world.ledger)
+        .unwrap()
+        .execute_batch("UPDATE accounts SET balance = 0 WHERE name = 'alice'")
+        .unwrap();
+    let (_, plan, _) = ledger(&world, "netbill.db", &["unwind"]);
+    world.write("plan.json", &plan);
+    assert_eq!(ledger(&world, "netbill.db", &["deposit", "bookshop", "1"]).0, 0);
+    let snapshot = books(&world, "netbill.db");
+    let (code, _, err) = ledger(&world, "netbill.db", &["unwind", "--apply", "plan.json"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("changed since this plan was made"), "{err}");
+    assert_eq!(books(&world, "netbill.db"), snapshot, "nothing changed");
+}
+
+#[test]
+fn postgresql_books_are_audited_and_unwound_the_same_way() {
+    let world = World::new();
+    let db = PgDb::ledger_for(&world);
+    purchase(&world, &db.url, "0.5", 0);
+    let before = books(&world, &db.url);
+    let mut client = postgres::Client::connect(&db.url, postgres::NoTls).unwrap();
+    client
+        .batch_execute(
+            "UPDATE accounts SET balance = 0 WHERE name = 'bookshop';
+             UPDATE settlements SET receipt = replace(receipt, '\"price\":\"0.5\"', '\"price\":\"0.05\"');",
+        )
+        .unwrap();
+    let (code, report) = audit(&world, &db.url);
+    assert_eq!(code, 1);
+    let problems = report["body"]["problems"].to_string();
+    assert!(problems.contains("account bookshop: balance 0 in the books, 0.5 by the journal"), "{problems}");
+    assert!(problems.contains("the stored receipt is not the one the journal holds"), "{problems}");
+    unwind(&world, &db.url, None, "account bookshop");
+    assert_eq!(books(&world, &db.url), before, "every balance and statement restored");
+}
