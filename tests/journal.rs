@@ -2,6 +2,8 @@
 //! audit that replays it alone and pinpoints every row changed behind the server's back; and
 //! `netbill-ledger unwind`, which restores every balance.
 
+use atomic_commerce::doc::Signed;
+use atomic_commerce::ledger::journal::Entry;
 use rusqlite::Connection;
 use serde_json::Value;
 
@@ -256,4 +258,49 @@ fn postgresql_books_are_audited_and_unwound_the_same_way() {
     assert!(problems.contains("the stored receipt is not the one the journal holds"), "{problems}");
     unwind(&world, &db.url, None, "account bookshop");
     assert_eq!(books(&world, &db.url), before, "every balance and statement restored");
+}
+
+#[test]
+fn a_truncated_journal_is_caught_by_the_receipt_that_committed_to_it() {
+    let world = World::new();
+    let first = purchase(&world, "netbill.db", "0.5", 0);
+    let second = purchase(&world, "netbill.db", "1", 0);
+    world.write("first.json", first.to_string());
+    world.write("second.json", second.to_string());
+    // The second purchase is erased everywhere, the journal's tail included: consistent books.
+    Connection::open(&world.ledger)
+        .unwrap()
+        .execute_batch(
+            "DELETE FROM journal WHERE seq = 5;
+             DELETE FROM settlements WHERE txn = (SELECT max(id) FROM transactions);
+             DELETE FROM movements WHERE txn = (SELECT max(id) FROM transactions);
+             DELETE FROM transactions WHERE id = (SELECT max(id) FROM transactions);
+             UPDATE accounts SET balance = 4500000 WHERE name = 'alice';
+             UPDATE accounts SET balance = 500000 WHERE name = 'bookshop';",
+        )
+        .unwrap();
+    // The head names entry 4, as the server left it then: the first receipt's next entry.
+    let conn = Connection::open(&world.ledger).unwrap();
+    let json: String = conn.query_row("SELECT entry FROM journal WHERE seq = 4", [], |r| r.get(0)).unwrap();
+    let digest = Signed::<Entry>::parse(json.as_bytes()).unwrap().digest();
+    conn.execute("UPDATE journal_head SET seq = 4, digest = ?1", [digest.to_string()]).unwrap();
+    assert_eq!(audit(&world, "netbill.db").0, 0, "nothing inside the database betrays it");
+    let (code, out, _) =
+        ledger(&world, "netbill.db", &["audit", "--receipt", "first.json", "--receipt", "second.json"]);
+    assert_eq!(code, 1);
+    let report: Value = serde_json::from_str(&out).unwrap();
+    let problems = report["body"]["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].as_str().unwrap().starts_with("second.json: its settlement of"), "{problems:?}");
+    assert!(problems[0].as_str().unwrap().ends_with("is not in the journal: it was dropped"), "{problems:?}");
+}
+
+#[test]
+fn the_audit_checks_the_ledger_belongs_to_the_pinned_server() {
+    let world = World::new();
+    settled(&world);
+    assert_eq!(ledger(&world, "netbill.db", &["audit", "--server", "netbill.id.json"]).0, 0);
+    let (code, _, err) = ledger(&world, "netbill.db", &["audit", "--server", "bookshop.id.json"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("the ledger's server is netbill") && err.contains("not the pinned bookshop"), "{err}");
 }

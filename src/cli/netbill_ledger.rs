@@ -68,7 +68,16 @@ enum Action {
     /// then every account, transaction, movement and settlement against the books the journal
     /// alone makes. Exit status 1 with the problems listed, and where to unwind from when the
     /// server acted on a balance changed behind its back.
-    Audit,
+    Audit {
+        /// A receipt a party holds: the journal must hold the head it follows, and the receipt
+        /// itself if it is binding (repeatable; catches a truncated or rewritten journal)
+        #[arg(long = "receipt", value_name = "FILE")]
+        receipts: Vec<PathBuf>,
+        /// The server's identity document, kept apart from the database: the ledger must be
+        /// this server's (otherwise the audit trusts the identity stored in the database)
+        #[arg(long, value_name = "ID")]
+        server: Option<PathBuf>,
+    },
     /// Restore books corrupted behind the server's back: print a reviewable plan (JSON), or
     /// apply one atomically. The journal is never rewritten: applying appends a signed
     /// correction entry and rebuilds the books from the journal.
@@ -125,8 +134,22 @@ fn run(a: Args) -> Result<ExitCode> {
         Action::Withdraw(m) => external(&path, External::Withdrawal, &m, &keys()?, now)?,
         Action::Balance { account } => print(format!("{}\n", Ledger::open(&path)?.balance(&account)?))?,
         Action::Statement { account } => print(Plain(Ledger::open(&path)?.statement(&account)?).to_json_pretty())?,
-        Action::Audit => {
-            let report = Ledger::open(&path)?.audit()?;
+        Action::Audit { receipts, server } => {
+            let mut ledger = Ledger::open(&path)?;
+            if let Some(pinned) = server {
+                let pinned = cli::read_identity(&pinned)?;
+                let stored = ledger.server_document().unverified();
+                if *stored != pinned {
+                    return Err(Error::refused(format!(
+                        "the ledger's server is {} (key {}), not the pinned {} (key {})",
+                        stored.name, stored.key_id, pinned.name, pinned.key_id
+                    ))
+                    .at(describe(&path)));
+                }
+            }
+            let held =
+                receipts.iter().map(|f| Ok((cli::display(f), cli::read_signed(f)?))).collect::<Result<Vec<_>>>()?;
+            let report = ledger.audit_holding(&held)?;
             let problems = report.problems.len();
             print(Plain(report).to_json_pretty())?;
             if problems > 0 {

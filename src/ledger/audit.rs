@@ -8,10 +8,11 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::crypto::keys::Identity;
-use crate::doc::Hex;
+use crate::doc::{Hex, Signed};
 use crate::ledger::AuditReport;
 use crate::ledger::journal::{self, Replayed};
 use crate::money::Amount;
+use crate::netbill::receipt::{Receipt, RefusalReason};
 
 /// The queries that read a snapshot, the same on every backend (their columns are [`Tables`]').
 pub const SELECT_ACCOUNTS: &str = "SELECT id, name, key_id, identity, balance, opened_at FROM accounts ORDER BY id";
@@ -58,10 +59,17 @@ impl Tables {
     }
 }
 
-/// Replays the journal and compares the books with it.
-pub fn audit(t: &Tables, server: &Identity) -> AuditReport {
+/// A receipt a party holds, and the file it came from.
+pub type Held = (String, Signed<Receipt>);
+
+/// Replays the journal and compares the books with it, and with the receipts `held` by
+/// parties (each a commitment to the history before it).
+pub fn audit(t: &Tables, server: &Identity, held: &[Held]) -> AuditReport {
     let replayed = journal::replay(&t.journal, server);
     let mut problems = replayed.problems.clone();
+    for (file, receipt) in held {
+        problems.extend(check_held(file, receipt, &replayed, server));
+    }
     for d in &replayed.divergences {
         problems.push(format!(
             "journal entry {}: the server acted on a balance of {} for {}, where the journal gives {}: its books \
@@ -94,6 +102,37 @@ pub fn audit(t: &Tables, server: &Identity) -> AuditReport {
         unwind_from: replayed.divergences.iter().map(|d| d.seq).min(),
         problems,
     }
+}
+
+/// What a held receipt says the journal is, against what it is.
+fn check_held(file: &str, receipt: &Signed<Receipt>, j: &Replayed, server: &Identity) -> Option<String> {
+    let Ok(body) = receipt.verify(server) else {
+        return Some(format!("{file}: not a receipt of this ledger's server {}", server.key_id));
+    };
+    let head = body.journal;
+    let last = j.digests.len() as u64;
+    let held = match usize::try_from(head.seq).ok().and_then(|s| j.digests.get(s)) {
+        None => format!(
+            "{file}: follows journal entry {}, but the journal has {last} verified entries: it was truncated",
+            head.seq
+        ),
+        Some(d) if *d != head.digest => {
+            format!("{file}: follows another journal entry {}: the journal was rewritten from there", head.seq)
+        }
+        Some(_) => {
+            let binds = body.reason.is_none_or(RefusalReason::binds);
+            match j.settlements.get(body.epo_id.as_str()) {
+                _ if !binds => return None,
+                None => format!("{file}: its settlement of {} is not in the journal: it was dropped", body.epo_id),
+                Some(s) if s.receipt != receipt.to_json_line() => format!(
+                    "{file}: the journal holds another receipt for {}: the server signed two results",
+                    body.epo_id
+                ),
+                Some(_) => return None,
+            }
+        }
+    };
+    Some(held)
 }
 
 /// Every difference between the books and the books the journal makes, one line each.

@@ -224,6 +224,8 @@ pub struct Divergence {
 pub struct Replayed {
     /// The last entry of the verified chain.
     pub head: Option<Head>,
+    /// The digest of every verified entry, by sequence number.
+    pub digests: Vec<Hex<32>>,
     /// Accounts by key id.
     pub accounts: BTreeMap<String, AccountState>,
     /// Transactions by (entry, action).
@@ -297,6 +299,7 @@ impl Replayed {
             self.apply(expected, index, body.at, action, before, server).map_err(|e| format!("{at}: {e}"))?;
         }
         self.head = Some(Head::of(&entry));
+        self.digests.push(entry.digest());
         Ok(())
     }
 

@@ -208,7 +208,12 @@ impl Ledger {
 
     /// The audit: the journal replayed alone, and the books compared with it.
     pub fn audit(&mut self) -> Result<AuditReport> {
-        either!(self, l => l.audit())
+        self.audit_holding(&[])
+    }
+
+    /// The audit, also checking that the journal holds the history `held` receipts commit to.
+    pub fn audit_holding(&mut self, held: &[audit::Held]) -> Result<AuditReport> {
+        either!(self, l => Ok(audit::audit(&l.tables()?, l.server_document().unverified(), held)))
     }
 
     /// The plan that unwinds the books from entry `from` (see [`unwind`]).

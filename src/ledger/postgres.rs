@@ -351,7 +351,7 @@ impl PgLedger {
 
     /// The audit: the journal replayed alone, and the books compared with it.
     pub fn audit(&mut self) -> Result<AuditReport> {
-        Ok(audit::audit(&self.tables()?, &self.server))
+        Ok(audit::audit(&self.tables()?, &self.server, &[]))
     }
 
     /// One consistent snapshot of the books and the journal.
