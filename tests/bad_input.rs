@@ -1,4 +1,4 @@
-//! The bad-input corpus: the NetBill and cash document readers, given each kind of broken input, answer
+//! The bad-input corpus: the NetBill, cash and postage document readers, given each kind of broken input, answer
 //! with one line naming the file and the problem, the documented exit status, and writes
 //! nothing (no file, no ledger row, no store change).
 //!
@@ -14,13 +14,15 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use atomic_commerce::crypto::keys::PartyKeys;
-use atomic_commerce::doc::{Plain, signed_message};
+use atomic_commerce::doc::{Plain, Signed, signed_message};
 use atomic_commerce::netbill::recovery;
+use atomic_commerce::postage::indicium::Indicium;
 use ed25519_dalek::Signer;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::common::cash::{CashWorld, amount};
+use crate::common::post::{Kind, PostWorld};
 use crate::common::{NOW, World, now};
 
 /// A tool that reads one document: how to run it on a file, and a document it accepts.
@@ -57,7 +59,8 @@ fn mutations(base: &str, signed: bool, stranger: &PartyKeys) -> Vec<(&'static st
         ("version-2", with(&|d| d["version"] = 2.into()), 65),
         ("wrong-json-type", with(&|d| d["version"] = "1".into()), 65),
     ];
-    let amount_field = ["price", "denomination"].into_iter().find(|f| base.contains(&format!("\"{f}\": \"")));
+    let amount_field =
+        ["price", "denomination", "amount", "postage"].into_iter().find(|f| base.contains(&format!("\"{f}\": \"")));
     if let Some(field) = amount_field {
         let replaced = |by: &str| {
             let at = base.find(&format!("\"{field}\": \"")).unwrap() + field.len() + 5;
@@ -289,6 +292,48 @@ fn every_kind_of_bad_input_to_every_document_reader_is_refused_in_one_line_and_w
     .collect();
     cases += run_corpus(cash.dir.path(), &cash_targets, &env);
     assert!(cases >= 100, "the corpus has {cases} cases");
+}
+
+#[test]
+fn every_kind_of_bad_input_to_the_postage_and_unwinding_readers_is_refused_in_one_line() {
+    let post = PostWorld::new(Kind::Emulated);
+    post.voucher("M-0001", "5", "voucher-2.json");
+    let read = |name: &str| std::fs::read_to_string(post.path(name)).unwrap();
+    let indicium = Signed::<Indicium>::parse(&post.meter_ok(&["print", "envelope.json"])).unwrap().to_json_pretty();
+    let postage = vec![
+        Target {
+            tool: "meter",
+            args: vec!["--device", "meter", "refill", "--voucher", "IN"],
+            base: read("voucher-2.json"),
+            signed: true,
+        },
+        Target {
+            tool: "meter",
+            args: vec!["--device", "meter", "install-certificate", "IN"],
+            base: read("certificate.json"),
+            signed: true,
+        },
+        Target {
+            tool: "postal-authority",
+            args: vec!["--db", "pa.db", "--key", "pa.key", "certify", "IN"],
+            base: read("request.json"),
+            signed: true,
+        },
+        Target { tool: "indicia-render", args: vec!["IN", "-o", "piece.png"], base: indicium, signed: false },
+    ];
+    let mut cases = run_corpus(post.dir.path(), &postage, &[]);
+
+    let world = World::new();
+    let out = world.tool("netbill-ledger").args(["--ledger", "netbill.db", "unwind"]).output().unwrap();
+    let plan = String::from_utf8(out.stdout).unwrap();
+    let unwinding = [Target {
+        tool: "netbill-ledger",
+        args: vec!["--ledger", "netbill.db", "--key", "netbill.key", "unwind", "--apply", "IN"],
+        base: plan,
+        signed: false,
+    }];
+    cases += run_corpus(world.dir.path(), &unwinding, &[]);
+    assert!(cases >= 40, "the corpus has {cases} cases");
 }
 
 #[test]

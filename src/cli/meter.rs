@@ -129,12 +129,11 @@ fn run(a: Args) -> Result<ExitCode> {
     match a.action {
         Action::Init { .. } => unreachable!("handled above"),
         Action::InstallCertificate { certificate } => {
-            let certificate = cli::read_signed(&certificate)?;
-            meter.install_certificate(&certificate).at(dir.display())?;
+            let file = cli::display(&certificate);
+            meter.install_certificate(&cli::read_signed(&certificate)?).at(file)?;
         }
         Action::Refill { voucher } => {
-            let voucher = cli::read_signed(&voucher)?;
-            meter.refill(&voucher).at(dir.display())?;
+            meter.refill(&cli::read_signed(&voucher)?).at(cli::display(&voucher))?;
             print(format!("{}\n", meter.status().descending))?;
         }
         Action::Print { envelopes } => {

@@ -8,7 +8,7 @@ use jiff::SignedDuration;
 
 use crate::cli::{self, Clock};
 use crate::clock::Day;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, ResultExt};
 use crate::money::Amount;
 use crate::postage::authority::AuthorityBook;
 
@@ -84,10 +84,11 @@ fn run(a: Args) -> Result<ExitCode> {
         Action::Identity => print(AuthorityBook::open(&db)?.identity()?.to_json_pretty())?,
         Action::Certify { request, valid_for } => {
             let keys = cli::read_keys(&key()?)?;
+            let file = cli::display(&request);
             let request = cli::read_signed(&request)?;
             let today = Day::of(now);
             let until = Day::of(now.plus(valid_for)?);
-            let certificate = AuthorityBook::open(&db)?.certify(&request, &keys, today, until)?;
+            let certificate = AuthorityBook::open(&db)?.certify(&request, &keys, today, until).at(file)?;
             print(certificate.to_json_pretty())?;
         }
         Action::Voucher { meter, amount } => {
