@@ -6,6 +6,7 @@
 
 use crate::cash::docs as cash;
 use crate::doc::{Plain, Signed};
+use crate::ledger::{self, journal, unwind};
 use crate::netbill::{delivery, epo, judge, offer, receipt, recovery};
 use crate::postage::{authority, indicium, meter};
 
@@ -19,6 +20,10 @@ pub fn documents(bytes: &[u8]) {
     let _ = Signed::<epo::EndorsedEpo>::parse(bytes);
     let _ = Signed::<epo::EndorsedEpo>::parse_as_evidence(bytes);
     let _ = Signed::<receipt::Receipt>::parse(bytes);
+    let _ = Signed::<journal::Entry>::parse(bytes);
+    let _ = Plain::<unwind::Plan>::parse(bytes);
+    let _ = Plain::<ledger::Statement>::parse(bytes);
+    let _ = Plain::<ledger::AuditReport>::parse(bytes);
     let _ = Signed::<recovery::KeyRequest>::parse(bytes);
     let _ = Plain::<recovery::KeyAnswer>::parse(bytes);
     let _ = Plain::<judge::Evidence>::parse(bytes);
@@ -69,6 +74,7 @@ pub fn ndjson(bytes: &[u8]) {
 pub fn values(bytes: &[u8]) {
     let Ok(text) = std::str::from_utf8(bytes) else { return };
     let _ = text.parse::<crate::money::Amount>();
+    let _ = text.parse::<crate::money::SignedAmount>();
     let _ = text.parse::<crate::clock::Time>();
     let _ = text.parse::<crate::clock::Day>();
     let _ = crate::clock::parse_duration(text);

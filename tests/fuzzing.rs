@@ -22,6 +22,13 @@ fn regenerate() {
     let world = World::new();
     let p = world.purchase("0.1", b"goods");
     let receipt = world.books().settle(&p.endorsed, &world.server.keys, now()).unwrap();
+    let entry: String = rusqlite::Connection::open(&world.ledger)
+        .unwrap()
+        .query_row("SELECT entry FROM journal ORDER BY seq DESC LIMIT 1", [], |r| r.get(0))
+        .unwrap();
+    let mut ledger = atomic_commerce::ledger::Ledger::open(&world.ledger).unwrap();
+    let plan = Plain(ledger.unwind_plan(None).unwrap()).to_json_pretty();
+    let statement = Plain(ledger.statement("alice").unwrap()).to_json_pretty();
     let mut cash = CashWorld::new("5");
     cash.withdraw("1");
     let request = cash.offer("order-1", "1");
@@ -35,6 +42,9 @@ fn regenerate() {
         p.epo.to_json_pretty(),
         p.endorsed.to_json_pretty(),
         receipt.to_json_pretty(),
+        entry,
+        plan,
+        statement,
         cash.bank_doc.clone(),
         request.to_json_pretty(),
         Plain(payment).to_json_pretty(),
@@ -50,7 +60,7 @@ fn regenerate() {
         ),
         (
             "values",
-            ["0.1", "9223372036854.775807", "2026-11-25T12:00:00Z", "2026-11-25", "10m", "1h30m"]
+            ["0.1", "-1.5", "9223372036854.775807", "2026-11-25T12:00:00Z", "2026-11-25", "10m", "1h30m"]
                 .iter()
                 .map(|v| v.as_bytes().to_vec())
                 .collect(),
