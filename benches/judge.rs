@@ -15,7 +15,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use atomic_commerce::doc::Plain;
-use atomic_commerce::netbill::judge::{Claim, Evidence, Verdict, judge};
+use atomic_commerce::netbill::judge::{Claim, Evidence, Presented, Source, Verdict, judge};
 
 fn best_of(runs: usize, mut f: impl FnMut()) -> Duration {
     (0..runs)
@@ -52,7 +52,7 @@ fn main() {
     let ruling = best_of(3, || {
         let evidence = Plain::<Evidence>::parse(&std::fs::read(&evidence_file).unwrap()).unwrap();
         let bytes = std::fs::read(&ciphertext_file).unwrap();
-        let judgment = judge(&evidence, Some(&bytes), None);
+        let judgment = judge(&evidence, Some(&Presented::Ciphertext(Source::Bytes(&bytes))), None);
         assert_eq!(judgment.ruling.verdict, Verdict::DeliveredAsAgreed);
     });
     if std::env::var_os("BENCH_DETAIL").is_some() {
@@ -78,7 +78,7 @@ fn main() {
         eprintln!(
             "decrypt: {:?}",
             best_of(3, || {
-                std::hint::black_box(atomic_commerce::crypto::goods::decrypt(&key, id.as_str(), &bytes).unwrap());
+                std::hint::black_box(atomic_commerce::crypto::goods::decrypt_bytes(&key, id.as_str(), &bytes).unwrap());
             })
         );
     }

@@ -43,6 +43,40 @@ pub fn write_secret(path: &Path, bytes: &[u8]) -> Result<()> {
     finish(tmp, bytes, path, false)
 }
 
+/// An output written as a stream: it appears at its path, whole, only when
+/// [`Pending::persist`] is called (dropped before, it leaves nothing).
+pub struct Pending {
+    file: std::io::BufWriter<tempfile::NamedTempFile>,
+    path: std::path::PathBuf,
+}
+
+/// Starts writing `path` (a file beside it until [`Pending::persist`]).
+pub fn pending(path: &Path) -> Result<Pending> {
+    let tmp = temp_beside(path, false)?;
+    Ok(Pending { file: std::io::BufWriter::with_capacity(1 << 20, tmp), path: path.to_path_buf() })
+}
+
+impl Pending {
+    /// Syncs the file and puts it at its path, replacing any file there.
+    pub fn persist(self) -> Result<()> {
+        let io = |e: std::io::Error| Error::io(&e).at(self.path.display());
+        let tmp = self.file.into_inner().map_err(|e| io(e.into_error()))?;
+        tmp.as_file().sync_all().map_err(io)?;
+        tmp.persist(&self.path).map_err(|e| io(e.error))?;
+        sync_parent(&self.path)
+    }
+}
+
+impl Write for Pending {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.file.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
 /// Creates a new SQLite database at `path` (failing if it exists) whose file appears only once
 /// `init` has built it: it is made under a temporary name beside `path`, synced, then linked in.
 pub fn create_database(

@@ -219,9 +219,8 @@ fn wrong_file(world: &World) -> Pieces {
     let offer = world.offer("0.07", Some(b"the paper you ordered\n"));
     let key = goods::fresh_key();
     let epo_id = EpoId::new(world.bookshop.keys.key_id(), now());
-    let ciphertext = goods::encrypt(&key, epo_id.as_str(), b"an unrelated pamphlet\n");
-    let note =
-        DeliveryNote { epo_id, offer: offer.digest(), ciphertext_sha256: atomic_commerce::crypto::sha256(&ciphertext) };
+    let (ciphertext, made) = goods::encrypt_bytes(&key, epo_id.as_str(), b"an unrelated pamphlet\n");
+    let note = DeliveryNote { epo_id, offer: offer.digest(), ciphertext_root: made.ciphertext_root };
     let delivery = Delivery { note: Signed::sign(note, &world.bookshop.keys), ciphertext, key };
     let expires = now().plus(jiff::SignedDuration::from_hours(1)).unwrap();
     let epo = world.sign(&offer, &delivery.note, &delivery.ciphertext, expires);
@@ -390,7 +389,7 @@ fn generate() {
     }
     add("evidence-rejected--forged-delivery-note", "acknowledged-other-goods", &|w| {
         let mut c = Case::paid(w, goods);
-        c.edits.push(("delivery.json", |v| v["body"]["ciphertext_sha256"] = Hex([1u8; 32]).to_string().into()));
+        c.edits.push(("delivery.json", |v| v["body"]["ciphertext_root"] = Hex([1u8; 32]).to_string().into()));
         c
     });
     add("evidence-rejected--forged-endorsement", "acknowledged-other-goods", &|w| {

@@ -58,8 +58,9 @@ fn positive_vectors_verify() {
     }
     let receipt = Signed::<Receipt>::parse(&read("receipt.json")).unwrap();
     let key = receipt.unverified().key.unwrap();
-    let goods = atomic_commerce::crypto::goods::decrypt(&key, receipt.unverified().epo_id.as_str(), &read("goods.enc"))
-        .unwrap();
+    let goods =
+        atomic_commerce::crypto::goods::decrypt_bytes(&key, receipt.unverified().epo_id.as_str(), &read("goods.enc"))
+            .unwrap();
     assert_eq!(goods, read("goods.txt"));
 }
 
@@ -100,7 +101,9 @@ fn an_independent_python_verifier_accepts_the_vectors() {
 
 fn generate() {
     let world = World::new();
-    let goods = b"How to Make a Million Dollars Fast on the Internet\n";
+    // Three chunks and a bit, so that the vectors show the chunk layout and the audit paths.
+    let goods = "How to Make a Million Dollars Fast on the Internet\n".repeat(250);
+    let goods = goods.as_bytes();
     let p = world.purchase("0.07", goods);
     let receipt = world.books().settle(&p.endorsed, &world.server.keys, crate::common::now()).unwrap();
     let request = recovery::request(p.epo.unverified().epo_id.clone(), &world.alice.keys);
@@ -141,8 +144,8 @@ fn generate() {
         (
             "malformed--epo-uppercase-hex.json",
             edit(&epo, &|v| {
-                let upper = v["body"]["ciphertext_sha256"].as_str().unwrap().to_uppercase();
-                v["body"]["ciphertext_sha256"] = upper.into()
+                let upper = v["body"]["ciphertext_root"].as_str().unwrap().to_uppercase();
+                v["body"]["ciphertext_root"] = upper.into()
             }),
         ),
         ("malformed--epo-unknown-field.json", edit(&epo, &|v| v["body"]["discount"] = "0.01".into())),
@@ -177,8 +180,9 @@ fn generate() {
         }),
         ("malformed--receipt-key-differs-from-statement.json", {
             edit(&receipt_json, &|v| {
-                let k = v["body"]["key"].as_str().unwrap().replace('a', "b");
-                v["body"]["key"] = k.into()
+                let k = v["body"]["key"].as_str().unwrap();
+                let flipped = if k.starts_with('0') { "1" } else { "0" };
+                v["body"]["key"] = format!("{flipped}{}", &k[1..]).into()
             })
         }),
         ("refused--receipt-signed-by-merchant.json", {

@@ -6,20 +6,24 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::cli::{self, Clock};
+use crate::crypto::goods::{self, ChunkProof};
 use crate::doc::{self, Plain, Signed};
 use crate::error::{Error, ErrorKind, Result, ResultExt};
 use crate::fsio;
-use crate::netbill::judge::{Claim, Evidence, Upheld, check_piece, judge};
+use crate::netbill::judge::{Claim, Evidence, Presented, Source, Upheld, check_piece, judge};
+use crate::netbill::offer::Offer;
+use crate::netbill::receipt::Receipt;
 
 /// Rule on a disputed NetBill purchase from the evidence alone.
 ///
 /// `bundle` gathers the documents a party holds (identities, offer, delivery note, EPO,
-/// endorsed EPO, receipts, in any order and formatting) and the ciphertext into a bundle
-/// directory. `rule` checks every signature against the identities the EPO names, the
-/// consistency of the server's receipts, the ciphertext checksum both parties signed, whether
-/// the merchant-signed K decrypts it and whether the goods have the digest the offer promised,
-/// and prints a ruling: every finding with its evidence, a verdict, and whether the claim is
-/// upheld. The same evidence always gives a byte-identical ruling. Pin the NetBill server with
+/// endorsed EPO, receipts, in any order and formatting) and the ciphertext, or the proof of one
+/// chunk of it (`prove`), into a bundle directory. `rule` checks every signature against the
+/// identities the EPO names, the consistency of the server's receipts, the ciphertext's Merkle
+/// root both parties signed, whether the merchant-signed K decrypts each chunk and whether each
+/// is the chunk the offer promised, and prints a ruling: every finding with its evidence, a
+/// verdict, and whether the claim is upheld. A proof of the faulty chunk (a few KiB, whatever
+/// the size of the goods) gets the ruling the whole ciphertext gets. The same evidence always gives a byte-identical ruling. Pin the NetBill server with
 /// `--server` (its identity as the judge knows it): otherwise the identities in the bundle are
 /// taken at their word, and a party could present a "server" of its own.
 ///
@@ -48,9 +52,29 @@ enum Step {
         /// The bundle directory to create
         #[arg(short, long, value_name = "DIR")]
         output: PathBuf,
-        /// Documents (JSON, or NDJSON streams of receipts) and at most one goods ciphertext
+        /// Documents (JSON, or NDJSON streams of receipts) and at most one goods ciphertext or
+        /// chunk proof
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
+    },
+    /// Extract from a goods ciphertext the proof of one chunk: the first one the receipt's K
+    /// does not decrypt or that is not what the offer promised, or the chunk named
+    Prove {
+        /// The goods ciphertext
+        #[arg(value_name = "CIPHERTEXT")]
+        ciphertext: PathBuf,
+        /// The chunk to prove (default: the first faulty one)
+        #[arg(long, value_name = "N")]
+        chunk: Option<u64>,
+        /// The paid receipt whose K opens the chunks (to find the faulty one)
+        #[arg(long, value_name = "FILE", required_unless_present = "chunk")]
+        receipt: Option<PathBuf>,
+        /// The offer whose promised goods the chunks are checked against
+        #[arg(long, value_name = "FILE")]
+        offer: Option<PathBuf>,
+        /// Write the proof here instead of stdout
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
     },
     /// Rule on a bundle
     Rule {
@@ -85,13 +109,23 @@ enum Step {
 
 const EVIDENCE: &str = "evidence.json";
 const CIPHERTEXT: &str = "ciphertext";
-const GOODS_MAGIC: &[u8] = b"ACGOODS1";
+const PROOF: &str = "chunk-proof.json";
+const GOODS_MAGIC: &[u8] = b"ACGOODS";
 
 crate::cli::entry_points!("dispute-judge", |a: Args| run(a.step));
 
 fn run(step: Step) -> Result<ExitCode> {
     match step {
         Step::Bundle { claim, output, files } => bundle(claim, &output, &files).map(|()| ExitCode::SUCCESS),
+        Step::Prove { ciphertext, chunk, receipt, offer, output } => {
+            let index = match chunk {
+                Some(i) => i,
+                None => faulty_chunk(&ciphertext, receipt.as_deref().expect("clap requires it"), offer.as_deref())?,
+            };
+            let proof = goods::prove(cli::buffered(&ciphertext)?, index).at(cli::display(&ciphertext))?;
+            cli::write_output(output.as_deref(), Plain(proof).to_json_pretty().as_bytes())?;
+            Ok(ExitCode::SUCCESS)
+        }
         Step::Rule { bundle, key, server, goods_out, ruling } => {
             let server = server.as_deref().map(cli::read_identity).transpose()?;
             rule(&bundle, key.as_deref(), server, goods_out.as_deref(), ruling.as_deref())
@@ -109,17 +143,56 @@ fn run(step: Step) -> Result<ExitCode> {
     }
 }
 
+/// The first chunk of `ciphertext` the receipt's K does not open, or that is not what the offer
+/// promised.
+fn faulty_chunk(ciphertext: &Path, receipt_file: &Path, offer: Option<&Path>) -> Result<u64> {
+    let receipt = cli::read_signed::<Receipt>(receipt_file)?;
+    let body = receipt.unverified();
+    let key =
+        body.key.ok_or_else(|| Error::refused("not a paid receipt: it has no K").at(cli::display(receipt_file)))?;
+    let promised = offer.map(cli::read_signed::<Offer>).transpose()?.and_then(|o| o.unverified().goods);
+    let decrypted = goods::decrypt(
+        &key,
+        body.epo_id.as_str(),
+        cli::buffered(ciphertext)?,
+        promised.as_ref(),
+        &mut std::io::sink(),
+        &mut |_| {},
+    )
+    .at(cli::display(ciphertext))?;
+    decrypted.first_fault.map(|(i, _)| i).ok_or_else(|| {
+        Error::refused("every chunk opens and is what the offer promised: no chunk to prove")
+            .at(cli::display(ciphertext))
+    })
+}
+
 fn bundle(claim: Claim, output: &Path, files: &[PathBuf]) -> Result<()> {
     let mut texts = Vec::new();
-    let mut ciphertext: Option<(Vec<u8>, &Path)> = None;
+    let mut goods: Option<(&Path, &str)> = None;
+    let one_goods = |goods: &Option<(&Path, &str)>, path: &Path| match goods {
+        Some((first, _)) => Err(Error::usage(format!(
+            "two goods pieces (ciphertexts or chunk proofs): {} and {}",
+            first.display(),
+            path.display()
+        ))),
+        None => Ok(()),
+    };
     for path in files {
-        let bytes = cli::read_bytes(path)?;
         let place = cli::display(path);
-        if bytes.starts_with(GOODS_MAGIC) {
-            if let Some((_, first)) = &ciphertext {
-                return Err(Error::usage(format!("two ciphertexts: {} and {place}", first.display())));
-            }
-            ciphertext = Some((bytes, path));
+        let mut magic = [0u8; 7];
+        let is_ciphertext = !cli::is_std(path)
+            && std::fs::File::open(path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic)).is_ok()
+            && magic == GOODS_MAGIC;
+        if is_ciphertext {
+            one_goods(&goods, path)?;
+            goods = Some((path, CIPHERTEXT));
+            continue;
+        }
+        let bytes = cli::read_input(path)?;
+        if doc::type_of(&bytes).as_deref() == Some(<ChunkProof as crate::doc::Body>::TYPE) {
+            Plain::<ChunkProof>::parse(&bytes).at(&place)?;
+            one_goods(&goods, path)?;
+            goods = Some((path, PROOF));
             continue;
         }
         for (n, raw) in doc::stream(&bytes[..]).enumerate() {
@@ -136,8 +209,9 @@ fn bundle(claim: Claim, output: &Path, files: &[PathBuf]) -> Result<()> {
         .tempdir_in(parent)
         .map_err(|e| Error::new(ErrorKind::CannotCreate, e.to_string()).at(parent.display()))?;
     fsio::write_new(&tmp.path().join(EVIDENCE), Plain(evidence).to_json_pretty().as_bytes())?;
-    if let Some((bytes, _)) = &ciphertext {
-        fsio::write_new(&tmp.path().join(CIPHERTEXT), bytes)?;
+    if let Some((path, name)) = goods {
+        let copy = tmp.path().join(name);
+        std::fs::copy(path, &copy).map_err(|e| Error::io(&e).at(path.display()))?;
     }
     if output.exists() {
         return Err(Error::new(ErrorKind::CannotCreate, "already exists; refusing to overwrite").at(output.display()));
@@ -157,13 +231,17 @@ fn rule(
     let keys = key.map(cli::read_keys).transpose()?;
     let evidence_path = dir.join(EVIDENCE);
     let evidence = Plain::<Evidence>::parse(&fsio::read(&evidence_path)?).at(evidence_path.display())?;
-    let ciphertext_path = dir.join(CIPHERTEXT);
-    let ciphertext = match std::fs::read(&ciphertext_path) {
-        Ok(bytes) => Some(bytes),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(Error::io(&e).at(ciphertext_path.display())),
+    let (ciphertext, proof_path) = (dir.join(CIPHERTEXT), dir.join(PROOF));
+    let proof = match proof_path.exists() {
+        true => Some(Plain::<ChunkProof>::parse(&cli::read_input(&proof_path)?).at(proof_path.display())?),
+        false => None,
     };
-    let judgment = judge(&evidence, ciphertext.as_deref(), server.as_ref());
+    let presented = match (&proof, ciphertext.exists()) {
+        (_, true) => Some(Presented::Ciphertext(Source::File(&ciphertext))),
+        (Some(proof), false) => Some(Presented::Proof(proof)),
+        (None, false) => None,
+    };
+    let judgment = judge(&evidence, presented.as_ref(), server.as_ref());
     if let (Some(goods), Some(path)) = (&judgment.goods_for_a_person, goods_out) {
         fsio::write_atomic(path, goods)?;
     }

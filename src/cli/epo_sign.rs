@@ -8,7 +8,7 @@ use jiff::SignedDuration;
 
 use crate::cli::{self, Clock};
 use crate::clock::Time;
-use crate::error::Result;
+use crate::error::{Result, ResultExt};
 use crate::money::Amount;
 use crate::netbill::delivery::DeliveryNote;
 use crate::netbill::epo::{Purchase, sign_epo};
@@ -68,7 +68,11 @@ fn run(a: &Args) -> Result<ExitCode> {
     let server = cli::read_identity(&a.server)?;
     let offer = cli::read_signed::<Offer>(&a.offer)?;
     let note = cli::read_signed::<DeliveryNote>(&a.delivery)?;
-    let ciphertext = cli::read_bytes(&a.ciphertext)?;
+    let progress = cli::Progress::bytes(std::fs::metadata(&a.ciphertext).map_or(0, |m| m.len()), "checking");
+    let (_, ciphertext_root) =
+        crate::crypto::goods::ciphertext_root(cli::open_input(&a.ciphertext)?, &mut |n| progress.add(n))
+            .at(cli::display(&a.ciphertext))?;
+    drop(progress);
     let now = a.clock.now();
     let expires_at = match a.expires_at {
         Some(t) => t,
@@ -78,7 +82,7 @@ fn run(a: &Args) -> Result<ExitCode> {
         offer: &offer,
         merchant: &merchant,
         note: &note,
-        ciphertext: &ciphertext,
+        ciphertext_root,
         server: &server,
         expires_at,
         max_price: a.max_price,

@@ -1,22 +1,26 @@
 //! `goods-decrypt`: the customer opens her goods with the K from her receipt.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
 
 use crate::cli::{self, Clock};
+use crate::crypto::goods;
 use crate::error::{Error, Result, ResultExt};
+use crate::fsio;
 use crate::netbill::offer::Offer;
 use crate::netbill::receipt::{Outcome, Receipt};
 
 /// Decrypt goods with the key K from a NetBill receipt.
 ///
-/// Verifies the receipt's signature by the NetBill server, that it is a paid receipt, and
-/// that the ciphertext has the checksum the receipt (and so both parties' signatures)
-/// names; then decrypts with K. With --offer and --merchant, also checks the plaintext
-/// against the goods digest the merchant's offer promised. The output appears only if
-/// every check passed.
+/// Verifies the receipt's signature by the NetBill server and that it is a paid receipt, then
+/// decrypts chunk by chunk, in constant memory whatever the size (a progress bar shows on a
+/// terminal), checking that the ciphertext has the Merkle root the receipt (and so both
+/// parties' signatures) names. With --offer and --merchant, also checks every chunk against
+/// the goods the merchant's offer promised. An output file appears only if every check
+/// passed; on stdout the goods stream, and a non-zero exit status says a check failed.
 #[derive(Debug, Parser)]
 pub struct Args {
     /// The server-signed receipt
@@ -60,28 +64,51 @@ fn run(a: &Args) -> Result<ExitCode> {
             return Err(Error::refused(format!("{} was refused: no key was released", body.epo_id)).at(&at_receipt));
         }
     };
-    let ciphertext = cli::read_bytes(&a.ciphertext)?;
+    let promised = match (&a.offer, &a.merchant) {
+        (Some(offer_path), Some(merchant_path)) => {
+            let merchant = cli::read_identity(merchant_path)?;
+            let offer = cli::read_signed::<Offer>(offer_path)?;
+            offer.verify(&merchant).at(cli::display(offer_path))?.goods
+        }
+        _ => None,
+    };
     let at_ciphertext = cli::display(&a.ciphertext);
-    let checksum = crate::crypto::sha256(&ciphertext);
-    if checksum != body.ciphertext_sha256 {
-        let why = format!("SHA-256 is {checksum}, but the receipt is for {}", body.ciphertext_sha256);
+    let progress = cli::Progress::bytes(std::fs::metadata(&a.ciphertext).map_or(0, |m| m.len()), "decrypting");
+    // A goods file appears only when every chunk opened, the ciphertext is the one paid for and
+    // the goods are the ones promised; on stdout they stream, and the exit status tells.
+    let mut file = a.output.as_deref().filter(|o| !cli::is_std(o)).map(fsio::pending).transpose()?;
+    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+    let out: &mut dyn Write = match &mut file {
+        Some(f) => f,
+        None => &mut stdout,
+    };
+    let input = cli::open_input(&a.ciphertext)?;
+    let decrypted = goods::decrypt(&key, body.epo_id.as_str(), input, promised.as_ref(), out, &mut |n| progress.add(n))
+        .at(&at_ciphertext)?;
+    out.flush().map_err(|e| Error::io(&e).at("stdout"))?;
+    drop(progress);
+    if decrypted.ciphertext_root != body.ciphertext_root {
+        let why = format!(
+            "its Merkle root is {}, but the receipt is for {}",
+            decrypted.ciphertext_root, body.ciphertext_root
+        );
         return Err(Error::refused(why).at(&at_ciphertext));
     }
-    let goods = crate::crypto::goods::decrypt(&key, body.epo_id.as_str(), &ciphertext).at(&at_ciphertext)?;
-    if let (Some(offer_path), Some(merchant_path)) = (&a.offer, &a.merchant) {
-        let merchant = cli::read_identity(merchant_path)?;
-        let offer = cli::read_signed::<Offer>(offer_path)?;
-        let offered = offer.verify(&merchant).at(cli::display(offer_path))?;
-        if let Some(promised) = offered.goods_sha256 {
-            let actual = crate::crypto::sha256(&goods);
-            if actual != promised {
-                let why = format!(
-                    "decrypted goods have SHA-256 {actual}, but the offer promised {promised}; keep the evidence for dispute-judge"
-                );
-                return Err(Error::refused(why).at(&at_ciphertext));
-            }
+    match decrypted.first_fault {
+        Some((i, goods::Chunk::Sealed)) => {
+            let why = format!("K does not decrypt chunk {i}: keep the evidence for dispute-judge");
+            return Err(Error::refused(why).at(&at_ciphertext));
         }
+        Some((i, _)) => {
+            let why = format!(
+                "chunk {i} of the decrypted goods is not what the offer promised; keep the evidence for dispute-judge"
+            );
+            return Err(Error::refused(why).at(&at_ciphertext));
+        }
+        None => {}
     }
-    cli::write_output(a.output.as_deref(), &goods)?;
+    if let Some(f) = file {
+        f.persist()?;
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -8,16 +8,18 @@ use clap::Parser;
 use crate::cli::{self, Clock};
 use crate::error::Result;
 use crate::fsio;
-use crate::netbill::delivery::deliver;
+use crate::netbill::delivery::deliver_to;
 use crate::netbill::merchant_store::MerchantStore;
 use crate::netbill::offer::Offer;
 
 /// Encrypt goods under a fresh random 256-bit key K (AES-256-GCM) for an accepted offer.
 ///
-/// Assigns the EPO id, records K (mode 0600), the offer and the delivery note in the
-/// merchant's store, then writes the ciphertext and prints the merchant-signed delivery note
-/// (EPO id, SHA-256 of the ciphertext). K never goes to stdout. If the offer promised a goods
-/// digest, goods that do not match it are refused.
+/// The goods are encrypted in chunks, in constant memory whatever their size (a progress bar
+/// shows on a terminal). Assigns the EPO id, records K (mode 0600), the offer and the delivery
+/// note in the merchant's store, then writes the ciphertext and prints the merchant-signed
+/// delivery note (EPO id, Merkle root of the ciphertext). K never goes to stdout. If the offer
+/// promised the goods (size and Merkle root), other goods are refused before anything is
+/// written.
 #[derive(Debug, Parser)]
 pub struct Args {
     /// The merchant's secret-key file
@@ -48,13 +50,17 @@ fn run(a: &Args) -> Result<ExitCode> {
     cli::ensure_distinct(&a.goods, Some(&a.ciphertext))?;
     let merchant = cli::read_keys(&a.key)?;
     let offer = cli::read_signed::<Offer>(&a.offer)?;
-    let goods = cli::read_bytes(&a.goods)?;
+    let size = cli::sized_file(&a.goods)?;
     let store = MerchantStore::open(&a.store)?;
-    let delivery = deliver(&offer, &merchant, &goods, a.clock.now())
-        .map_err(|e| cli::in_files(e, &[("offer", &a.offer), ("goods", &a.goods)]))?;
+    let mut ciphertext = fsio::pending(&a.ciphertext)?;
+    let progress = cli::Progress::bytes(2 * size, "encrypting");
+    let open = || cli::buffered(&a.goods);
+    let (note, key) =
+        deliver_to(&offer, &merchant, size, open, &mut ciphertext, a.clock.now(), &mut |n| progress.add(n))
+            .map_err(|e| cli::in_files(e, &[("offer", &a.offer), ("goods", &a.goods)]))?;
     // The store commits first: a ciphertext must never exist without its key on record.
-    store.record_delivery(&offer, &delivery)?;
-    fsio::write_atomic(&a.ciphertext, &delivery.ciphertext)?;
-    cli::write_output(a.output.as_deref(), delivery.note.to_json_pretty().as_bytes())?;
+    store.record_delivery(&offer, &note, &key)?;
+    ciphertext.persist()?;
+    cli::write_output(a.output.as_deref(), note.to_json_pretty().as_bytes())?;
     Ok(ExitCode::SUCCESS)
 }

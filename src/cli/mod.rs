@@ -149,7 +149,8 @@ pub fn command_of<A: CommandFactory>(name: &'static str) -> clap::Command {
 const BROKEN_PIPE: &str = "broken pipe";
 static STDIN_USED: AtomicBool = AtomicBool::new(false);
 
-fn is_std(path: &Path) -> bool {
+/// Whether `path` names stdin or stdout (`-`).
+pub fn is_std(path: &Path) -> bool {
     path.as_os_str() == "-"
 }
 
@@ -266,6 +267,54 @@ pub fn write_output(path: Option<&Path>, bytes: &[u8]) -> Result<()> {
         Some(p) if !is_std(p) => fsio::write_atomic(p, bytes),
         _ => write_stdout(bytes),
     }
+}
+
+/// A progress bar over `total` bytes on stderr, when stderr is a terminal (nothing otherwise).
+pub struct Progress(Option<indicatif::ProgressBar>);
+
+impl Progress {
+    /// A bar for `what` over `total` bytes.
+    pub fn bytes(total: u64, what: &str) -> Progress {
+        use std::io::IsTerminal;
+        Progress(std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new(total);
+            let style = indicatif::ProgressStyle::with_template(&format!(
+                "{what} {{bar:40}} {{bytes}}/{{total_bytes}} ({{bytes_per_sec}}, {{eta}} left)"
+            ))
+            .expect("a template");
+            bar.set_style(style);
+            bar
+        }))
+    }
+
+    /// Counts `n` more bytes done.
+    pub fn add(&self, n: u64) {
+        if let Some(bar) = &self.0 {
+            bar.inc(n);
+        }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        if let Some(bar) = &self.0 {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// Opens a file to read twice or more (goods), and its size.
+pub fn sized_file(path: &Path) -> Result<u64> {
+    if is_std(path) {
+        return Err(Error::usage("the goods must be a file (they are read twice), not stdin"));
+    }
+    std::fs::metadata(path).map(|m| m.len()).map_err(|e| Error::io(&e).at(path.display()))
+}
+
+/// Opens a file for buffered reading.
+pub fn buffered(path: &Path) -> Result<std::io::BufReader<std::fs::File>> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io(&e).at(path.display()))?;
+    Ok(std::io::BufReader::with_capacity(1 << 20, file))
 }
 
 /// Writes to stdout and flushes (so a receipt printed is a receipt delivered).

@@ -10,17 +10,34 @@ pub const NONCE_LEN: usize = 12;
 /// Length of the authentication tag appended to a ciphertext.
 pub const TAG_LEN: usize = 16;
 
-fn key(bytes: &[u8; 32]) -> LessSafeKey {
-    LessSafeKey::new(UnboundKey::new(&AES_256_GCM, bytes).expect("32 bytes is an AES-256 key"))
+/// An AES-256-GCM key, expanded once for many messages.
+pub struct Key(LessSafeKey);
+
+impl Key {
+    /// The key of these 32 bytes.
+    pub fn new(bytes: &[u8; 32]) -> Key {
+        Key(LessSafeKey::new(UnboundKey::new(&AES_256_GCM, bytes).expect("32 bytes is an AES-256 key")))
+    }
+
+    /// Encrypts `buffer` in place and appends the tag. A (key, nonce) pair must never repeat.
+    pub fn seal_in_place(&self, nonce: [u8; NONCE_LEN], aad: &[u8], buffer: &mut Vec<u8>) {
+        self.0
+            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), buffer)
+            .expect("AES-GCM seals any message below 64 GiB");
+    }
+
+    /// Decrypts ciphertext ‖ tag in place and returns the plaintext; `None` if the key, nonce
+    /// or associated data are wrong or any byte was changed.
+    pub fn open_in_place<'b>(&self, nonce: [u8; NONCE_LEN], aad: &[u8], buffer: &'b mut [u8]) -> Option<&'b mut [u8]> {
+        self.0.open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(aad), buffer).ok()
+    }
 }
 
 /// Encrypts `plaintext` and returns ciphertext ‖ tag. A (key, nonce) pair must never repeat.
 pub fn seal(key_bytes: &[u8; 32], nonce: [u8; NONCE_LEN], aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(plaintext.len() + TAG_LEN);
     out.extend_from_slice(plaintext);
-    key(key_bytes)
-        .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut out)
-        .expect("AES-GCM seals any message below 64 GiB");
+    Key::new(key_bytes).seal_in_place(nonce, aad, &mut out);
     out
 }
 
@@ -28,8 +45,7 @@ pub fn seal(key_bytes: &[u8; 32], nonce: [u8; NONCE_LEN], aad: &[u8], plaintext:
 /// byte was changed.
 pub fn open(key_bytes: &[u8; 32], nonce: [u8; NONCE_LEN], aad: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
     let mut buffer = sealed.to_vec();
-    let len =
-        key(key_bytes).open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut buffer).ok()?.len();
+    let len = Key::new(key_bytes).open_in_place(nonce, aad, &mut buffer)?.len();
     buffer.truncate(len);
     Some(buffer)
 }

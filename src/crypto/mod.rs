@@ -1,10 +1,11 @@
 //! Cryptography, composed from audited crates: party keys and identities (Ed25519, X25519),
-//! sealing to a public key (X25519 + HKDF-SHA256 + AES-256-GCM), goods encryption
-//! (AES-256-GCM, [`aead`]) and checksums (SHA-256).
+//! sealing to a public key (X25519 + HKDF-SHA256 + AES-256-GCM), goods encryption in chunks
+//! (AES-256-GCM, [`aead`]) with Merkle commitments ([`merkle`]), and checksums (SHA-256).
 
 pub mod aead;
 pub mod goods;
 pub mod keys;
+pub mod merkle;
 pub mod seal;
 
 use sha2::{Digest, Sha256};

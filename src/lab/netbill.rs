@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use serde_json::json;
 
 use crate::clock::Time;
-use crate::crypto::goods::GoodsKey;
+use crate::crypto::goods::{self, GoodsKey};
 use crate::crypto::keys::PartyKeys;
 use crate::doc::{Hex, Signed};
 use crate::error::Result;
@@ -24,7 +24,7 @@ use crate::ledger::{Ledger, SqliteLedger};
 use crate::money::Amount;
 use crate::netbill::delivery::{Delivery, DeliveryNote, deliver};
 use crate::netbill::epo::{EndorsedEpo, Endorsement, Epo, Purchase as EpoPurchase, countersign, sign_epo};
-use crate::netbill::judge::{Claim, Evidence, Verdict, judge};
+use crate::netbill::judge::{Claim, Evidence, Presented, Source, Verdict, judge};
 use crate::netbill::merchant_store::MerchantStore;
 use crate::netbill::offer::{Catalog, Offer, OfferRequest, make_offer};
 use crate::netbill::receipt::{Outcome as Paid, Receipt};
@@ -167,15 +167,16 @@ impl NetBillRun {
             // He skips goods-encrypt's check and encrypts other goods under the offer.
             let wrong = b"Some unrelated material.\n";
             let mut d = deliver(&offer, &self.shop, GOODS, self.now).ok()?;
-            d.ciphertext = crate::crypto::goods::encrypt(&d.key, d.note.unverified().epo_id.as_str(), wrong);
+            let (ciphertext, made) = goods::encrypt_bytes(&d.key, d.note.unverified().epo_id.as_str(), wrong);
+            d.ciphertext = ciphertext;
             let mut note = d.note.unverified().clone();
-            note.ciphertext_sha256 = crate::crypto::sha256(&d.ciphertext);
+            note.ciphertext_root = made.ciphertext_root;
             Delivery { note: Signed::sign(note, &self.shop), ciphertext: d.ciphertext, key: d.key }
         } else {
             deliver(&offer, &self.shop, GOODS, self.now).ok()?
         };
         let store = self.merchant_store()?;
-        store.record_delivery(&offer, &delivery).ok()?;
+        store.record_delivery(&offer, &delivery.note, &delivery.key).ok()?;
         Some((delivery.note, delivery.ciphertext, delivery.key))
     }
 
@@ -224,10 +225,10 @@ impl NetBillRun {
         let receipt = purchase.her_receipt.as_ref()?.verify(&self.server.identity()).ok()?;
         let key = receipt.key.filter(|_| receipt.result == Paid::Paid)?;
         let (_, ciphertext) = purchase.her_goods.as_ref()?;
-        if crate::crypto::sha256(ciphertext) != receipt.ciphertext_sha256 {
+        if goods::ciphertext_root(&ciphertext[..], &mut |_| {}).ok()?.1 != receipt.ciphertext_root {
             return None;
         }
-        crate::crypto::goods::decrypt(&key, receipt.epo_id.as_str(), ciphertext).ok()
+        goods::decrypt_bytes(&key, receipt.epo_id.as_str(), ciphertext).ok()
     }
 
     /// The judge on the customer's evidence, with the claim her situation calls for; whether
@@ -261,6 +262,7 @@ impl NetBillRun {
             receipt.to_json_line(),
         ];
         let evidence = Evidence::new(claim, texts.iter().map(String::as_str)).ok()?;
+        let presented = Presented::Ciphertext(Source::Bytes(&presented));
         let ruling = judge(&evidence, Some(&presented), Some(&self.server.identity())).ruling;
         let upheld = ruling.upheld == crate::netbill::judge::Upheld::Yes;
         notes.push(format!("purchase {p}: claim {claim:?}, verdict {:?} (expected {expected:?})", ruling.verdict));
@@ -290,7 +292,7 @@ impl Run for NetBillRun {
                             offer,
                             merchant: &self.shop.identity(),
                             note,
-                            ciphertext,
+                            ciphertext_root: goods::ciphertext_root(&ciphertext[..], &mut |_| {}).ok()?.1,
                             server: &self.server.identity(),
                             expires_at: self.now.plus(jiff::SignedDuration::from_hours(1)).ok()?,
                             max_price: None,
@@ -342,7 +344,8 @@ impl Run for NetBillRun {
                 let ciphertext = value["ciphertext"].as_str().and_then(|c| hex::decode(c).ok());
                 if let (Some(note), Some(ciphertext), None) = (note, ciphertext, &self.purchases[p].her_goods) {
                     let good = note.verify(&self.shop.identity()).is_ok()
-                        && note.unverified().ciphertext_sha256 == crate::crypto::sha256(&ciphertext);
+                        && goods::ciphertext_root(&ciphertext[..], &mut |_| {})
+                            .is_ok_and(|(_, root)| root == note.unverified().ciphertext_root);
                     if good {
                         self.purchases[p].her_goods = Some((note, ciphertext));
                     }

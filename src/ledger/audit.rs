@@ -21,7 +21,7 @@ pub const SELECT_TRANSACTIONS: &str = "SELECT id, kind, epo_id, memo, at, entry,
 /// See [`SELECT_ACCOUNTS`].
 pub const SELECT_MOVEMENTS: &str = "SELECT txn, account, amount FROM movements ORDER BY id";
 /// See [`SELECT_ACCOUNTS`].
-pub const SELECT_SETTLEMENTS: &str = "SELECT epo_id, request_sha256, result, ciphertext_sha256, goods_key, receipt, \
+pub const SELECT_SETTLEMENTS: &str = "SELECT epo_id, request_sha256, result, ciphertext_root, goods_key, receipt, \
                                       txn, at FROM settlements ORDER BY epo_id";
 /// See [`SELECT_ACCOUNTS`].
 pub const SELECT_JOURNAL: &str = "SELECT seq, entry FROM journal ORDER BY seq";

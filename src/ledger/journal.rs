@@ -385,7 +385,7 @@ impl Replayed {
                 let settlement = SettlementState {
                     request: body.request.to_string(),
                     result: if paid { "paid" } else { "refused" },
-                    ciphertext: body.ciphertext_sha256.to_string(),
+                    ciphertext: body.ciphertext_root.to_string(),
                     goods_key: body.key.map(|k| k.to_string()),
                     receipt: receipt.to_json_line(),
                     txn,

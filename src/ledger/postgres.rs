@@ -63,7 +63,7 @@ CREATE TABLE settlements (
     epo_id TEXT PRIMARY KEY,
     request_sha256 TEXT NOT NULL,
     result TEXT NOT NULL CHECK (result IN ('paid', 'refused')),
-    ciphertext_sha256 TEXT NOT NULL,
+    ciphertext_root TEXT NOT NULL,
     goods_key TEXT,
     receipt TEXT NOT NULL,
     txn BIGINT UNIQUE REFERENCES transactions(id),
@@ -566,14 +566,14 @@ impl MemoryBooks {
             columns.0.push(r.epo_id.as_str().to_string());
             columns.1.push(r.request.to_string());
             columns.2.push((if r.result == Outcome::Paid { "paid" } else { "refused" }).to_string());
-            columns.3.push(r.ciphertext_sha256.to_string());
+            columns.3.push(r.ciphertext_root.to_string());
             keys.push(r.key.map(|k| k.to_string()));
             receipts.push(receipt.to_json_line());
             txn.push(txns.get(r.epo_id.as_str()).copied());
             at.push(r.server_time.to_string());
         }
         tx.execute(
-            "INSERT INTO settlements (epo_id, request_sha256, result, ciphertext_sha256, goods_key, receipt, txn, at)
+            "INSERT INTO settlements (epo_id, request_sha256, result, ciphertext_root, goods_key, receipt, txn, at)
              SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int8[], $8::text[])",
             &[&columns.0, &columns.1, &columns.2, &columns.3, &keys, &receipts, &txn, &at],
         )?;
@@ -657,7 +657,7 @@ fn rebuild(tx: &mut Transaction<'_>, books: &Replayed) -> std::result::Result<()
     }
     for (epo_id, s) in &books.settlements {
         tx.execute(
-            "INSERT INTO settlements (epo_id, request_sha256, result, ciphertext_sha256, goods_key, receipt, txn, at)
+            "INSERT INTO settlements (epo_id, request_sha256, result, ciphertext_root, goods_key, receipt, txn, at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             &[epo_id, &s.request, &s.result, &s.ciphertext, &s.goods_key, &s.receipt, &s.txn.map(|p| txns[&p]), &s.at],
         )?;

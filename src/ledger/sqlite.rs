@@ -55,7 +55,7 @@ CREATE TABLE settlements (
     epo_id TEXT PRIMARY KEY,
     request_sha256 TEXT NOT NULL,
     result TEXT NOT NULL CHECK (result IN ('paid', 'refused')),
-    ciphertext_sha256 TEXT NOT NULL,
+    ciphertext_root TEXT NOT NULL,
     goods_key TEXT,
     receipt TEXT NOT NULL,
     txn INTEGER UNIQUE REFERENCES transactions(id),
@@ -471,7 +471,7 @@ impl Books for SqliteBooks<'_> {
         let result = if r.result == Outcome::Paid { "paid" } else { "refused" };
         self.tx
             .prepare_cached(
-                "INSERT INTO settlements (epo_id, request_sha256, result, ciphertext_sha256, goods_key, receipt, txn, at)
+                "INSERT INTO settlements (epo_id, request_sha256, result, ciphertext_root, goods_key, receipt, txn, at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )
             .and_then(|mut s| {
@@ -479,7 +479,7 @@ impl Books for SqliteBooks<'_> {
                     r.epo_id.as_str(),
                     r.request.to_string(),
                     result,
-                    r.ciphertext_sha256.to_string(),
+                    r.ciphertext_root.to_string(),
                     r.key.map(|k| k.to_string()),
                     receipt.to_json_line(),
                     txn,
@@ -571,7 +571,7 @@ fn rebuild(conn: &Connection, books: &Replayed) -> rusqlite::Result<()> {
     }
     for (epo_id, s) in &books.settlements {
         conn.execute(
-            "INSERT INTO settlements (epo_id, request_sha256, result, ciphertext_sha256, goods_key, receipt, txn, at)
+            "INSERT INTO settlements (epo_id, request_sha256, result, ciphertext_root, goods_key, receipt, txn, at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![epo_id, s.request, s.result, s.ciphertext, s.goods_key, s.receipt, s.txn.map(|p| txns[&p]), s.at],
         )?;

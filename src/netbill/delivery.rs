@@ -2,7 +2,7 @@
 //!
 //! The delivery assigns the EPO id, the purchase's name from here on: the merchant's key
 //! id, the time at the end of delivery, and a random serial, so it is globally unique
-//! without coordination. The signed delivery note carries the SHA-256 of the ciphertext,
+//! without coordination. The signed delivery note carries the Merkle root of the ciphertext,
 //! which the customer checks before committing and then signs in her EPO.
 
 use std::fmt;
@@ -11,7 +11,9 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Time;
-use crate::crypto::goods::{self, GoodsKey};
+use std::io::{Read, Write};
+
+use crate::crypto::goods::{self, GoodsCommitment, GoodsKey};
 use crate::crypto::keys::{KeyId, PartyKeys};
 use crate::doc::{Body, Hex, Signed};
 use crate::error::{Error, Result, ResultExt};
@@ -82,8 +84,8 @@ pub struct DeliveryNote {
     pub epo_id: EpoId,
     /// Digest of the offer the goods are delivered against.
     pub offer: Hex<32>,
-    /// SHA-256 of the ciphertext file.
-    pub ciphertext_sha256: Hex<32>,
+    /// Root of the ciphertext's Merkle tree ([`goods::ciphertext_root`]).
+    pub ciphertext_root: Hex<32>,
 }
 
 impl Body for DeliveryNote {
@@ -100,23 +102,41 @@ pub struct Delivery {
     pub key: GoodsKey,
 }
 
-/// Encrypts `goods` for `offer` under a fresh K. Refuses an offer not signed by `merchant`,
-/// an expired offer, and goods whose digest differs from the one the offer promised.
-pub fn deliver(offer: &Signed<Offer>, merchant: &PartyKeys, goods: &[u8], now: Time) -> Result<Delivery> {
+/// Encrypts goods of `size` bytes (read twice through `open`, see [`goods::encrypt`]) for
+/// `offer` under a fresh K, writing the ciphertext to `out`; returns the signed note and K.
+/// Refuses an offer not signed by `merchant`, an expired offer, and goods other than the ones
+/// the offer promised (before writing anything).
+pub fn deliver_to<R: Read>(
+    offer: &Signed<Offer>,
+    merchant: &PartyKeys,
+    size: u64,
+    open: impl Fn() -> Result<R>,
+    out: &mut impl Write,
+    now: Time,
+    progress: &mut dyn FnMut(u64),
+) -> Result<(Signed<DeliveryNote>, GoodsKey)> {
     let offer_body = offer.verify(&merchant.identity()).at("offer")?;
     if now > offer_body.expires_at {
         return Err(Error::refused(format!("the offer expired at {}", offer_body.expires_at)).at("offer"));
     }
-    if let Some(promised) = offer_body.goods_sha256 {
-        let actual = crate::crypto::sha256(goods);
-        if actual != promised {
-            let why = format!("SHA-256 is {actual}, but the offer promised {promised}");
-            return Err(Error::refused(why).at("goods"));
-        }
-    }
+    let check = |made: &GoodsCommitment| match offer_body.goods {
+        Some(promised) if promised != *made => Err(Error::refused(format!(
+            "{} bytes with root {}, but the offer promised {} bytes with root {}",
+            made.size, made.root, promised.size, promised.root
+        ))
+        .at("goods")),
+        _ => Ok(()),
+    };
     let epo_id = EpoId::new(merchant.key_id(), now);
     let key = goods::fresh_key();
-    let ciphertext = goods::encrypt(&key, epo_id.as_str(), goods);
-    let note = DeliveryNote { epo_id, offer: offer.digest(), ciphertext_sha256: crate::crypto::sha256(&ciphertext) };
-    Ok(Delivery { note: Signed::sign(note, merchant), ciphertext, key })
+    let encrypted = goods::encrypt(&key, epo_id.as_str(), size, open, check, out, progress)?;
+    let note = DeliveryNote { epo_id, offer: offer.digest(), ciphertext_root: encrypted.ciphertext_root };
+    Ok((Signed::sign(note, merchant), key))
+}
+
+/// [`deliver_to`] for goods in memory.
+pub fn deliver(offer: &Signed<Offer>, merchant: &PartyKeys, goods: &[u8], now: Time) -> Result<Delivery> {
+    let mut ciphertext = Vec::new();
+    let (note, key) = deliver_to(offer, merchant, goods.len() as u64, || Ok(goods), &mut ciphertext, now, &mut |_| {})?;
+    Ok(Delivery { note, ciphertext, key })
 }

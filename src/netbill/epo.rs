@@ -28,8 +28,8 @@ pub struct Epo {
     pub product: String,
     /// Price, as offered.
     pub price: Amount,
-    /// SHA-256 of the ciphertext the customer received and accepts.
-    pub ciphertext_sha256: Hex<32>,
+    /// Merkle root of the ciphertext the customer received and accepts.
+    pub ciphertext_root: Hex<32>,
     /// Digest of the merchant-signed offer this EPO accepts.
     pub offer: Hex<32>,
     /// When the customer signed.
@@ -51,8 +51,8 @@ pub struct KeyStatement {
     pub epo_id: EpoId,
     /// The goods key K.
     pub key: Hex<32>,
-    /// SHA-256 of the ciphertext K decrypts.
-    pub ciphertext_sha256: Hex<32>,
+    /// Merkle root of the ciphertext K decrypts.
+    pub ciphertext_root: Hex<32>,
 }
 
 impl Body for KeyStatement {
@@ -130,8 +130,8 @@ pub struct Purchase<'a> {
     pub merchant: &'a Identity,
     /// The merchant-signed delivery note.
     pub note: &'a Signed<DeliveryNote>,
-    /// The ciphertext as received.
-    pub ciphertext: &'a [u8],
+    /// The Merkle root of the ciphertext as received ([`crate::crypto::goods::ciphertext_root`]).
+    pub ciphertext_root: Hex<32>,
     /// The NetBill server's identity.
     pub server: &'a Identity,
     /// The time-out she gives the EPO.
@@ -156,11 +156,10 @@ pub fn sign_epo(p: &Purchase<'_>, customer: &PartyKeys) -> Result<Signed<Epo>> {
     if note.offer != p.offer.digest() || note.epo_id.merchant() != offer.merchant {
         return Err(Error::refused("the delivery note is for another offer").at("delivery note"));
     }
-    let checksum = crate::crypto::sha256(p.ciphertext);
-    if checksum != note.ciphertext_sha256 {
+    if p.ciphertext_root != note.ciphertext_root {
         return Err(Error::refused(format!(
-            "SHA-256 is {checksum} but the delivery note says {}: damaged in transit; ask the merchant to send it again",
-            note.ciphertext_sha256
+            "its Merkle root is {} but the delivery note says {}: damaged in transit; ask the merchant to send it again",
+            p.ciphertext_root, note.ciphertext_root
         ))
         .at("ciphertext"));
     }
@@ -177,7 +176,7 @@ pub fn sign_epo(p: &Purchase<'_>, customer: &PartyKeys) -> Result<Signed<Epo>> {
         server: p.server.key_id,
         product: offer.product.clone(),
         price: offer.price,
-        ciphertext_sha256: note.ciphertext_sha256,
+        ciphertext_root: note.ciphertext_root,
         offer: p.offer.digest(),
         signed_at: p.now,
         expires_at: p.expires_at,
@@ -220,7 +219,7 @@ pub fn countersign(e: &Endorsement<'_>, merchant: &PartyKeys) -> Result<Signed<E
     if let Err(mismatch) = check_matches_offer(&epo, &offer, e.offer.digest()) {
         return refuse(mismatch.to_string());
     }
-    if epo.ciphertext_sha256 != note.ciphertext_sha256 {
+    if epo.ciphertext_root != note.ciphertext_root {
         return refuse("the EPO acknowledges another ciphertext than the one delivered".into());
     }
     if epo.server != e.server.key_id {
@@ -229,7 +228,7 @@ pub fn countersign(e: &Endorsement<'_>, merchant: &PartyKeys) -> Result<Signed<E
     if e.now > epo.expires_at {
         return refuse(format!("the EPO expired at {}", epo.expires_at));
     }
-    let statement = KeyStatement { epo_id: epo.epo_id.clone(), key: *e.key, ciphertext_sha256: epo.ciphertext_sha256 };
+    let statement = KeyStatement { epo_id: epo.epo_id.clone(), key: *e.key, ciphertext_root: epo.ciphertext_root };
     let statement = zeroize::Zeroizing::new(Signed::sign(statement, merchant).to_json_line());
     let sealed_key = seal::seal(&e.server.x25519, &key_statement_context(&epo.epo_id), statement.as_bytes())?;
     let body = EndorsedEpo { epo: e.epo.clone(), offer: e.offer.clone(), sealed_key };

@@ -16,9 +16,12 @@
 //!    merchant-signed K, the price and checksum are the EPO's, the EPO had not expired, and the
 //!    EPO paid matches the offer it accepts (else the server is at fault);
 //! 3. without a paid receipt, no money moved: no sale;
-//! 4. the ciphertext presented has the checksum both parties signed (else the customer is at
-//!    fault); K decrypts it (else the merchant is); the goods have the digest the offer
-//!    promised (else the merchant is); without a promised digest, a person must look.
+//! 4. the ciphertext presented has the Merkle root both parties signed, or the one chunk
+//!    presented has a path to it (else the customer is at fault); K decrypts every chunk, or
+//!    that chunk (else the merchant is); each chunk is the one the offer promised, by the
+//!    merchant's own path inside it (else the merchant is); without a promised commitment, a
+//!    person must look. With a whole ciphertext, the judge rules on its first faulty chunk in
+//!    the very words a proof of that chunk alone would get ([`crate::crypto::goods`]).
 
 use std::collections::BTreeMap;
 
@@ -26,8 +29,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
+use crate::crypto::goods::{self, ChunkProof};
 use crate::crypto::keys::{Identity, KeyId};
-use crate::doc::{Body, Hex, Signed};
+use crate::doc::{Body, Hex, Plain, Signed};
 use crate::error::{Error, Result};
 use crate::netbill::delivery::{DeliveryNote, EpoId};
 use crate::netbill::epo::{EndorsedEpo, Epo, check_matches_offer};
@@ -230,55 +234,84 @@ pub struct Judgment {
     pub goods_for_a_person: Option<Vec<u8>>,
 }
 
-/// Rules on `evidence` with the ciphertext presented (if any).
-pub fn judge(evidence: &Evidence, ciphertext: Option<&[u8]>, server: Option<&Identity>) -> Judgment {
-    std::thread::scope(|scope| {
-        // The ciphertext is hashed on another core from the start: the ruling's own checks,
-        // the decryption and the hash of the goods run meanwhile on this one.
-        let mut checksum =
-            Checksum { pending: ciphertext.map(|c| scope.spawn(move || crate::crypto::sha256(c))), value: None };
-        let mut case =
-            Case { claim: evidence.claim, findings: Vec::new(), goods: None, epo_id: None, server, terms_differ: None };
-        let texts: Vec<&str> = evidence.pieces.iter().map(|p| p.get()).collect();
-        let (verdict, summary) = case.rule(&texts, ciphertext, &mut checksum);
-        let mut canonical_pieces: Vec<(String, String)> =
-            texts.iter().filter_map(|t| serde_json::from_str::<Value>(t).ok().map(|_| canonical_piece(t))).collect();
-        canonical_pieces.sort();
-        canonical_pieces.dedup();
-        let judged = serde_json::json!({
-            "claim": evidence.claim,
-            "pieces": canonical_pieces.iter().map(|(_, json)| serde_json::from_str::<Value>(json).expect("JCS is JSON")).collect::<Vec<_>>(),
-            "ciphertext_sha256": checksum.get(),
-        });
-        let digest = crate::crypto::sha256(&canonical(&judged));
-        let goods_for_a_person = if verdict == Verdict::NotDecidable { case.goods.take() } else { None };
-        Judgment {
-            ruling: Ruling {
-                claim: evidence.claim,
-                epo_id: case.epo_id,
-                evidence: digest,
-                findings: case.findings,
-                verdict,
-                upheld: upheld(evidence.claim, verdict),
-                summary,
-            },
-            goods_for_a_person,
-        }
-    })
+/// The goods in evidence: a whole ciphertext, or one chunk of it with its path.
+pub enum Presented<'a> {
+    /// A whole ciphertext.
+    Ciphertext(Source<'a>),
+    /// One chunk and its path to the ciphertext root.
+    Proof(&'a ChunkProof),
 }
 
-/// The ciphertext's SHA-256, being computed on another thread until first asked for.
-struct Checksum<'scope> {
-    pending: Option<std::thread::ScopedJoinHandle<'scope, Hex<32>>>,
-    value: Option<Hex<32>>,
+/// Where a whole ciphertext is read from.
+#[derive(Clone, Copy)]
+pub enum Source<'a> {
+    /// A file, streamed.
+    File(&'a std::path::Path),
+    /// Bytes in memory.
+    Bytes(&'a [u8]),
 }
 
-impl Checksum<'_> {
-    fn get(&mut self) -> Option<Hex<32>> {
-        if let Some(hashing) = self.pending.take() {
-            self.value = Some(hashing.join().expect("hashing does not panic"));
+impl Source<'_> {
+    fn open(&self) -> Result<Box<dyn std::io::Read + '_>> {
+        Ok(match self {
+            Source::File(path) => Box::new(std::io::BufReader::with_capacity(
+                1 << 20,
+                std::fs::File::open(path).map_err(|e| Error::io(&e).at(path.display()))?,
+            )),
+            Source::Bytes(bytes) => Box::new(*bytes),
+        })
+    }
+}
+
+/// What the goods presented are, for the evidence digest: the ciphertext's root (computed
+/// once, by whichever step reads it first) or the proof's digest.
+fn goods_digest(presented: Option<&Presented<'_>>, root: Option<Hex<32>>) -> Value {
+    match presented {
+        None => Value::Null,
+        Some(Presented::Ciphertext(source)) => {
+            let root = root
+                .or_else(|| source.open().and_then(|r| goods::ciphertext_root(r, &mut |_| {})).ok().map(|(_, r)| r));
+            serde_json::json!({ "ciphertext_root": root })
         }
-        self.value
+        Some(Presented::Proof(proof)) => serde_json::json!({ "chunk_proof": Plain((*proof).clone()).digest() }),
+    }
+}
+
+/// Rules on `evidence` with the goods presented (if any).
+pub fn judge(evidence: &Evidence, presented: Option<&Presented<'_>>, server: Option<&Identity>) -> Judgment {
+    let mut case = Case {
+        claim: evidence.claim,
+        findings: Vec::new(),
+        goods: None,
+        epo_id: None,
+        server,
+        terms_differ: None,
+        root: None,
+    };
+    let texts: Vec<&str> = evidence.pieces.iter().map(|p| p.get()).collect();
+    let (verdict, summary) = case.rule(&texts, presented);
+    let mut canonical_pieces: Vec<(String, String)> =
+        texts.iter().filter_map(|t| serde_json::from_str::<Value>(t).ok().map(|_| canonical_piece(t))).collect();
+    canonical_pieces.sort();
+    canonical_pieces.dedup();
+    let judged = serde_json::json!({
+        "claim": evidence.claim,
+        "pieces": canonical_pieces.iter().map(|(_, json)| serde_json::from_str::<Value>(json).expect("JCS is JSON")).collect::<Vec<_>>(),
+        "goods": goods_digest(presented, case.root),
+    });
+    let digest = crate::crypto::sha256(&canonical(&judged));
+    let goods_for_a_person = if verdict == Verdict::NotDecidable { case.goods.take() } else { None };
+    Judgment {
+        ruling: Ruling {
+            claim: evidence.claim,
+            epo_id: case.epo_id,
+            evidence: digest,
+            findings: case.findings,
+            verdict,
+            upheld: upheld(evidence.claim, verdict),
+            summary,
+        },
+        goods_for_a_person,
     }
 }
 
@@ -325,6 +358,8 @@ struct Case<'a> {
     server: Option<&'a Identity>,
     /// How the EPO's terms differ from the offer it accepts, if they do.
     terms_differ: Option<String>,
+    /// The root of the ciphertext presented, once read.
+    root: Option<Hex<32>>,
 }
 
 impl Case<'_> {
@@ -333,7 +368,7 @@ impl Case<'_> {
         holds
     }
 
-    fn rule(&mut self, texts: &[&str], ciphertext: Option<&[u8]>, checksum: &mut Checksum<'_>) -> Ruled {
+    fn rule(&mut self, texts: &[&str], presented: Option<&Presented<'_>>) -> Ruled {
         let pieces = match self.sort(texts) {
             Ok(p) => p,
             Err(ruled) => return ruled,
@@ -358,7 +393,7 @@ impl Case<'_> {
         let Some(receipt) = paid else {
             return (Verdict::NoSale, "no paid receipt is in evidence: no money moved for this EPO".into());
         };
-        self.goods(&pieces, &body, &receipt, ciphertext, checksum)
+        self.goods(&pieces, &body, &receipt, presented)
     }
 
     /// Parses every piece with the parser of its type, in canonical order without duplicates;
@@ -507,12 +542,12 @@ impl Case<'_> {
             ) {
                 return Err(forged("the delivery note"));
             }
-            let same = note.unverified().epo_id == body.epo_id
-                && note.unverified().ciphertext_sha256 == body.ciphertext_sha256;
+            let same =
+                note.unverified().epo_id == body.epo_id && note.unverified().ciphertext_root == body.ciphertext_root;
             if !self.note(
                 "delivery-note-checksum",
                 same,
-                format!("the merchant's note states ciphertext {}", note.unverified().ciphertext_sha256),
+                format!("the merchant's note states ciphertext {}", note.unverified().ciphertext_root),
             ) {
                 return Err((Verdict::EvidenceRejected, "the delivery note is for another delivery".into()));
             }
@@ -528,7 +563,7 @@ impl Case<'_> {
             self.note(
                 "both-signed-checksum",
                 true,
-                format!("customer and merchant both signed ciphertext checksum {}", body.ciphertext_sha256),
+                format!("customer and merchant both signed ciphertext checksum {}", body.ciphertext_root),
             );
         }
         Ok(())
@@ -617,9 +652,8 @@ impl Case<'_> {
         ) {
             return server_fault("the server's receipt carries a key statement the merchant did not sign".into());
         }
-        let same_key = r.key == Some(stated.key)
-            && stated.epo_id == body.epo_id
-            && stated.ciphertext_sha256 == body.ciphertext_sha256;
+        let same_key =
+            r.key == Some(stated.key) && stated.epo_id == body.epo_id && stated.ciphertext_root == body.ciphertext_root;
         let detail = format!(
             "receipt K {}, merchant-signed K {}",
             r.key.map(|k| k.to_string()).unwrap_or("(none)".into()),
@@ -629,7 +663,7 @@ impl Case<'_> {
             return server_fault("the K in the server's receipt is not the K the merchant signed".into());
         }
         let terms = r.price == body.price
-            && r.ciphertext_sha256 == body.ciphertext_sha256
+            && r.ciphertext_root == body.ciphertext_root
             && r.customer == body.customer
             && r.merchant == body.merchant;
         if !self.note(
@@ -637,7 +671,7 @@ impl Case<'_> {
             terms,
             format!(
                 "charged {} for ciphertext {}; the EPO says {} for {}",
-                r.price, r.ciphertext_sha256, body.price, body.ciphertext_sha256
+                r.price, r.ciphertext_root, body.price, body.ciphertext_root
             ),
         ) {
             return server_fault(format!(
@@ -667,17 +701,17 @@ impl Case<'_> {
         Ok(Some(receipt.clone()))
     }
 
-    /// The goods: the ciphertext is the one signed for, K opens it, the goods are as promised.
+    /// The goods: the ciphertext (or the chunk presented) is the one signed for, K opens it,
+    /// the goods are as promised.
     fn goods(
         &mut self,
         pieces: &Pieces,
         epo: &Epo,
         receipt: &Signed<Receipt>,
-        ciphertext: Option<&[u8]>,
-        checksum: &mut Checksum<'_>,
+        presented: Option<&Presented<'_>>,
     ) -> Ruled {
         let key = receipt.unverified().key.expect("a consistent paid receipt carries K");
-        let Some(ciphertext) = ciphertext else {
+        let Some(presented) = presented else {
             if self.claim.needs_ciphertext() {
                 self.note("ciphertext-present", false, "no ciphertext in evidence");
                 return (
@@ -691,67 +725,179 @@ impl Case<'_> {
                 format!("the customer paid {} and the receipt gives her K", epo.price),
             );
         };
-        let promised = pieces.all_offers().iter().find_map(|o| o.unverified().goods_sha256);
-        // Decrypt and hash the goods here while the ciphertext's hash finishes on another core.
-        let opened = crate::crypto::goods::decrypt(&key, epo.epo_id.as_str(), ciphertext).map(|goods| {
-            let digest = promised.map(|_| crate::crypto::sha256(&goods));
-            (goods, digest)
-        });
-        let checksum = checksum.get().expect("a ciphertext is being hashed");
-        let signed = checksum == epo.ciphertext_sha256;
-        if !self.note(
-            "ciphertext-checksum",
-            signed,
-            format!("the ciphertext presented has SHA-256 {checksum}; both signed {}", epo.ciphertext_sha256),
-        ) {
-            return (
-                Verdict::CustomerAtFault,
-                "the ciphertext presented is not the one both parties signed for".into(),
-            );
-        }
-        let Ok((goods, digest)) = opened else {
-            self.note("key-decrypts", false, format!("the merchant-signed K {key} does not decrypt the ciphertext"));
-            return (
-                Verdict::MerchantAtFault,
-                "the key the merchant signed does not decrypt the goods he delivered".into(),
-            );
-        };
-        self.note("key-decrypts", true, format!("the merchant-signed K {key} decrypts {} bytes of goods", goods.len()));
-        match (promised, digest) {
-            (Some(promised), Some(digest)) => {
-                if !self.note(
-                    "goods-as-promised",
-                    digest == promised,
-                    format!("the goods have SHA-256 {digest}; the offer promised {promised}"),
-                ) {
+        let promised = pieces.all_offers().iter().find_map(|o| o.unverified().goods);
+        let signed = epo.ciphertext_root;
+        let for_a_person = promised.is_none() && self.claim == Claim::NotWhatIOrdered;
+        let (size, chunks, fault) = match presented {
+            Presented::Ciphertext(source) => {
+                let mut kept = Vec::new();
+                let mut discarded = std::io::sink();
+                let out: &mut dyn std::io::Write = if for_a_person { &mut kept } else { &mut discarded };
+                let decrypted = source
+                    .open()
+                    .and_then(|r| goods::decrypt(&key, epo.epo_id.as_str(), r, promised.as_ref(), out, &mut |_| {}));
+                let wrong = match &decrypted {
+                    Err(e) => Some(format!("the ciphertext presented is not a goods ciphertext: {}", e.message())),
+                    Ok(d) => {
+                        self.root = Some(d.ciphertext_root);
+                        (d.ciphertext_root != signed).then(|| {
+                            format!(
+                                "the ciphertext presented has Merkle root {}; both signed {signed}",
+                                d.ciphertext_root
+                            )
+                        })
+                    }
+                };
+                if let Some(why) = wrong {
+                    self.note("ciphertext-signed", false, why);
                     return (
-                        Verdict::MerchantAtFault,
-                        "the goods differ from the ones the merchant's offer promised".into(),
+                        Verdict::CustomerAtFault,
+                        "the ciphertext presented is not the one both parties signed for".into(),
                     );
                 }
-                (Verdict::DeliveredAsAgreed, format!("the goods delivered are the goods offered, for {}", epo.price))
+                let decrypted = decrypted.expect("checked above");
+                if for_a_person {
+                    self.goods = Some(kept);
+                }
+                (decrypted.goods.size, goods::chunks(decrypted.goods.size), decrypted.first_fault)
             }
-            _ if self.claim == Claim::NotWhatIOrdered => {
-                let digest = crate::crypto::sha256(&goods);
+            Presented::Proof(proof) => {
+                let header = proof.header();
+                let inside = header.is_ok() && proof.in_ciphertext(&signed).unwrap_or(false);
+                let Ok(header) = header.and_then(|h| if inside { Ok(h) } else { Err(Error::refused("")) }) else {
+                    self.note(
+                        "ciphertext-signed",
+                        false,
+                        format!(
+                            "chunk {}'s path does not lead to the Merkle root both parties signed, {signed}",
+                            proof.index
+                        ),
+                    );
+                    return (
+                        Verdict::CustomerAtFault,
+                        "the chunk presented is not part of the ciphertext both parties signed for".into(),
+                    );
+                };
+                if for_a_person {
+                    self.note(
+                        "ciphertext-present",
+                        false,
+                        "no digest of the goods was promised: one chunk cannot show them",
+                    );
+                    return (
+                        Verdict::InsufficientEvidence,
+                        "a person must compare the whole goods with the offer's description: present the whole ciphertext"
+                            .into(),
+                    );
+                }
+                let chunk = proof.open(&key, epo.epo_id.as_str(), promised.as_ref()).expect("a header checked above");
+                let fault = match chunk {
+                    goods::Chunk::Opened { as_promised: Some(false), .. } | goods::Chunk::Sealed => {
+                        Some((proof.index, chunk))
+                    }
+                    goods::Chunk::Opened { .. } => None,
+                };
+                if fault.is_none() {
+                    self.note(
+                        "ciphertext-signed",
+                        true,
+                        format!(
+                            "chunk {} of {} is in the ciphertext both parties signed, {signed}",
+                            proof.index,
+                            header.chunks()
+                        ),
+                    );
+                    self.note(
+                        "key-decrypts",
+                        true,
+                        format!("the merchant-signed K {key} decrypts chunk {}", proof.index),
+                    );
+                    return match promised {
+                        Some(p) => {
+                            self.note(
+                                "goods-as-promised",
+                                true,
+                                format!(
+                                    "chunk {} is the chunk the offer promised ({} bytes, root {})",
+                                    proof.index, p.size, p.root
+                                ),
+                            );
+                            (
+                                Verdict::DeliveredAsAgreed,
+                                format!("chunk {} is the one the offer promised: no fault is shown", proof.index),
+                            )
+                        }
+                        None => (
+                            Verdict::DeliveredAsAgreed,
+                            format!("the key decrypts the goods the customer signed for, at {}", epo.price),
+                        ),
+                    };
+                }
+                (header.size, header.chunks(), fault)
+            }
+        };
+        let Some((i, chunk)) = fault else {
+            self.note(
+                "ciphertext-signed",
+                true,
+                format!("the ciphertext presented is the one both parties signed, {signed}"),
+            );
+            self.note(
+                "key-decrypts",
+                true,
+                format!("the merchant-signed K {key} decrypts all {chunks} chunks ({size} bytes)"),
+            );
+            return match promised {
+                Some(p) => {
+                    self.note(
+                        "goods-as-promised",
+                        true,
+                        format!("every chunk is the one the offer promised ({} bytes, root {})", p.size, p.root),
+                    );
+                    (
+                        Verdict::DeliveredAsAgreed,
+                        format!("the goods delivered are the goods offered, for {}", epo.price),
+                    )
+                }
+                None if self.claim == Claim::NotWhatIOrdered => {
+                    self.note(
+                        "goods-as-promised",
+                        false,
+                        format!("the offer promised no digest; the goods ({size} bytes) go to a person"),
+                    );
+                    (
+                        Verdict::NotDecidable,
+                        "no digest of the goods was promised: a person must compare them with the offer's description"
+                            .into(),
+                    )
+                }
+                None => (
+                    Verdict::DeliveredAsAgreed,
+                    format!("the key decrypts the goods the customer signed for, at {}", epo.price),
+                ),
+            };
+        };
+        // The first faulty chunk, in the words a proof of it alone gets.
+        self.note(
+            "ciphertext-signed",
+            true,
+            format!("chunk {i} of {chunks} is in the ciphertext both parties signed, {signed}"),
+        );
+        match chunk {
+            goods::Chunk::Sealed => {
+                self.note("key-decrypts", false, format!("the merchant-signed K {key} does not decrypt chunk {i}"));
+                (Verdict::MerchantAtFault, "the key the merchant signed does not decrypt the goods he delivered".into())
+            }
+            goods::Chunk::Opened { .. } => {
+                let p = promised.expect("a chunk is faulty against a promise");
+                self.note("key-decrypts", true, format!("the merchant-signed K {key} decrypts chunk {i}"));
                 self.note(
                     "goods-as-promised",
                     false,
-                    format!(
-                        "the offer promised no digest; the goods ({} bytes, SHA-256 {digest}) go to a person",
-                        goods.len()
-                    ),
+                    format!("chunk {i} is not the chunk the offer promised ({} bytes, root {})", p.size, p.root),
                 );
-                self.goods = Some(goods);
-                (
-                    Verdict::NotDecidable,
-                    "no digest of the goods was promised: a person must compare them with the offer's description"
-                        .into(),
-                )
+                (Verdict::MerchantAtFault, "the goods differ from the ones the merchant's offer promised".into())
             }
-            _ => (
-                Verdict::DeliveredAsAgreed,
-                format!("the key decrypts the goods the customer signed for, at {}", epo.price),
-            ),
         }
     }
 }

@@ -10,11 +10,12 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::crypto::goods::GoodsKey;
 use crate::crypto::keys::Identity;
 use crate::doc::{Body, Hex, Plain, Signed};
 use crate::error::{Error, ErrorKind, Result};
 use crate::fsio;
-use crate::netbill::delivery::{Delivery, DeliveryNote, EpoId};
+use crate::netbill::delivery::{DeliveryNote, EpoId};
 use crate::netbill::epo::EndorsedEpo;
 use crate::netbill::offer::Offer;
 use crate::netbill::receipt::Receipt;
@@ -73,18 +74,18 @@ impl MerchantStore {
     }
 
     /// Records a new delivery: all its files appear at once.
-    pub fn record_delivery(&self, offer: &Signed<Offer>, delivery: &Delivery) -> Result<()> {
-        let epo_id = &delivery.note.unverified().epo_id;
+    pub fn record_delivery(&self, offer: &Signed<Offer>, note: &Signed<DeliveryNote>, key: &GoodsKey) -> Result<()> {
+        let epo_id = &note.unverified().epo_id;
         use std::os::unix::fs::PermissionsExt;
         let tmp = tempfile::Builder::new()
             .prefix(".delivery-")
             .permissions(std::fs::Permissions::from_mode(0o700))
             .tempdir_in(&self.dir)
             .map_err(|e| Error::new(ErrorKind::CannotCreate, e.to_string()).at(self.dir.display()))?;
-        let key = StoredKey { epo_id: epo_id.clone(), key: *delivery.key };
+        let key = StoredKey { epo_id: epo_id.clone(), key: **key };
         fsio::write_secret(&tmp.path().join("key.json"), Plain(key).to_json_pretty().as_bytes())?;
         fsio::write_new(&tmp.path().join("offer.json"), offer.to_json_pretty().as_bytes())?;
-        fsio::write_new(&tmp.path().join("delivery.json"), delivery.note.to_json_pretty().as_bytes())?;
+        fsio::write_new(&tmp.path().join("delivery.json"), note.to_json_pretty().as_bytes())?;
         let target = self.dir.join(epo_id.as_str());
         std::fs::rename(tmp.path(), &target).map_err(|e| Error::io(&e).at(target.display()))?;
         let _ = tmp.keep(); // renamed: disarm the guard that would delete it

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Time;
+use crate::crypto::goods::GoodsCommitment;
 use crate::crypto::keys::{Identity, KeyId, PartyKeys};
 use crate::doc::{Body, Hex, Signed};
 use crate::error::{Error, Result};
@@ -34,9 +35,9 @@ pub struct Offer {
     /// The discount group whose price applied, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub price_group: Option<String>,
-    /// SHA-256 of the plaintext goods, promised for static goods.
+    /// The size and Merkle root of the plaintext goods, promised for static goods.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub goods_sha256: Option<Hex<32>>,
+    pub goods: Option<GoodsCommitment>,
     /// When the offer was made.
     pub issued_at: Time,
     /// After this the offer may not be accepted.
@@ -131,11 +132,12 @@ pub struct OfferRequest<'a> {
 pub fn make_offer(req: &OfferRequest<'_>, merchant: &PartyKeys) -> Result<Signed<Offer>> {
     let product = req.catalog.product(req.product)?;
     let (price, price_group) = req.catalog.price_for(product, req.customer.key_id);
-    let goods_sha256 = match &product.goods {
+    let goods = match &product.goods {
         Some(path) => {
             let path = req.catalog_dir.join(path);
-            let bytes = std::fs::read(&path).map_err(|e| Error::io(&e).at(path.display()))?;
-            Some(crate::crypto::sha256(&bytes))
+            let file = std::fs::File::open(&path).map_err(|e| Error::io(&e).at(path.display()))?;
+            let size = file.metadata().map_err(|e| Error::io(&e).at(path.display()))?.len();
+            Some(crate::crypto::goods::commit(std::io::BufReader::new(file), size).map_err(|e| e.at(path.display()))?)
         }
         None => None,
     };
@@ -148,7 +150,7 @@ pub fn make_offer(req: &OfferRequest<'_>, merchant: &PartyKeys) -> Result<Signed
         description: product.description.clone(),
         price,
         price_group,
-        goods_sha256,
+        goods,
         issued_at: req.now,
         expires_at: req.now.plus(validity)?,
     };

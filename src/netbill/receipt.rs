@@ -104,7 +104,7 @@ pub struct Receipt {
     /// The price named by the EPO.
     pub price: Amount,
     /// SHA-256 of the ciphertext both parties signed for.
-    pub ciphertext_sha256: Hex<32>,
+    pub ciphertext_root: Hex<32>,
     /// Digest of the customer-signed EPO.
     pub epo: Hex<32>,
     /// Digest of the endorsed EPO this receipt answers.
@@ -131,7 +131,7 @@ impl Body for Receipt {
         match (self.result, self.reason, &self.key, &self.key_statement) {
             (Outcome::Paid, None, Some(key), Some(statement)) => {
                 let s = statement.unverified();
-                if s.key != *key || s.epo_id != self.epo_id || s.ciphertext_sha256 != self.ciphertext_sha256 {
+                if s.key != *key || s.epo_id != self.epo_id || s.ciphertext_root != self.ciphertext_root {
                     return Err("the key statement does not state this receipt's key, EPO and ciphertext".into());
                 }
                 Ok(())

@@ -192,7 +192,7 @@ fn receipt(
         merchant: epo.merchant,
         product: epo.product.clone(),
         price: epo.price,
-        ciphertext_sha256: epo.ciphertext_sha256,
+        ciphertext_root: epo.ciphertext_root,
         epo: endorsed.epo.digest(),
         request: request.digest(),
         key: statement.as_ref().map(|s| s.unverified().key),
@@ -213,5 +213,5 @@ pub fn open_key_statement(endorsed: &EndorsedEpo, server: &PartyKeys) -> Option<
 /// Whether a key statement speaks of this EPO and its ciphertext.
 pub fn statement_fits(statement: &Signed<KeyStatement>, endorsed: &EndorsedEpo) -> bool {
     let (body, epo) = (statement.unverified(), endorsed.epo.unverified());
-    body.epo_id == epo.epo_id && body.ciphertext_sha256 == epo.ciphertext_sha256
+    body.epo_id == epo.epo_id && body.ciphertext_root == epo.ciphertext_root
 }

@@ -136,7 +136,7 @@ impl World {
     pub fn purchase_expiring(&self, price: &str, goods: &[u8], expires_at: Time) -> Pieces {
         let pieces = self.unrecorded_purchase(price, goods, expires_at);
         let store = MerchantStore::open(&self.store).unwrap();
-        store.record_delivery(&pieces.offer, &pieces.delivery).unwrap();
+        store.record_delivery(&pieces.offer, &pieces.delivery.note, &pieces.delivery.key).unwrap();
         let customer = std::fs::read(&self.alice.id_file).unwrap();
         store.record_endorsement(&pieces.endorsed, &customer).unwrap();
         pieces
@@ -166,7 +166,7 @@ impl World {
             offer,
             merchant: &self.bookshop.identity(),
             note,
-            ciphertext,
+            ciphertext_root: atomic_commerce::crypto::goods::ciphertext_root(ciphertext, &mut |_| {}).unwrap().1,
             server: &self.server.identity(),
             expires_at,
             max_price: None,
