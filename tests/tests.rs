@@ -13,6 +13,7 @@ mod fuzzing;
 mod indicia;
 mod journal;
 mod lab;
+mod large_goods;
 mod ledger;
 mod malformed;
 mod man;

@@ -1,0 +1,244 @@
+//! Goods of gigabytes: encrypted, checksummed, settled and decrypted by the tools in bounded
+//! memory, and a dispute over one chunk ruled from a proof of a few KiB.
+
+use std::io::Read;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use atomic_commerce::crypto::goods;
+use atomic_commerce::doc::Signed;
+use atomic_commerce::netbill::delivery::deliver_to;
+use atomic_commerce::netbill::merchant_store::MerchantStore;
+use atomic_commerce::netbill::offer::Offer;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::common::{NOW, World, now};
+
+const GIB: u64 = 1 << 30;
+
+/// Runs `tool` under GNU time in the world's directory; returns its stdout and peak RSS in KiB.
+fn measured(world: &World, tool: &str, args: &[&str], stdin: Option<&Path>) -> (Vec<u8>, u64) {
+    let rss = world.path(&format!("{tool}.rss"));
+    let mut cmd = Command::new("/usr/bin/time");
+    cmd.current_dir(world.dir.path())
+        .env("ATOMIC_COMMERCE_NOW", NOW)
+        .arg("-f")
+        .arg("%M")
+        .arg("-o")
+        .arg(&rss)
+        .arg(assert_cmd::cargo::cargo_bin(tool))
+        .args(args)
+        .stdin(stdin.map_or(Stdio::null(), |p| std::fs::File::open(p).unwrap().into()));
+    let out = cmd.output().expect("GNU time measures peak RSS (scripts/test installs the time package)");
+    assert!(out.status.success(), "{tool} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let kib = std::fs::read_to_string(&rss).unwrap().trim().parse().unwrap();
+    (out.stdout, kib)
+}
+
+/// A file of `size` zero bytes that takes no disk (sparse).
+fn zeros(world: &World, name: &str, size: u64) {
+    std::fs::File::create(world.path(name)).unwrap().set_len(size).unwrap();
+}
+
+fn catalog(world: &World, goods: &str) {
+    world.write(
+        "catalog.json",
+        format!(r#"{{"products": [{{"id": "film", "description": "a film", "price": "1", "goods": "{goods}"}}]}}"#),
+    );
+}
+
+#[test]
+fn four_gib_of_goods_are_encrypted_checked_settled_and_decrypted_in_under_64_mib() {
+    let world = World::new();
+    zeros(&world, "film.bin", 4 * GIB);
+    catalog(&world, "film.bin");
+    let mut peaks = Vec::new();
+    let offer_args =
+        ["--catalog", "catalog.json", "--key", "bookshop.key", "--customer", "alice.id.json", "--product", "film"];
+    let (offer, rss) = measured(&world, "merchant-offer", &offer_args, None);
+    world.write("offer.json", offer);
+    peaks.push(("merchant-offer", rss));
+    let encrypt = [
+        "--key",
+        "bookshop.key",
+        "--offer",
+        "offer.json",
+        "--goods",
+        "film.bin",
+        "--store",
+        "store",
+        "--ciphertext",
+        "film.enc",
+    ];
+    let (note, rss) = measured(&world, "goods-encrypt", &encrypt, None);
+    world.write("delivery.json", note);
+    peaks.push(("goods-encrypt", rss));
+    let mut header = [0u8; goods::HEADER_LEN];
+    std::fs::File::open(world.path("film.enc")).unwrap().read_exact(&mut header).unwrap();
+    assert_eq!(goods::Header::decode(&header).unwrap().chunks(), 1 << 18, "4 GiB in 2^18 chunks of 16 KiB");
+    let sign = [
+        "--key",
+        "alice.key",
+        "--offer",
+        "offer.json",
+        "--delivery",
+        "delivery.json",
+        "--ciphertext",
+        "film.enc",
+        "--merchant",
+        "bookshop.id.json",
+        "--server",
+        "netbill.id.json",
+        "--expires-in",
+        "1h",
+    ];
+    let (epo, rss) = measured(&world, "epo-sign", &sign, None);
+    world.write("epo.json", epo);
+    peaks.push(("epo-sign", rss));
+    let countersign = [
+        "--key",
+        "bookshop.key",
+        "--store",
+        "store",
+        "--customer",
+        "alice.id.json",
+        "--server",
+        "netbill.id.json",
+        "epo.json",
+    ];
+    let (endorsed, rss) = measured(&world, "epo-countersign", &countersign, None);
+    world.write("endorsed.json", endorsed);
+    peaks.push(("epo-countersign", rss));
+    let (receipt, rss) =
+        measured(&world, "netbill-settle", &["--ledger", "netbill.db", "--key", "netbill.key", "endorsed.json"], None);
+    world.write("receipt.json", &receipt);
+    peaks.push(("netbill-settle", rss));
+    let decrypt = [
+        "--receipt",
+        "receipt.json",
+        "--server",
+        "netbill.id.json",
+        "--ciphertext",
+        "film.enc",
+        "--offer",
+        "offer.json",
+        "--merchant",
+        "bookshop.id.json",
+        "-o",
+        "film.out",
+    ];
+    let (_, rss) = measured(&world, "goods-decrypt", &decrypt, None);
+    peaks.push(("goods-decrypt", rss));
+    std::fs::remove_file(world.path("film.enc")).unwrap();
+    let mut out = std::fs::File::open(world.path("film.out")).unwrap();
+    let (mut hash, mut buffer, mut total) = (Sha256::new(), vec![0u8; 1 << 20], 0u64);
+    loop {
+        let n = out.read(&mut buffer).unwrap();
+        if n == 0 {
+            break;
+        }
+        hash.update(&buffer[..n]);
+        total += n as u64;
+    }
+    let (mut zero_hash, chunk) = (Sha256::new(), vec![0u8; 1 << 20]);
+    for _ in 0..4096 {
+        zero_hash.update(&chunk);
+    }
+    assert_eq!((total, hash.finalize()), (4 * GIB, zero_hash.finalize()), "the goods come back whole");
+    for (tool, kib) in peaks {
+        println!("{tool}: peak RSS {kib} KiB");
+        assert!(kib < 64 * 1024, "{tool} peaked at {kib} KiB");
+    }
+}
+
+#[test]
+fn one_corrupted_chunk_of_a_gib_is_ruled_from_a_proof_under_10_kib_as_from_the_whole_file() {
+    let world = World::new();
+    // Alice has 5, the film costs 1.
+    zeros(&world, "film.bin", GIB);
+    catalog(&world, "film.bin");
+    let offer_args =
+        ["--catalog", "catalog.json", "--key", "bookshop.key", "--customer", "alice.id.json", "--product", "film"];
+    world.write("offer.json", measured(&world, "merchant-offer", &offer_args, None).0);
+    // A merchant who builds his paths from the promised goods, then seals one chunk otherwise.
+    let offer = Signed::<Offer>::parse(&std::fs::read(world.path("offer.json")).unwrap()).unwrap();
+    let bad = 123_456u64 * 4096 + 17;
+    let reads = std::cell::Cell::new(0);
+    let open = || {
+        reads.set(reads.get() + 1);
+        let flipped: Box<dyn Read> = if reads.get() == 1 {
+            Box::new(std::io::repeat(0).take(GIB))
+        } else {
+            Box::new(std::io::repeat(0).take(bad).chain(&[1u8][..]).chain(std::io::repeat(0).take(GIB - bad - 1)))
+        };
+        Ok(std::io::BufReader::with_capacity(1 << 20, flipped))
+    };
+    let mut file = std::io::BufWriter::new(std::fs::File::create(world.path("film.enc")).unwrap());
+    let (note, key) = deliver_to(&offer, &world.bookshop.keys, GIB, open, &mut file, now(), &mut |_| {}).unwrap();
+    drop(file);
+    MerchantStore::open(&world.path("store")).unwrap().record_delivery(&offer, &note, &key).unwrap();
+    world.write("delivery.json", note.to_json_pretty());
+    let sign = [
+        "--key",
+        "alice.key",
+        "--offer",
+        "offer.json",
+        "--delivery",
+        "delivery.json",
+        "--ciphertext",
+        "film.enc",
+        "--merchant",
+        "bookshop.id.json",
+        "--server",
+        "netbill.id.json",
+        "--expires-in",
+        "1h",
+    ];
+    world.write("epo.json", measured(&world, "epo-sign", &sign, None).0);
+    let countersign = [
+        "--key",
+        "bookshop.key",
+        "--store",
+        "store",
+        "--customer",
+        "alice.id.json",
+        "--server",
+        "netbill.id.json",
+        "epo.json",
+    ];
+    world.write("endorsed.json", measured(&world, "epo-countersign", &countersign, None).0);
+    let settle = ["--ledger", "netbill.db", "--key", "netbill.key", "endorsed.json"];
+    world.write("receipt.json", measured(&world, "netbill-settle", &settle, None).0);
+
+    let prove = ["prove", "film.enc", "--receipt", "receipt.json", "--offer", "offer.json", "-o", "proof.json"];
+    measured(&world, "dispute-judge", &prove, None);
+    let proof_size = std::fs::metadata(world.path("proof.json")).unwrap().len();
+    assert!(proof_size < 10 * 1024, "the proof is {proof_size} bytes");
+    let proof: Value = serde_json::from_slice(&std::fs::read(world.path("proof.json")).unwrap()).unwrap();
+    assert_eq!(proof["body"]["index"], bad / 4096, "the corrupted chunk");
+
+    let documents = [
+        "alice.id.json",
+        "bookshop.id.json",
+        "netbill.id.json",
+        "offer.json",
+        "delivery.json",
+        "epo.json",
+        "receipt.json",
+    ];
+    let mut rulings = Vec::new();
+    for (case, goods) in [("whole", "film.enc"), ("proof", "proof.json")] {
+        let mut args = vec!["bundle", "--claim", "not-what-i-ordered", "-o", case];
+        args.extend(documents);
+        args.push(goods);
+        measured(&world, "dispute-judge", &args, None);
+        let out = world.tool("dispute-judge").args(["rule", case, "--server", "netbill.id.json"]).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "the claim is upheld: {}", String::from_utf8_lossy(&out.stderr));
+        let mut ruling: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(ruling["body"]["verdict"], "merchant-at-fault");
+        ruling["body"].as_object_mut().unwrap().remove("evidence");
+        rulings.push(ruling);
+    }
+    assert_eq!(rulings[0], rulings[1], "the same findings, verdict and summary from 1 GiB and from {proof_size} bytes");
+}
