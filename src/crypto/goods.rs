@@ -173,24 +173,81 @@ fn at_end(reader: &mut impl Read, what: &str) -> Result<()> {
     }
 }
 
-/// Reads goods of `size` bytes chunk by chunk, giving each chunk's bytes to `each`.
-fn each_chunk(mut reader: impl Read, size: u64, mut each: impl FnMut(u64, &[u8]) -> Result<()>) -> Result<()> {
-    let mut buffer = Vec::new();
-    for i in 0..chunks(size) {
-        buffer.resize(data_len(size, i), 0);
-        fill(&mut reader, &mut buffer, || format!("the goods are shorter than {size} bytes; chunk {i}"))?;
-        each(i, &buffer)?;
+/// How many chunks are read at once and shared among the cores.
+const BATCH: usize = 1024;
+
+/// Reads `count` chunks of lengths `len(i)` from `reader` in batches; runs `work` on each chunk
+/// (in place) on every core, then gives `each` the chunks and their results in order.
+fn batched<T: Send>(
+    reader: &mut impl Read,
+    count: u64,
+    len: impl Fn(u64) -> usize,
+    what: impl Fn(u64) -> String,
+    work: impl Fn(u64, &mut Vec<u8>) -> T + Sync,
+    mut each: impl FnMut(u64, &mut Vec<u8>, T) -> Result<()>,
+) -> Result<()> {
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let mut buffers: Vec<Vec<u8>> = Vec::new();
+    let mut first = 0;
+    while first < count {
+        let n = usize::try_from((count - first).min(BATCH as u64)).expect("a batch is small");
+        buffers.resize_with(n.max(buffers.len()), Vec::new);
+        for (j, buffer) in buffers[..n].iter_mut().enumerate() {
+            let i = first + j as u64;
+            buffer.resize(len(i), 0);
+            fill(reader, buffer, || what(i))?;
+        }
+        let part = n.div_ceil(threads);
+        let results: Vec<T> = std::thread::scope(|scope| {
+            let workers: Vec<_> = buffers[..n]
+                .chunks_mut(part)
+                .enumerate()
+                .map(|(k, bufs)| {
+                    let work = &work;
+                    scope.spawn(move || {
+                        let start = first + (k * part) as u64;
+                        bufs.iter_mut().enumerate().map(|(j, b)| work(start + j as u64, b)).collect::<Vec<T>>()
+                    })
+                })
+                .collect();
+            workers.into_iter().flat_map(|w| w.join().expect("chunk work does not panic")).collect()
+        });
+        for (j, result) in results.into_iter().enumerate() {
+            each(first + j as u64, &mut buffers[j], result)?;
+        }
+        first += n as u64;
     }
+    Ok(())
+}
+
+/// Reads goods of `size` bytes chunk by chunk: `work` on every core, then `each` in order.
+fn each_chunk<T: Send>(
+    mut reader: impl Read,
+    size: u64,
+    work: impl Fn(u64, &mut Vec<u8>) -> T + Sync,
+    each: impl FnMut(u64, &mut Vec<u8>, T) -> Result<()>,
+) -> Result<()> {
+    let what = |i| format!("the goods are shorter than {size} bytes; chunk {i}");
+    batched(&mut reader, chunks(size), |i| data_len(size, i), what, work, each)?;
     at_end(&mut reader, "the goods file")
+}
+
+fn digest(data: &[u8]) -> Leaf {
+    Sha256::digest(data).into()
 }
 
 /// The commitment to goods of `size` bytes read from `reader`, in `O(log n)` memory.
 pub fn commit(reader: impl Read, size: u64) -> Result<GoodsCommitment> {
     let mut root = Root::default();
-    each_chunk(reader, size, |_, data| {
-        root.push(&Sha256::digest(data).into());
-        Ok(())
-    })?;
+    each_chunk(
+        reader,
+        size,
+        |_, data| digest(data),
+        |_, _, leaf| {
+            root.push(&leaf);
+            Ok(())
+        },
+    )?;
     Ok(GoodsCommitment { size, root: root.finish().expect("at least one chunk") })
 }
 
@@ -216,28 +273,35 @@ pub fn encrypt<R: Read>(
     out: &mut impl Write,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Encrypted> {
-    let mut tree = Tree::new();
-    each_chunk(open()?, size, |_, data| {
-        tree.push(Sha256::digest(data).into());
-        progress(data.len() as u64);
-        Ok(())
-    })?;
-    let goods = GoodsCommitment { size, root: merkle::root(&tree) };
+    let mut leaves = Vec::with_capacity(usize::try_from(chunks(size)).expect("at most 2^18 chunks"));
+    each_chunk(
+        open()?,
+        size,
+        |_, data| digest(data),
+        |_, data, leaf| {
+            leaves.push(leaf);
+            progress(data.len() as u64);
+            Ok(())
+        },
+    )?;
+    let tree = Tree::new(&leaves);
+    drop(leaves);
+    let goods = GoodsCommitment { size, root: tree.root() };
     check(&goods)?;
     let header = Header::fresh(size);
     let (aead, aad) = (aead::Key::new(&key.0), header.aad(epo_id));
     let write = |out: &mut dyn Write, bytes: &[u8]| out.write_all(bytes).map_err(|e| Error::io(&e));
     write(out, &header.encode())?;
     let mut root = Root::default();
-    let mut sealed = Vec::new();
-    each_chunk(open()?, size, |i, data| {
-        sealed.clear();
-        sealed.extend_from_slice(data);
-        sealed.extend(merkle::path(&tree, i).iter().flat_map(|h| h.0));
-        aead.seal_in_place(header.nonce(i), &aad, &mut sealed);
-        root.push(&header.leaf(&sealed));
-        progress(data.len() as u64);
-        write(out, &sealed)
+    let seal = |i: u64, chunk: &mut Vec<u8>| {
+        tree.path_into(i, chunk);
+        aead.seal_in_place(header.nonce(i), &aad, chunk);
+        header.leaf(chunk)
+    };
+    each_chunk(open()?, size, seal, |i, sealed, leaf| {
+        root.push(&leaf);
+        progress(header.data_len(i) as u64);
+        write(out, sealed)
     })?;
     Ok(Encrypted { ciphertext_root: root.finish().expect("at least one chunk"), goods })
 }
@@ -259,33 +323,44 @@ pub fn decrypt_bytes(key: &Hex<32>, epo_id: &str, ciphertext: &[u8]) -> Result<V
     }
 }
 
-/// Reads a ciphertext chunk by chunk, giving each sealed chunk to `each`; returns its header
-/// and its root.
-fn each_sealed(
+/// Reads a ciphertext chunk by chunk: `work` on every core, then `each` in order with the
+/// chunk's ciphertext leaf; returns the header and the root.
+fn each_sealed<T: Send>(
     mut reader: impl Read,
-    mut each: impl FnMut(&Header, u64, &mut [u8]) -> Result<()>,
+    work: impl Fn(&Header, u64, &mut Vec<u8>) -> T + Sync,
+    mut each: impl FnMut(&Header, u64, &mut Vec<u8>, &Leaf, T) -> Result<()>,
 ) -> Result<(Header, Hex<32>)> {
     let mut bytes = [0u8; HEADER_LEN];
     fill(&mut reader, &mut bytes, || "the header".into())?;
     let header = Header::decode(&bytes)?;
     let mut root = Root::default();
-    let mut sealed = Vec::new();
-    for i in 0..header.chunks() {
-        sealed.resize(header.sealed_len(i), 0);
-        fill(&mut reader, &mut sealed, || format!("chunk {i} of {}", header.chunks()))?;
-        root.push(&header.leaf(&sealed));
-        each(&header, i, &mut sealed)?;
-    }
+    let what = |i| format!("chunk {i} of {}", header.chunks());
+    let work = |i: u64, sealed: &mut Vec<u8>| (header.leaf(sealed), work(&header, i, sealed));
+    batched(
+        &mut reader,
+        header.chunks(),
+        |i| header.sealed_len(i),
+        what,
+        work,
+        |i, sealed, (leaf, result)| {
+            root.push(&leaf);
+            each(&header, i, sealed, &leaf, result)
+        },
+    )?;
     at_end(&mut reader, "the ciphertext")?;
     Ok((header, root.finish().expect("at least one chunk")))
 }
 
 /// The ciphertext root of a ciphertext file (what the EPO signs), in `O(log n)` memory.
 pub fn ciphertext_root(reader: impl Read, progress: &mut dyn FnMut(u64)) -> Result<(Header, Hex<32>)> {
-    each_sealed(reader, |header, i, _| {
-        progress(header.data_len(i) as u64);
-        Ok(())
-    })
+    each_sealed(
+        reader,
+        |_, _, _| (),
+        |header, i, _, _, ()| {
+            progress(header.data_len(i) as u64);
+            Ok(())
+        },
+    )
 }
 
 /// What one sealed chunk holds, as a judge sees it.
@@ -342,17 +417,23 @@ pub fn decrypt(
     progress: &mut dyn FnMut(u64),
 ) -> Result<Decrypted> {
     let aead = aead::Key::new(&key.0);
-    let mut aad = None;
+    let aad = std::sync::OnceLock::new();
     let mut plain = Root::default();
     let mut first_fault = None;
-    let (header, ciphertext_root) = each_sealed(reader, |header, i, sealed| {
-        let aad = aad.get_or_insert_with(|| header.aad(epo_id));
+    let open = |header: &Header, i, sealed: &mut Vec<u8>| {
+        let chunk = open_chunk(header, i, sealed, &aead, aad.get_or_init(|| header.aad(epo_id)), promised);
+        let leaf = match &chunk {
+            Chunk::Opened { data, .. } => Some(digest(data)),
+            Chunk::Sealed => None,
+        };
+        (chunk, leaf)
+    };
+    let (header, ciphertext_root) = each_sealed(reader, open, |_, i, _, _, (chunk, leaf)| {
         if matches!(first_fault, Some((_, Chunk::Sealed))) {
             return Ok(());
         }
-        let chunk = open_chunk(header, i, sealed, &aead, aad, promised);
-        if let Chunk::Opened { data, as_promised } = &chunk {
-            plain.push(&Sha256::digest(data).into());
+        if let (Chunk::Opened { data, as_promised }, Some(leaf)) = (&chunk, leaf) {
+            plain.push(&leaf);
             out.write_all(data).map_err(|e| Error::io(&e))?;
             progress(data.len() as u64);
             if *as_promised != Some(false) {
@@ -410,19 +491,23 @@ impl ChunkProof {
 
 /// The proof of chunk `index` of a ciphertext (reading it whole, with its tree in memory).
 pub fn prove(reader: impl Read, index: u64) -> Result<ChunkProof> {
-    let mut tree = Tree::new();
+    let mut leaves = Vec::new();
     let mut found = None;
-    let (header, _) = each_sealed(reader, |header, i, sealed| {
-        tree.push(header.leaf(sealed));
-        if i == index {
-            found = Some(sealed.to_vec());
-        }
-        Ok(())
-    })?;
+    let (header, _) = each_sealed(
+        reader,
+        |_, _, _| (),
+        |_, i, sealed, leaf, ()| {
+            leaves.push(*leaf);
+            if i == index {
+                found = Some(sealed.to_vec());
+            }
+            Ok(())
+        },
+    )?;
     let chunk = found.ok_or_else(|| {
         Error::usage(format!("the ciphertext has {} chunks: there is no chunk {index}", header.chunks()))
     })?;
-    Ok(ChunkProof { header: Hex(header.encode()), index, chunk, path: merkle::path(&tree, index) })
+    Ok(ChunkProof { header: Hex(header.encode()), index, chunk, path: Tree::new(&leaves).path(index) })
 }
 
 /// Serde for bytes as standard base64.
