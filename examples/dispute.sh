@@ -7,7 +7,8 @@
 #    delivers last year's file. The judge confirms what was delivered is what both signed for,
 #    and hands the decrypted goods to a person, who sees the wrong file.
 # 2. The merchant sells a paper whose digest the offer promises, and releases a bogus key K
-#    (he edits his own records before countersigning). The judge finds the merchant at fault.
+#    (he edits his own records before countersigning). The judge finds the merchant at fault,
+#    from the whole ciphertext and from a proof of one chunk (`dispute-judge prove`).
 # 3. The customer, in turn, presents a damaged ciphertext. The judge finds her at fault.
 set -euo pipefail
 source "$(dirname "$0")/netbill-setup.sh"
@@ -65,6 +66,11 @@ if ! goods-decrypt --receipt paper.receipt.json --server netbill.id.json --ciphe
 fi
 dispute-judge bundle --claim key-does-not-decrypt -o case-key $(evidence paper)
 rule case-key
+say "   the same claim from one chunk of the ciphertext: the first one K does not open"
+dispute-judge prove paper.enc --receipt paper.receipt.json --offer paper.offer.json -o paper.proof.json
+dispute-judge bundle --claim key-does-not-decrypt -o case-key-proof \
+  alice.id.json bookshop.id.json netbill.id.json paper.{offer,delivery,epo,receipt}.json paper.proof.json
+rule case-key-proof
 
 say "3. alice claims again with a damaged copy of the ciphertext"
 # Flip the low bit of byte 40 (writing a fixed byte would leave the file unchanged when it was already that byte).
@@ -75,4 +81,4 @@ cmp -s paper.enc damaged.enc && { echo "damaging the copy failed" >&2; exit 1; }
 dispute-judge bundle --claim key-does-not-decrypt -o case-damaged \
   alice.id.json bookshop.id.json netbill.id.json paper.{offer,delivery,epo,receipt}.json damaged.enc
 rule case-damaged
-echo "rulings in $work: case-report/ruling.json, case-key/ruling.json, case-damaged/ruling.json"
+echo "rulings in $work: case-report, case-key, case-key-proof, case-damaged (each /ruling.json)"

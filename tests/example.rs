@@ -34,6 +34,7 @@ fn the_dispute_example_rules_as_it_says() {
     assert_eq!(verdict(w, "case-report"), ("not-decidable".into(), "undecided".into()));
     assert_eq!(std::fs::read(w.join("for-a-person.txt")).unwrap(), std::fs::read(w.join("last-year.txt")).unwrap());
     assert_eq!(verdict(w, "case-key"), ("merchant-at-fault".into(), "yes".into()));
+    assert_eq!(verdict(w, "case-key-proof"), ("merchant-at-fault".into(), "yes".into()), "from one chunk");
     assert_eq!(verdict(w, "case-damaged"), ("customer-at-fault".into(), "no".into()));
 }
 
