@@ -10,21 +10,13 @@
 
 #![allow(missing_docs)]
 
+#[path = "timing/mod.rs"]
+mod timing;
+
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use atomic_commerce::crypto::goods;
-
-fn best_of(runs: usize, mut f: impl FnMut()) -> Duration {
-    (0..runs)
-        .map(|_| {
-            let started = Instant::now();
-            f();
-            started.elapsed()
-        })
-        .min()
-        .expect("at least one run")
-}
 
 /// Bytes per second that `openssl speed -evp ALGORITHM` reaches on 16 KiB blocks, one core.
 fn openssl(algorithm: &str) -> f64 {
@@ -41,6 +33,8 @@ fn openssl(algorithm: &str) -> f64 {
     let kilobytes: f64 = line.split_whitespace().last().and_then(|v| v.trim_end_matches('k').parse().ok()).unwrap();
     kilobytes * 1000.0
 }
+
+use timing::best_of;
 
 fn main() {
     let mib: u64 = std::env::var("BENCH_MIB").ok().and_then(|v| v.parse().ok()).unwrap_or(1024);

@@ -8,25 +8,19 @@
 
 #![allow(missing_docs)]
 
+#[path = "timing/mod.rs"]
+mod timing;
+
 #[path = "../tests/common/mod.rs"]
 #[allow(dead_code)]
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use atomic_commerce::doc::Plain;
 use atomic_commerce::netbill::judge::{Claim, Evidence, Presented, Source, Verdict, judge};
 
-fn best_of(runs: usize, mut f: impl FnMut()) -> Duration {
-    (0..runs)
-        .map(|_| {
-            let started = Instant::now();
-            f();
-            started.elapsed()
-        })
-        .min()
-        .expect("at least one run")
-}
+use timing::best_of;
 
 fn main() {
     let mib: usize = std::env::var("BENCH_MIB").ok().and_then(|v| v.parse().ok()).unwrap_or(100);

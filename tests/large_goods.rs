@@ -2,7 +2,6 @@
 //! memory, and a dispute over one chunk ruled from a proof of a few KiB.
 
 use std::io::Read;
-use std::path::Path;
 use std::process::{Command, Stdio};
 
 use atomic_commerce::crypto::goods;
@@ -17,119 +16,68 @@ use crate::common::{NOW, World, now};
 
 const GIB: u64 = 1 << 30;
 
-/// Runs `tool` under GNU time in the world's directory; returns its stdout and peak RSS in KiB.
-fn measured(world: &World, tool: &str, args: &[&str], stdin: Option<&Path>) -> (Vec<u8>, u64) {
+/// Runs `tool` with `args` (split at spaces) under GNU time in the world's directory, writes
+/// its stdout to `output` (if any), and returns its peak RSS in KiB.
+fn step(world: &World, tool: &str, args: &str, output: Option<&str>) -> u64 {
     let rss = world.path(&format!("{tool}.rss"));
-    let mut cmd = Command::new("/usr/bin/time");
-    cmd.current_dir(world.dir.path())
+    let out = Command::new("/usr/bin/time")
+        .current_dir(world.dir.path())
         .env("ATOMIC_COMMERCE_NOW", NOW)
-        .arg("-f")
-        .arg("%M")
-        .arg("-o")
+        .args(["-f", "%M", "-o"])
         .arg(&rss)
         .arg(assert_cmd::cargo::cargo_bin(tool))
-        .args(args)
-        .stdin(stdin.map_or(Stdio::null(), |p| std::fs::File::open(p).unwrap().into()));
-    let out = cmd.output().expect("GNU time measures peak RSS (scripts/test installs the time package)");
-    assert!(out.status.success(), "{tool} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    let kib = std::fs::read_to_string(&rss).unwrap().trim().parse().unwrap();
-    (out.stdout, kib)
+        .args(args.split(' '))
+        .stdin(Stdio::null())
+        .output()
+        .expect("GNU time measures peak RSS (scripts/test installs the time package)");
+    assert!(out.status.success(), "{tool} {args}: {}", String::from_utf8_lossy(&out.stderr));
+    if let Some(name) = output {
+        world.write(name, out.stdout);
+    }
+    std::fs::read_to_string(&rss).unwrap().trim().parse().unwrap()
 }
 
-/// A file of `size` zero bytes that takes no disk (sparse).
-fn zeros(world: &World, name: &str, size: u64) {
-    std::fs::File::create(world.path(name)).unwrap().set_len(size).unwrap();
-}
-
-fn catalog(world: &World, goods: &str) {
+/// A file of `size` zero bytes that takes no disk (sparse), and a catalog that sells it.
+fn film(world: &World, size: u64) {
+    std::fs::File::create(world.path("film.bin")).unwrap().set_len(size).unwrap();
     world.write(
         "catalog.json",
-        format!(r#"{{"products": [{{"id": "film", "description": "a film", "price": "1", "goods": "{goods}"}}]}}"#),
+        r#"{"products": [{"id": "film", "description": "a film", "price": "1", "goods": "film.bin"}]}"#,
     );
+}
+
+const OFFER: &str = "--catalog catalog.json --key bookshop.key --customer alice.id.json --product film";
+const ENCRYPT: &str = "--key bookshop.key --offer offer.json --goods film.bin --store store --ciphertext film.enc";
+
+/// Alice signs the EPO for film.enc, the bookshop countersigns, the server settles: each tool's
+/// peak RSS.
+fn buy(world: &World) -> Vec<(&'static str, u64)> {
+    let sign = "--key alice.key --offer offer.json --delivery delivery.json --ciphertext film.enc \
+                --merchant bookshop.id.json --server netbill.id.json --expires-in 1h";
+    let countersign = "--key bookshop.key --store store --customer alice.id.json --server netbill.id.json epo.json";
+    let settle = "--ledger netbill.db --key netbill.key endorsed.json";
+    vec![
+        ("epo-sign", step(world, "epo-sign", sign, Some("epo.json"))),
+        ("epo-countersign", step(world, "epo-countersign", countersign, Some("endorsed.json"))),
+        ("netbill-settle", step(world, "netbill-settle", settle, Some("receipt.json"))),
+    ]
 }
 
 #[test]
 fn four_gib_of_goods_are_encrypted_checked_settled_and_decrypted_in_under_64_mib() {
     let world = World::new();
-    zeros(&world, "film.bin", 4 * GIB);
-    catalog(&world, "film.bin");
-    let mut peaks = Vec::new();
-    let offer_args =
-        ["--catalog", "catalog.json", "--key", "bookshop.key", "--customer", "alice.id.json", "--product", "film"];
-    let (offer, rss) = measured(&world, "merchant-offer", &offer_args, None);
-    world.write("offer.json", offer);
-    peaks.push(("merchant-offer", rss));
-    let encrypt = [
-        "--key",
-        "bookshop.key",
-        "--offer",
-        "offer.json",
-        "--goods",
-        "film.bin",
-        "--store",
-        "store",
-        "--ciphertext",
-        "film.enc",
+    film(&world, 4 * GIB);
+    let mut peaks = vec![
+        ("merchant-offer", step(&world, "merchant-offer", OFFER, Some("offer.json"))),
+        ("goods-encrypt", step(&world, "goods-encrypt", ENCRYPT, Some("delivery.json"))),
     ];
-    let (note, rss) = measured(&world, "goods-encrypt", &encrypt, None);
-    world.write("delivery.json", note);
-    peaks.push(("goods-encrypt", rss));
     let mut header = [0u8; goods::HEADER_LEN];
     std::fs::File::open(world.path("film.enc")).unwrap().read_exact(&mut header).unwrap();
     assert_eq!(goods::Header::decode(&header).unwrap().chunks(), 1 << 18, "4 GiB in 2^18 chunks of 16 KiB");
-    let sign = [
-        "--key",
-        "alice.key",
-        "--offer",
-        "offer.json",
-        "--delivery",
-        "delivery.json",
-        "--ciphertext",
-        "film.enc",
-        "--merchant",
-        "bookshop.id.json",
-        "--server",
-        "netbill.id.json",
-        "--expires-in",
-        "1h",
-    ];
-    let (epo, rss) = measured(&world, "epo-sign", &sign, None);
-    world.write("epo.json", epo);
-    peaks.push(("epo-sign", rss));
-    let countersign = [
-        "--key",
-        "bookshop.key",
-        "--store",
-        "store",
-        "--customer",
-        "alice.id.json",
-        "--server",
-        "netbill.id.json",
-        "epo.json",
-    ];
-    let (endorsed, rss) = measured(&world, "epo-countersign", &countersign, None);
-    world.write("endorsed.json", endorsed);
-    peaks.push(("epo-countersign", rss));
-    let (receipt, rss) =
-        measured(&world, "netbill-settle", &["--ledger", "netbill.db", "--key", "netbill.key", "endorsed.json"], None);
-    world.write("receipt.json", &receipt);
-    peaks.push(("netbill-settle", rss));
-    let decrypt = [
-        "--receipt",
-        "receipt.json",
-        "--server",
-        "netbill.id.json",
-        "--ciphertext",
-        "film.enc",
-        "--offer",
-        "offer.json",
-        "--merchant",
-        "bookshop.id.json",
-        "-o",
-        "film.out",
-    ];
-    let (_, rss) = measured(&world, "goods-decrypt", &decrypt, None);
-    peaks.push(("goods-decrypt", rss));
+    peaks.extend(buy(&world));
+    let decrypt = "--receipt receipt.json --server netbill.id.json --ciphertext film.enc --offer offer.json \
+                   --merchant bookshop.id.json -o film.out";
+    peaks.push(("goods-decrypt", step(&world, "goods-decrypt", decrypt, None)));
     std::fs::remove_file(world.path("film.enc")).unwrap();
     let mut out = std::fs::File::open(world.path("film.out")).unwrap();
     let (mut hash, mut buffer, mut total) = (Sha256::new(), vec![0u8; 1 << 20], 0u64);
@@ -155,84 +103,44 @@ fn four_gib_of_goods_are_encrypted_checked_settled_and_decrypted_in_under_64_mib
 #[test]
 fn one_corrupted_chunk_of_a_gib_is_ruled_from_a_proof_under_10_kib_as_from_the_whole_file() {
     let world = World::new();
-    // Alice has 5, the film costs 1.
-    zeros(&world, "film.bin", GIB);
-    catalog(&world, "film.bin");
-    let offer_args =
-        ["--catalog", "catalog.json", "--key", "bookshop.key", "--customer", "alice.id.json", "--product", "film"];
-    world.write("offer.json", measured(&world, "merchant-offer", &offer_args, None).0);
+    film(&world, GIB);
+    step(&world, "merchant-offer", OFFER, Some("offer.json"));
     // A merchant who builds his paths from the promised goods, then seals one chunk otherwise.
     let offer = Signed::<Offer>::parse(&std::fs::read(world.path("offer.json")).unwrap()).unwrap();
     let bad = 123_456u64 * 4096 + 17;
     let reads = std::cell::Cell::new(0);
     let open = || {
         reads.set(reads.get() + 1);
-        let flipped: Box<dyn Read> = if reads.get() == 1 {
+        let goods: Box<dyn Read> = if reads.get() == 1 {
             Box::new(std::io::repeat(0).take(GIB))
         } else {
             Box::new(std::io::repeat(0).take(bad).chain(&[1u8][..]).chain(std::io::repeat(0).take(GIB - bad - 1)))
         };
-        Ok(std::io::BufReader::with_capacity(1 << 20, flipped))
+        Ok(std::io::BufReader::with_capacity(1 << 20, goods))
     };
     let mut file = std::io::BufWriter::new(std::fs::File::create(world.path("film.enc")).unwrap());
     let (note, key) = deliver_to(&offer, &world.bookshop.keys, GIB, open, &mut file, now(), &mut |_| {}).unwrap();
     drop(file);
     MerchantStore::open(&world.path("store")).unwrap().record_delivery(&offer, &note, &key).unwrap();
     world.write("delivery.json", note.to_json_pretty());
-    let sign = [
-        "--key",
-        "alice.key",
-        "--offer",
-        "offer.json",
-        "--delivery",
-        "delivery.json",
-        "--ciphertext",
-        "film.enc",
-        "--merchant",
-        "bookshop.id.json",
-        "--server",
-        "netbill.id.json",
-        "--expires-in",
-        "1h",
-    ];
-    world.write("epo.json", measured(&world, "epo-sign", &sign, None).0);
-    let countersign = [
-        "--key",
-        "bookshop.key",
-        "--store",
-        "store",
-        "--customer",
-        "alice.id.json",
-        "--server",
-        "netbill.id.json",
-        "epo.json",
-    ];
-    world.write("endorsed.json", measured(&world, "epo-countersign", &countersign, None).0);
-    let settle = ["--ledger", "netbill.db", "--key", "netbill.key", "endorsed.json"];
-    world.write("receipt.json", measured(&world, "netbill-settle", &settle, None).0);
+    buy(&world); // alice has 5, the film costs 1
 
-    let prove = ["prove", "film.enc", "--receipt", "receipt.json", "--offer", "offer.json", "-o", "proof.json"];
-    measured(&world, "dispute-judge", &prove, None);
+    let prove = "prove film.enc --receipt receipt.json --offer offer.json -o proof.json";
+    step(&world, "dispute-judge", prove, None);
     let proof_size = std::fs::metadata(world.path("proof.json")).unwrap().len();
     assert!(proof_size < 10 * 1024, "the proof is {proof_size} bytes");
     let proof: Value = serde_json::from_slice(&std::fs::read(world.path("proof.json")).unwrap()).unwrap();
     assert_eq!(proof["body"]["index"], bad / 4096, "the corrupted chunk");
 
-    let documents = [
-        "alice.id.json",
-        "bookshop.id.json",
-        "netbill.id.json",
-        "offer.json",
-        "delivery.json",
-        "epo.json",
-        "receipt.json",
-    ];
+    let documents = "alice.id.json bookshop.id.json netbill.id.json offer.json delivery.json epo.json receipt.json";
     let mut rulings = Vec::new();
     for (case, goods) in [("whole", "film.enc"), ("proof", "proof.json")] {
-        let mut args = vec!["bundle", "--claim", "not-what-i-ordered", "-o", case];
-        args.extend(documents);
-        args.push(goods);
-        measured(&world, "dispute-judge", &args, None);
+        step(
+            &world,
+            "dispute-judge",
+            &format!("bundle --claim not-what-i-ordered -o {case} {documents} {goods}"),
+            None,
+        );
         let out = world.tool("dispute-judge").args(["rule", case, "--server", "netbill.id.json"]).output().unwrap();
         assert_eq!(out.status.code(), Some(0), "the claim is upheld: {}", String::from_utf8_lossy(&out.stderr));
         let mut ruling: Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -18,7 +18,7 @@ use crate::crypto::keys::{Identity, KeyId, PartyKeys};
 use crate::doc::{Hex, Signed};
 use crate::error::{Error, ErrorKind, Result};
 use crate::ledger::audit::{self, Tables};
-use crate::ledger::journal::{self, Action, Entry, Head, Replayed};
+use crate::ledger::journal::{Action, Entry, Head, Replayed};
 use crate::ledger::sqlite::External;
 use crate::ledger::unwind::{self, Plan};
 use crate::ledger::{AuditReport, Statement, statement_lines};
@@ -297,16 +297,7 @@ impl PgLedger {
                 &[&txn, &id, &delta, &-delta],
             )?;
             tx.execute("UPDATE accounts SET balance = $1 WHERE id = $2", &[&micros(new_balance), &id])?;
-            let external = journal::External {
-                account: key_id.parse()?,
-                amount: value,
-                memo: memo.map(str::to_string),
-                balance: new_balance,
-            };
-            let action = match kind {
-                External::Deposit => Action::Deposit(external),
-                External::Withdrawal => Action::Withdrawal(external),
-            };
+            let action = kind.action(key_id.parse()?, value, memo, new_balance);
             append(tx, &Entry::sign(Some(head), now, vec![action], server))?;
             Ok(new_balance)
         })

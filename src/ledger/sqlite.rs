@@ -219,16 +219,7 @@ impl SqliteLedger {
         .map_err(db_error(&path))?;
         tx.execute("UPDATE accounts SET balance = ?1 WHERE id = ?2", params![micros(new_balance), id])
             .map_err(db_error(&path))?;
-        let external = journal::External {
-            account: key_id.parse()?,
-            amount: value,
-            memo: memo.map(str::to_string),
-            balance: new_balance,
-        };
-        let action = match kind {
-            External::Deposit => Action::Deposit(external),
-            External::Withdrawal => Action::Withdrawal(external),
-        };
+        let action = kind.action(key_id.parse()?, value, memo, new_balance);
         append(&tx, &Entry::sign(Some(head), now, vec![action], server)).map_err(db_error(&path))?;
         tx.commit().map_err(db_error(&path))?;
         Ok(new_balance)
@@ -369,6 +360,15 @@ impl External {
         match self {
             External::Deposit => "deposit",
             External::Withdrawal => "withdrawal",
+        }
+    }
+
+    /// The journal action recording this movement of `amount` on `account`, left at `balance`.
+    pub(crate) fn action(self, account: KeyId, amount: Amount, memo: Option<&str>, balance: Amount) -> Action {
+        let moved = journal::External { account, amount, memo: memo.map(str::to_string), balance };
+        match self {
+            External::Deposit => Action::Deposit(moved),
+            External::Withdrawal => Action::Withdrawal(moved),
         }
     }
 }
