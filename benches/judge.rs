@@ -1,10 +1,10 @@
 //! The cost of a ruling next to a plain SHA-256 of the same goods, measured in one run.
 //!
 //! `cargo bench --bench judge` (BENCH_MIB=… to change the size, default 100 MiB). A ruling on
-//! a "not what I ordered" claim reads the bundle, verifies every signature, hashes the
-//! ciphertext, decrypts it with K and hashes the goods; the baseline reads the ciphertext file
-//! and hashes it once. The judge hashes the ciphertext on one core while the other decrypts and
-//! hashes the goods, so the ratio stays below 2.
+//! a "not what I ordered" claim reads the bundle, verifies every signature, and in one pass over
+//! the ciphertext computes its Merkle root, decrypts every chunk with K and checks it against the
+//! offer's promise (chunks shared among the cores); the baseline reads the ciphertext file and
+//! hashes it once.
 
 #![allow(missing_docs)]
 

@@ -150,3 +150,42 @@ fn one_corrupted_chunk_of_a_gib_is_ruled_from_a_proof_under_10_kib_as_from_the_w
     }
     assert_eq!(rulings[0], rulings[1], "the same findings, verdict and summary from 1 GiB and from {proof_size} bytes");
 }
+
+#[test]
+fn a_proof_the_customer_altered_is_her_fault_and_an_honest_chunk_shows_no_fault() {
+    let world = World::new();
+    let p = world.purchase("0.5", &[7u8; 3 * 4096]);
+    let receipt = world.books().settle(&p.endorsed, &world.server.keys, now()).unwrap();
+    world.write("film.enc", &p.delivery.ciphertext);
+    for (name, doc) in [
+        ("offer.json", p.offer.to_json_pretty()),
+        ("delivery.json", p.delivery.note.to_json_pretty()),
+        ("epo.json", p.epo.to_json_pretty()),
+        ("receipt.json", receipt.to_json_pretty()),
+    ] {
+        world.write(name, doc);
+    }
+    step(&world, "dispute-judge", "prove film.enc --chunk 1 -o proof.json", None);
+    let mut proof: Value = serde_json::from_slice(&std::fs::read(world.path("proof.json")).unwrap()).unwrap();
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut chunk = b64.decode(proof["body"]["chunk"].as_str().unwrap()).unwrap();
+    chunk[100] ^= 1;
+    proof["body"]["chunk"] = b64.encode(chunk).into();
+    world.write("altered.json", proof.to_string());
+    let documents = "alice.id.json bookshop.id.json netbill.id.json offer.json delivery.json epo.json receipt.json";
+    for (case, goods, verdict) in
+        [("honest", "proof.json", "delivered-as-agreed"), ("altered", "altered.json", "customer-at-fault")]
+    {
+        step(
+            &world,
+            "dispute-judge",
+            &format!("bundle --claim not-what-i-ordered -o {case} {documents} {goods}"),
+            None,
+        );
+        let out = world.tool("dispute-judge").args(["rule", case, "--server", "netbill.id.json"]).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "alice's claim is not upheld");
+        let ruling: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(ruling["body"]["verdict"], verdict, "{ruling}");
+    }
+}

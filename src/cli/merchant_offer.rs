@@ -12,8 +12,8 @@ use crate::netbill::offer::{Catalog, OfferRequest, make_offer};
 /// Answer a customer's price request with a merchant-signed offer.
 ///
 /// The price comes from the catalog and may depend on the customer (discount groups). For
-/// static goods (a catalog entry with a "goods" file) the offer promises the SHA-256 of the
-/// plaintext goods. The offer names the customer and expires (catalog "offer_validity",
+/// static goods (a catalog entry with a "goods" file) the offer promises the goods: their size
+/// and the Merkle root of their chunks (read in constant memory, whatever the size). The offer names the customer and expires (catalog "offer_validity",
 /// default 15 minutes).
 #[derive(Debug, Parser)]
 pub struct Args {

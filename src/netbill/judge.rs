@@ -210,7 +210,8 @@ pub struct Ruling {
     /// The purchase, when the evidence names one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub epo_id: Option<EpoId>,
-    /// SHA-256 of the canonical evidence (claim, pieces in canonical order, ciphertext digest).
+    /// SHA-256 of the canonical evidence (claim, pieces in canonical order, and the goods: the
+    /// ciphertext's root or the chunk proof's digest).
     pub evidence: Hex<32>,
     /// Every check, in the order made.
     pub findings: Vec<Finding>,

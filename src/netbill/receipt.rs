@@ -103,7 +103,7 @@ pub struct Receipt {
     pub product: String,
     /// The price named by the EPO.
     pub price: Amount,
-    /// SHA-256 of the ciphertext both parties signed for.
+    /// Merkle root of the ciphertext both parties signed for.
     pub ciphertext_root: Hex<32>,
     /// Digest of the customer-signed EPO.
     pub epo: Hex<32>,
