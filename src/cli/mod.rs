@@ -160,43 +160,20 @@ pub fn display(path: &Path) -> String {
 }
 
 /// Reads a whole document, `-` meaning stdin (which may be read only once); anything longer
-/// than [`crate::doc::MAX_DOCUMENT`] is refused before it is read.
+/// than [`crate::doc::MAX_DOCUMENT`] is refused before it is read. Goods and ciphertexts, of any
+/// size, are streamed instead ([`open_input`]).
 pub fn read_input(path: &Path) -> Result<Vec<u8>> {
-    read_at_most(path, Some(crate::doc::MAX_DOCUMENT))
-}
-
-/// Reads a whole input of any size (goods, ciphertexts), `-` meaning stdin.
-pub fn read_bytes(path: &Path) -> Result<Vec<u8>> {
-    read_at_most(path, None)
-}
-
-fn read_at_most(path: &Path, limit: Option<u64>) -> Result<Vec<u8>> {
-    let too_long =
-        |limit: u64| Error::malformed(format!("longer than {} MiB: not a document", limit >> 20)).at(display(path));
-    if !is_std(path) {
-        let Some(limit) = limit else { return fsio::read(path) };
-        // Read, never trust the size: pipes and devices have none.
-        let file = std::fs::File::open(path).map_err(|e| Error::io(&e).at(path.display()))?;
-        let mut bytes = Vec::new();
-        file.take(limit + 1).read_to_end(&mut bytes).map_err(|e| Error::io(&e).at(path.display()))?;
-        if bytes.len() as u64 > limit {
-            return Err(too_long(limit));
-        }
-        return Ok(bytes);
-    }
+    let limit = crate::doc::MAX_DOCUMENT;
+    let place = display(path);
+    // Read, never trust the size: pipes and devices have none.
+    let reader: Box<dyn Read> = match is_std(path) {
+        true => Box::new(take_stdin()?),
+        false => Box::new(std::fs::File::open(path).map_err(|e| Error::io(&e).at(&place))?),
+    };
     let mut bytes = Vec::new();
-    let stdin = take_stdin()?;
-    match limit {
-        Some(limit) => {
-            stdin.take(limit + 1).read_to_end(&mut bytes).map_err(|e| Error::io(&e).at("stdin"))?;
-            if bytes.len() as u64 > limit {
-                return Err(too_long(limit));
-            }
-        }
-        None => {
-            let mut stdin = stdin;
-            stdin.read_to_end(&mut bytes).map_err(|e| Error::io(&e).at("stdin"))?;
-        }
+    reader.take(limit + 1).read_to_end(&mut bytes).map_err(|e| Error::io(&e).at(&place))?;
+    if bytes.len() as u64 > limit {
+        return Err(Error::malformed(format!("longer than {} MiB: not a document", limit >> 20)).at(place));
     }
     Ok(bytes)
 }
