@@ -173,8 +173,9 @@ fn at_end(reader: &mut impl Read, what: &str) -> Result<()> {
     }
 }
 
-/// How many chunks are read at once and shared among the cores.
-const BATCH: usize = 1024;
+/// How many bytes of chunks are read at once and shared among the cores (at least one chunk):
+/// enough to keep the cores busy, little enough to keep memory small.
+const BATCH_BYTES: usize = 4 << 20;
 
 /// Reads `count` chunks of lengths `len(i)` from `reader` in batches; runs `work` on each chunk
 /// (in place) on every core, then gives `each` the chunks and their results in order.
@@ -190,7 +191,8 @@ fn batched<T: Send>(
     let mut buffers: Vec<Vec<u8>> = Vec::new();
     let mut first = 0;
     while first < count {
-        let n = usize::try_from((count - first).min(BATCH as u64)).expect("a batch is small");
+        let per_batch = (BATCH_BYTES / len(first).max(1)).max(1) as u64;
+        let n = usize::try_from((count - first).min(per_batch)).expect("a batch is small");
         buffers.resize_with(n.max(buffers.len()), Vec::new);
         for (j, buffer) in buffers[..n].iter_mut().enumerate() {
             let i = first + j as u64;
