@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::crypto::goods::{self, ChunkProof};
+use crate::crypto::goods::{self, ChunkProof, GoodsCommitment};
 use crate::crypto::keys::{Identity, KeyId};
 use crate::doc::{Body, Hex, Plain, Signed};
 use crate::error::{Error, Result};
@@ -323,6 +323,15 @@ fn upheld(claim: Claim, verdict: Verdict) -> Upheld {
         Verdict::MerchantAtFault | Verdict::ServerAtFault if !claim.by_merchant() => Upheld::Yes,
         _ => Upheld::No,
     }
+}
+
+/// What the goods presented showed: their size and number of chunks, the first faulty chunk,
+/// and the one chunk a proof shows (none for a whole ciphertext).
+struct Examined {
+    size: u64,
+    chunks: u64,
+    fault: Option<(u64, goods::Chunk)>,
+    only: Option<u64>,
 }
 
 /// The documents of the evidence, sorted by role.
@@ -727,177 +736,178 @@ impl Case<'_> {
             );
         };
         let promised = pieces.all_offers().iter().find_map(|o| o.unverified().goods);
+        let examined = match presented {
+            Presented::Ciphertext(source) => self.whole(source, epo, &key, promised.as_ref()),
+            Presented::Proof(proof) => self.one_chunk(proof, epo, &key, promised.as_ref()),
+        };
+        match examined {
+            Ok(examined) => self.rule_on(examined, epo, &key, promised.as_ref()),
+            Err(ruled) => ruled,
+        }
+    }
+
+    /// Reads a whole ciphertext: its root (else the customer is at fault) and its first faulty
+    /// chunk; keeps the goods when a person must see them.
+    fn whole(
+        &mut self,
+        source: &Source<'_>,
+        epo: &Epo,
+        key: &Hex<32>,
+        promised: Option<&GoodsCommitment>,
+    ) -> Result<Examined, Ruled> {
         let signed = epo.ciphertext_root;
         let for_a_person = promised.is_none() && self.claim == Claim::NotWhatIOrdered;
-        let (size, chunks, fault) = match presented {
-            Presented::Ciphertext(source) => {
-                let mut kept = Vec::new();
-                let mut discarded = std::io::sink();
-                let out: &mut dyn std::io::Write = if for_a_person { &mut kept } else { &mut discarded };
-                let decrypted = source
-                    .open()
-                    .and_then(|r| goods::decrypt(&key, epo.epo_id.as_str(), r, promised.as_ref(), out, &mut |_| {}));
-                let wrong = match &decrypted {
-                    Err(e) => Some(format!("the ciphertext presented is not a goods ciphertext: {}", e.message())),
-                    Ok(d) => {
-                        self.root = Some(d.ciphertext_root);
-                        (d.ciphertext_root != signed).then(|| {
-                            format!(
-                                "the ciphertext presented has Merkle root {}; both signed {signed}",
-                                d.ciphertext_root
-                            )
-                        })
-                    }
-                };
-                if let Some(why) = wrong {
-                    self.note("ciphertext-signed", false, why);
-                    return (
-                        Verdict::CustomerAtFault,
-                        "the ciphertext presented is not the one both parties signed for".into(),
-                    );
-                }
-                let decrypted = decrypted.expect("checked above");
-                if for_a_person {
-                    self.goods = Some(kept);
-                }
-                (decrypted.goods.size, goods::chunks(decrypted.goods.size), decrypted.first_fault)
-            }
-            Presented::Proof(proof) => {
-                let header = proof.header();
-                let inside = header.is_ok() && proof.in_ciphertext(&signed).unwrap_or(false);
-                let Ok(header) = header.and_then(|h| if inside { Ok(h) } else { Err(Error::refused("")) }) else {
-                    self.note(
-                        "ciphertext-signed",
-                        false,
-                        format!(
-                            "chunk {}'s path does not lead to the Merkle root both parties signed, {signed}",
-                            proof.index
-                        ),
-                    );
-                    return (
-                        Verdict::CustomerAtFault,
-                        "the chunk presented is not part of the ciphertext both parties signed for".into(),
-                    );
-                };
-                if for_a_person {
-                    self.note(
-                        "ciphertext-present",
-                        false,
-                        "no digest of the goods was promised: one chunk cannot show them",
-                    );
-                    return (
-                        Verdict::InsufficientEvidence,
-                        "a person must compare the whole goods with the offer's description: present the whole ciphertext"
-                            .into(),
-                    );
-                }
-                let chunk = proof.open(&key, epo.epo_id.as_str(), promised.as_ref()).expect("a header checked above");
-                let fault = match chunk {
-                    goods::Chunk::Opened { as_promised: Some(false), .. } | goods::Chunk::Sealed => {
-                        Some((proof.index, chunk))
-                    }
-                    goods::Chunk::Opened { .. } => None,
-                };
-                if fault.is_none() {
-                    self.note(
-                        "ciphertext-signed",
-                        true,
-                        format!(
-                            "chunk {} of {} is in the ciphertext both parties signed, {signed}",
-                            proof.index,
-                            header.chunks()
-                        ),
-                    );
-                    self.note(
-                        "key-decrypts",
-                        true,
-                        format!("the merchant-signed K {key} decrypts chunk {}", proof.index),
-                    );
-                    return match promised {
-                        Some(p) => {
-                            self.note(
-                                "goods-as-promised",
-                                true,
-                                format!(
-                                    "chunk {} is the chunk the offer promised ({} bytes, root {})",
-                                    proof.index, p.size, p.root
-                                ),
-                            );
-                            (
-                                Verdict::DeliveredAsAgreed,
-                                format!("chunk {} is the one the offer promised: no fault is shown", proof.index),
-                            )
-                        }
-                        None => (
-                            Verdict::DeliveredAsAgreed,
-                            format!("the key decrypts the goods the customer signed for, at {}", epo.price),
-                        ),
-                    };
-                }
-                (header.size, header.chunks(), fault)
+        let mut kept = Vec::new();
+        let mut discarded = std::io::sink();
+        let out: &mut dyn std::io::Write = if for_a_person { &mut kept } else { &mut discarded };
+        let decrypted =
+            source.open().and_then(|r| goods::decrypt(key, epo.epo_id.as_str(), r, promised, out, &mut |_| {}));
+        let wrong = match &decrypted {
+            Err(e) => Some(format!("the ciphertext presented is not a goods ciphertext: {}", e.message())),
+            Ok(d) => {
+                self.root = Some(d.ciphertext_root);
+                (d.ciphertext_root != signed).then(|| {
+                    format!("the ciphertext presented has Merkle root {}; both signed {signed}", d.ciphertext_root)
+                })
             }
         };
-        let Some((i, chunk)) = fault else {
-            self.note(
-                "ciphertext-signed",
-                true,
-                format!("the ciphertext presented is the one both parties signed, {signed}"),
-            );
-            self.note(
-                "key-decrypts",
-                true,
-                format!("the merchant-signed K {key} decrypts all {chunks} chunks ({size} bytes)"),
-            );
-            return match promised {
-                Some(p) => {
-                    self.note(
-                        "goods-as-promised",
-                        true,
-                        format!("every chunk is the one the offer promised ({} bytes, root {})", p.size, p.root),
-                    );
-                    (
-                        Verdict::DeliveredAsAgreed,
-                        format!("the goods delivered are the goods offered, for {}", epo.price),
-                    )
-                }
-                None if self.claim == Claim::NotWhatIOrdered => {
-                    self.note(
-                        "goods-as-promised",
-                        false,
-                        format!("the offer promised no digest; the goods ({size} bytes) go to a person"),
-                    );
-                    (
-                        Verdict::NotDecidable,
-                        "no digest of the goods was promised: a person must compare them with the offer's description"
-                            .into(),
-                    )
-                }
-                None => (
-                    Verdict::DeliveredAsAgreed,
-                    format!("the key decrypts the goods the customer signed for, at {}", epo.price),
-                ),
-            };
-        };
-        // The first faulty chunk, in the words a proof of it alone gets.
-        self.note(
-            "ciphertext-signed",
-            true,
-            format!("chunk {i} of {chunks} is in the ciphertext both parties signed, {signed}"),
-        );
-        match chunk {
-            goods::Chunk::Sealed => {
-                self.note("key-decrypts", false, format!("the merchant-signed K {key} does not decrypt chunk {i}"));
-                (Verdict::MerchantAtFault, "the key the merchant signed does not decrypt the goods he delivered".into())
+        if let Some(why) = wrong {
+            self.note("ciphertext-signed", false, why);
+            return Err((
+                Verdict::CustomerAtFault,
+                "the ciphertext presented is not the one both parties signed for".into(),
+            ));
+        }
+        let decrypted = decrypted.expect("checked above");
+        if for_a_person {
+            self.goods = Some(kept);
+        }
+        let size = decrypted.goods.size;
+        Ok(Examined { size, chunks: goods::chunks(size), fault: decrypted.first_fault, only: None })
+    }
+
+    /// Reads one chunk's proof: its path to the signed root (else the customer is at fault),
+    /// and whether it is faulty.
+    fn one_chunk(
+        &mut self,
+        proof: &ChunkProof,
+        epo: &Epo,
+        key: &Hex<32>,
+        promised: Option<&GoodsCommitment>,
+    ) -> Result<Examined, Ruled> {
+        let signed = epo.ciphertext_root;
+        let header = match proof.header() {
+            Ok(h) if proof.in_ciphertext(&signed).unwrap_or(false) => h,
+            _ => {
+                let why = format!(
+                    "chunk {}'s path does not lead to the Merkle root both parties signed, {signed}",
+                    proof.index
+                );
+                self.note("ciphertext-signed", false, why);
+                return Err((
+                    Verdict::CustomerAtFault,
+                    "the chunk presented is not part of the ciphertext both parties signed for".into(),
+                ));
             }
-            goods::Chunk::Opened { .. } => {
+        };
+        if promised.is_none() && self.claim == Claim::NotWhatIOrdered {
+            self.note("ciphertext-present", false, "no digest of the goods was promised: one chunk cannot show them");
+            return Err((
+                Verdict::InsufficientEvidence,
+                "a person must compare the whole goods with the offer's description: present the whole ciphertext"
+                    .into(),
+            ));
+        }
+        let chunk = proof.open(key, epo.epo_id.as_str(), promised).expect("a header checked above");
+        let fault = match chunk {
+            goods::Chunk::Opened { as_promised: Some(false), .. } | goods::Chunk::Sealed => Some((proof.index, chunk)),
+            goods::Chunk::Opened { .. } => None,
+        };
+        Ok(Examined { size: header.size, chunks: header.chunks(), fault, only: Some(proof.index) })
+    }
+
+    /// The verdict on goods examined: on the first faulty chunk, in the same words whether the
+    /// whole ciphertext or that chunk's proof was presented.
+    fn rule_on(&mut self, examined: Examined, epo: &Epo, key: &Hex<32>, promised: Option<&GoodsCommitment>) -> Ruled {
+        let (signed, chunks, size) = (epo.ciphertext_root, examined.chunks, examined.size);
+        match (examined.fault, examined.only) {
+            (Some((i, chunk)), _) => {
+                self.note(
+                    "ciphertext-signed",
+                    true,
+                    format!("chunk {i} of {chunks} is in the ciphertext both parties signed, {signed}"),
+                );
+                if chunk == goods::Chunk::Sealed {
+                    self.note("key-decrypts", false, format!("the merchant-signed K {key} does not decrypt chunk {i}"));
+                    return (
+                        Verdict::MerchantAtFault,
+                        "the key the merchant signed does not decrypt the goods he delivered".into(),
+                    );
+                }
                 let p = promised.expect("a chunk is faulty against a promise");
                 self.note("key-decrypts", true, format!("the merchant-signed K {key} decrypts chunk {i}"));
-                self.note(
-                    "goods-as-promised",
-                    false,
-                    format!("chunk {i} is not the chunk the offer promised ({} bytes, root {})", p.size, p.root),
-                );
+                let why = format!("chunk {i} is not the chunk the offer promised ({} bytes, root {})", p.size, p.root);
+                self.note("goods-as-promised", false, why);
                 (Verdict::MerchantAtFault, "the goods differ from the ones the merchant's offer promised".into())
+            }
+            (None, Some(i)) => {
+                self.note(
+                    "ciphertext-signed",
+                    true,
+                    format!("chunk {i} of {chunks} is in the ciphertext both parties signed, {signed}"),
+                );
+                self.note("key-decrypts", true, format!("the merchant-signed K {key} decrypts chunk {i}"));
+                match promised {
+                    Some(p) => {
+                        let why =
+                            format!("chunk {i} is the chunk the offer promised ({} bytes, root {})", p.size, p.root);
+                        self.note("goods-as-promised", true, why);
+                        (
+                            Verdict::DeliveredAsAgreed,
+                            format!("chunk {i} is the one the offer promised: no fault is shown"),
+                        )
+                    }
+                    None => (
+                        Verdict::DeliveredAsAgreed,
+                        format!("the key decrypts the goods the customer signed for, at {}", epo.price),
+                    ),
+                }
+            }
+            (None, None) => {
+                self.note(
+                    "ciphertext-signed",
+                    true,
+                    format!("the ciphertext presented is the one both parties signed, {signed}"),
+                );
+                self.note(
+                    "key-decrypts",
+                    true,
+                    format!("the merchant-signed K {key} decrypts all {chunks} chunks ({size} bytes)"),
+                );
+                match promised {
+                    Some(p) => {
+                        let why =
+                            format!("every chunk is the one the offer promised ({} bytes, root {})", p.size, p.root);
+                        self.note("goods-as-promised", true, why);
+                        (
+                            Verdict::DeliveredAsAgreed,
+                            format!("the goods delivered are the goods offered, for {}", epo.price),
+                        )
+                    }
+                    None if self.claim == Claim::NotWhatIOrdered => {
+                        let why = format!("the offer promised no digest; the goods ({size} bytes) go to a person");
+                        self.note("goods-as-promised", false, why);
+                        (
+                            Verdict::NotDecidable,
+                            "no digest of the goods was promised: a person must compare them with the offer's description"
+                                .into(),
+                        )
+                    }
+                    None => (
+                        Verdict::DeliveredAsAgreed,
+                        format!("the key decrypts the goods the customer signed for, at {}", epo.price),
+                    ),
+                }
             }
         }
     }
