@@ -72,6 +72,15 @@ fn buy(world: &World) -> Vec<(&'static str, u64)> {
     ]
 }
 
+/// Alice's "not what I ordered" claim, bundled as CASE with her documents and `goods` (a
+/// ciphertext or a chunk proof), ruled with the server pinned: the exit status and the ruling.
+fn claim(world: &World, case: &str, goods: &str) -> (i32, Value) {
+    let documents = "alice.id.json bookshop.id.json netbill.id.json offer.json delivery.json epo.json receipt.json";
+    step(world, "dispute-judge", &format!("bundle --claim not-what-i-ordered -o {case} {documents} {goods}"), None);
+    let out = world.tool("dispute-judge").args(["rule", case, "--server", "netbill.id.json"]).output().unwrap();
+    (out.status.code().unwrap(), serde_json::from_slice(&out.stdout).unwrap())
+}
+
 #[test]
 fn four_gib_of_goods_are_encrypted_checked_settled_and_decrypted_in_under_64_mib() {
     let world = World::new();
@@ -143,19 +152,10 @@ fn one_corrupted_chunk_of_a_gib_is_ruled_from_a_proof_under_10_kib_as_from_the_w
     let proof: Value = serde_json::from_slice(&std::fs::read(world.path("proof.json")).unwrap()).unwrap();
     assert_eq!(proof["body"]["index"], bad / 4096, "the corrupted chunk");
 
-    let documents = "alice.id.json bookshop.id.json netbill.id.json offer.json delivery.json epo.json receipt.json";
     let mut rulings = Vec::new();
     for (case, goods) in [("whole", "film.enc"), ("proof", "proof.json")] {
-        step(
-            &world,
-            "dispute-judge",
-            &format!("bundle --claim not-what-i-ordered -o {case} {documents} {goods}"),
-            None,
-        );
-        let out = world.tool("dispute-judge").args(["rule", case, "--server", "netbill.id.json"]).output().unwrap();
-        assert_eq!(out.status.code(), Some(0), "the claim is upheld: {}", String::from_utf8_lossy(&out.stderr));
-        let mut ruling: Value = serde_json::from_slice(&out.stdout).unwrap();
-        assert_eq!(ruling["body"]["verdict"], "merchant-at-fault");
+        let (code, mut ruling) = claim(&world, case, goods);
+        assert_eq!((code, &ruling["body"]["verdict"]), (0, &"merchant-at-fault".into()), "the claim is upheld");
         ruling["body"].as_object_mut().unwrap().remove("evidence");
         rulings.push(ruling);
     }
@@ -184,19 +184,11 @@ fn a_proof_the_customer_altered_is_her_fault_and_an_honest_chunk_shows_no_fault(
     chunk[100] ^= 1;
     proof["body"]["chunk"] = b64.encode(chunk).into();
     world.write("altered.json", proof.to_string());
-    let documents = "alice.id.json bookshop.id.json netbill.id.json offer.json delivery.json epo.json receipt.json";
     for (case, goods, verdict) in
         [("honest", "proof.json", "delivered-as-agreed"), ("altered", "altered.json", "customer-at-fault")]
     {
-        step(
-            &world,
-            "dispute-judge",
-            &format!("bundle --claim not-what-i-ordered -o {case} {documents} {goods}"),
-            None,
-        );
-        let out = world.tool("dispute-judge").args(["rule", case, "--server", "netbill.id.json"]).output().unwrap();
-        assert_eq!(out.status.code(), Some(1), "alice's claim is not upheld");
-        let ruling: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let (code, ruling) = claim(&world, case, goods);
+        assert_eq!(code, 1, "alice's claim is not upheld");
         assert_eq!(ruling["body"]["verdict"], verdict, "{ruling}");
     }
 }
