@@ -45,37 +45,9 @@ fn main() {
     });
     let ruling = best_of(3, || {
         let evidence = Plain::<Evidence>::parse(&std::fs::read(&evidence_file).unwrap()).unwrap();
-        let bytes = std::fs::read(&ciphertext_file).unwrap();
-        let judgment = judge(&evidence, Some(&Presented::Ciphertext(Source::Bytes(&bytes))), None);
+        let judgment = judge(&evidence, Some(&Presented::Ciphertext(Source::File(&ciphertext_file))), None);
         assert_eq!(judgment.ruling.verdict, Verdict::DeliveredAsAgreed);
     });
-    if std::env::var_os("BENCH_DETAIL").is_some() {
-        let bytes = std::fs::read(&ciphertext_file).unwrap();
-        let r = atomic_commerce::doc::Signed::<atomic_commerce::netbill::receipt::Receipt>::parse(
-            receipt.to_json_line().as_bytes(),
-        )
-        .unwrap();
-        let key = r.unverified().key.unwrap();
-        let id = r.unverified().epo_id.clone();
-        eprintln!(
-            "read: {:?}",
-            best_of(3, || {
-                std::hint::black_box(std::fs::read(&ciphertext_file).unwrap());
-            })
-        );
-        eprintln!(
-            "sha256 in memory: {:?}",
-            best_of(3, || {
-                std::hint::black_box(atomic_commerce::crypto::sha256(&bytes));
-            })
-        );
-        eprintln!(
-            "decrypt: {:?}",
-            best_of(3, || {
-                std::hint::black_box(atomic_commerce::crypto::goods::decrypt_bytes(&key, id.as_str(), &bytes).unwrap());
-            })
-        );
-    }
     let rate = |d: Duration| mib as f64 / d.as_secs_f64();
     println!("goods: {mib} MiB");
     println!(

@@ -13,12 +13,16 @@ use std::time::Instant;
 
 use ed25519_dalek::{Signer, SigningKey};
 
+/// The time every tool is told (the envelopes are dated that day).
+const NOW: &str = "2026-11-25T12:00:00Z";
+
 fn run(dir: &Path, tool: &str, args: &[&str]) -> Vec<u8> {
     let out = Command::new(match tool {
         "meter" => env!("CARGO_BIN_EXE_meter"),
         _ => env!("CARGO_BIN_EXE_postal-authority"),
     })
     .current_dir(dir)
+    .args(["--now", NOW])
     .args(args)
     .env("SOFTHSM2_CONF", dir.join("softhsm2.conf"))
     .env("METER_PIN", "1234")

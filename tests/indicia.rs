@@ -172,26 +172,43 @@ fn skewed_scans_up_to_ten_degrees_are_read() {
     assert!(read * 100 >= angles.len() * 95, "read {read} of {} skewed scans", angles.len());
 }
 
-fn python(script_args: &[&str], dir: &Path) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/zxing.py");
-    let out = Command::new("python3").arg(script).args(script_args).current_dir(dir).output().expect("python3");
-    assert!(out.status.success(), "zxing.py {script_args:?}: {}", String::from_utf8_lossy(&out.stderr));
+/// Runs an independent barcode tool in the world's directory; returns what it wrote on stdout.
+fn independent(program: &str, args: &[&str], dir: &Path) -> Vec<u8> {
+    let out = Command::new(program).args(args).current_dir(dir).output().unwrap_or_else(|e| panic!("{program}: {e}"));
+    assert!(out.status.success(), "{program} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    out.stdout
 }
 
 #[test]
-fn an_independent_decoder_reads_ours_and_we_read_independent_encoders() {
+fn independent_decoders_read_ours_and_we_read_independent_encoders() {
     let (world, indicium) = printed();
+    let dir = world.dir.path();
     let bytes = record::encode(&indicium).unwrap();
     std::fs::write(world.path("record.bin"), &bytes).unwrap();
-    for symbology in ["pdf417", "datamatrix"] {
+    // tests/interop/zxing.py drives PyPI zxing-cpp and pdf417gen.
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/zxing.py");
+    let zxing_py = script.to_str().unwrap();
+    for (symbology, format) in [("pdf417", "PDF417"), ("datamatrix", "DataMatrix")] {
         render(&world, "ours.png", symbology);
-        python(&["decode", symbology, "ours.png", "theirs.bin"], world.dir.path());
-        assert_eq!(std::fs::read(world.path("theirs.bin")).unwrap(), bytes, "zxing-cpp reads our {symbology}");
+        independent("python3", &[zxing_py, "decode", symbology, "ours.png", "zxing-cpp.bin"], dir);
+        assert_eq!(std::fs::read(world.path("zxing-cpp.bin")).unwrap(), bytes, "PyPI zxing-cpp reads our {symbology}");
+        let read = independent("ZXingReader", &["-bytes", "-format", format, "ours.png"], dir);
+        assert_eq!(read, bytes, "Debian's ZXingReader reads our {symbology}");
     }
-    for (n, encoder) in ["pdf417gen", "zxing-pdf417", "zxing-datamatrix"].iter().enumerate() {
-        python(&["encode", encoder, "record.bin", "foreign.png"], world.dir.path());
+    assert_eq!(independent("dmtxread", &["-N1", "ours.png"], dir), bytes, "libdmtx's dmtxread reads our Data Matrix");
+
+    let encoders: [&[&str]; 6] = [
+        &["python3", zxing_py, "encode", "pdf417gen", "record.bin", "foreign.png"],
+        &["python3", zxing_py, "encode", "zxing-pdf417", "record.bin", "foreign.png"],
+        &["python3", zxing_py, "encode", "zxing-datamatrix", "record.bin", "foreign.png"],
+        &["zint", "-b", "55", "--binary", "--secure=5", "--cols=10", "-i", "record.bin", "-o", "foreign.png"],
+        &["zint", "-b", "71", "--binary", "--quietzones", "-i", "record.bin", "-o", "foreign.png"],
+        &["dmtxwrite", "-e", "8", "-d", "6", "-m", "20", "-o", "foreign.png", "record.bin"],
+    ];
+    for (n, command) in encoders.into_iter().enumerate() {
+        independent(command[0], &command[1..], dir);
         let (code, verdicts, _) = sort(&world, &format!("foreign{n}.db"), &[("foreign.png", ADDRESS)], TODAY);
-        assert_eq!((code, verdicts[0]["accepted"].as_bool()), (0, Some(true)), "{encoder}: {:?}", verdicts[0]);
+        assert_eq!((code, verdicts[0]["accepted"].as_bool()), (0, Some(true)), "{command:?}: {:?}", verdicts[0]);
     }
 }
 
