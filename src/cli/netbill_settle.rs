@@ -3,6 +3,7 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError, sync_channel};
 use std::time::Duration;
 
@@ -13,7 +14,7 @@ use crate::crypto::keys::PartyKeys;
 use crate::doc::{self, Signed};
 use crate::error::{Error, Result, ResultExt};
 use crate::ledger::Ledger;
-use crate::netbill::batch::{self, Directory};
+use crate::netbill::batch::{self, Directory, Prepared};
 use crate::netbill::epo::EndorsedEpo;
 use crate::netbill::receipt::Outcome;
 use serde_json::value::RawValue;
@@ -31,7 +32,8 @@ use serde_json::value::RawValue;
 ///
 /// A stream is settled in groups: the signatures of a group are verified in batches on every
 /// core, then the group is decided and committed in one transaction (each settlement in it
-/// still all-or-nothing and idempotent); memory stays bounded whatever the stream's length.
+/// still all-or-nothing and idempotent) while the next group's signatures are verified;
+/// memory stays bounded whatever the stream's length.
 /// Several settlers may share one ledger. Progress goes to stderr when it is a terminal.
 ///
 /// Exit status 1 when any receipt is a refusal. A malformed request stops the stream with
@@ -88,16 +90,22 @@ fn run(a: &Args) -> Result<ExitCode> {
         );
         bar
     });
-    let mut directory = Directory::new();
+    // Two stages overlap: while one group is decided and committed, the next is parsed and
+    // its signatures checked (with its own connection to look up account keys).
+    let server = Arc::new(server);
+    let (checked, verified) = sync_channel::<Checked>(1);
+    let checker = {
+        let (mut lookup, server) = (Ledger::open(&a.ledger)?, Arc::clone(&server));
+        std::thread::spawn(move || check(incoming, &mut lookup, &server, group, threads, &at, checked))
+    };
     let mut refused = false;
     loop {
-        let (raw, mut end) = next_group(&incoming, group);
-        let (requests, malformed) = parse(raw, &at, threads);
-        if let Some(e) = malformed {
-            end = Some(Err(e));
-        }
-        if !requests.is_empty() {
-            let receipts = settle(&mut ledger, &mut directory, requests, &server, a.clock.now(), threads)?;
+        let Ok((prepared, end)) = verified.recv() else {
+            // The checking stage stopped without saying how the stream ended: it panicked.
+            std::panic::resume_unwind(checker.join().expect_err("the checking stage ends with the stream"));
+        };
+        if !prepared.is_empty() {
+            let receipts = ledger.settle_group(&prepared, &server, a.clock.now(), threads)?;
             let mut out = String::with_capacity(receipts.len() * 1024);
             for receipt in &receipts {
                 refused |= receipt.unverified().result == Outcome::Refused;
@@ -194,20 +202,43 @@ fn next_group(incoming: &Receiver<Line>, size: usize) -> (Vec<Raw>, Option<Resul
     (requests, None)
 }
 
-/// Verifies a group's signatures in batches, then settles it in one transaction.
-fn settle(
-    ledger: &mut Ledger,
-    directory: &mut Directory,
-    requests: Vec<Signed<EndorsedEpo>>,
+/// A group with its signatures checked, and whether the stream ended after it (cleanly, or
+/// with the error that ends it).
+type Checked = (Vec<Prepared>, Option<Result<()>>);
+
+/// The first stage: takes the stream's groups, parses them and checks their signatures in
+/// batches on `threads` threads (account keys looked up in `lookup`), and passes them on until
+/// the stream ends or the settling stage stops listening.
+fn check(
+    incoming: Receiver<Line>,
+    lookup: &mut Ledger,
     server: &PartyKeys,
-    now: crate::clock::Time,
+    size: usize,
     threads: usize,
-) -> Result<Vec<Signed<crate::netbill::receipt::Receipt>>> {
-    let keys = requests.iter().flat_map(|r| {
-        let epo = r.unverified().epo.unverified();
-        [epo.customer, epo.merchant]
-    });
-    ledger.fill_directory(keys.collect::<Vec<_>>(), directory)?;
-    let prepared = batch::prepare(requests, directory, server, threads);
-    ledger.settle_group(&prepared, server, now, threads)
+    place: &str,
+    checked: SyncSender<Checked>,
+) {
+    let mut directory = Directory::new();
+    loop {
+        let (raw, mut end) = next_group(&incoming, size);
+        let (requests, malformed) = parse(raw, place, threads);
+        if let Some(e) = malformed {
+            end = Some(Err(e));
+        }
+        let keys = requests.iter().flat_map(|r| {
+            let epo = r.unverified().epo.unverified();
+            [epo.customer, epo.merchant]
+        });
+        let prepared = match lookup.fill_directory(keys.collect(), &mut directory) {
+            Ok(()) => batch::prepare(requests, &directory, server, threads),
+            Err(e) => {
+                end = Some(Err(e));
+                Vec::new()
+            }
+        };
+        let last = end.is_some();
+        if checked.send((prepared, end)).is_err() || last {
+            return;
+        }
+    }
 }

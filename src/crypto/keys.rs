@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 use x25519_dalek::{PublicKey as X25519Public, StaticSecret};
 use zeroize::Zeroizing;
 
+use super::seal::Sealed;
 use crate::doc::{Body, Hex, Plain, Signed};
 use crate::error::{Error, Result};
 
@@ -126,6 +127,8 @@ pub struct PartyKeys {
     name: String,
     signing: SigningKey,
     sealing: StaticSecret,
+    /// The public half of `sealing`, kept (deriving it costs a scalar multiplication).
+    sealing_public: X25519Public,
 }
 
 /// The body of a `secret-key` file.
@@ -155,11 +158,12 @@ impl PartyKeys {
         check_name(name)?;
         let seed = Zeroizing::new(super::random::<32>());
         let sealing = Zeroizing::new(super::random::<32>());
-        Ok(PartyKeys {
-            name: name.to_string(),
-            signing: SigningKey::from_bytes(&seed),
-            sealing: StaticSecret::from(*sealing),
-        })
+        Ok(PartyKeys::new(name.to_string(), SigningKey::from_bytes(&seed), StaticSecret::from(*sealing)))
+    }
+
+    fn new(name: String, signing: SigningKey, sealing: StaticSecret) -> PartyKeys {
+        let sealing_public = X25519Public::from(&sealing);
+        PartyKeys { name, signing, sealing, sealing_public }
     }
 
     /// The key id of the signing key.
@@ -172,9 +176,9 @@ impl PartyKeys {
         &self.signing
     }
 
-    /// The X25519 secret for opening sealed boxes.
-    pub fn sealing_secret(&self) -> &StaticSecret {
-        &self.sealing
+    /// Opens a box sealed to these keys under `context`.
+    pub fn open_sealed(&self, context: &str, sealed: &Sealed) -> Result<Zeroizing<Vec<u8>>> {
+        super::seal::open(&self.sealing, &self.sealing_public, context, sealed)
     }
 
     /// The public identity (unsigned body).
@@ -183,7 +187,7 @@ impl PartyKeys {
             name: self.name.clone(),
             key_id: self.key_id(),
             ed25519: Hex(self.signing.verifying_key().to_bytes()),
-            x25519: Hex(X25519Public::from(&self.sealing).to_bytes()),
+            x25519: Hex(self.sealing_public.to_bytes()),
         }
     }
 
@@ -206,11 +210,11 @@ impl PartyKeys {
     pub fn parse(bytes: &[u8]) -> Result<PartyKeys> {
         let body = Plain::<SecretKeyFile>::parse(bytes)?;
         check_name(&body.name)?;
-        Ok(PartyKeys {
-            name: body.name.clone(),
-            signing: SigningKey::from_bytes(&body.ed25519_seed.0),
-            sealing: StaticSecret::from(body.x25519_secret.0),
-        })
+        Ok(PartyKeys::new(
+            body.name.clone(),
+            SigningKey::from_bytes(&body.ed25519_seed.0),
+            StaticSecret::from(body.x25519_secret.0),
+        ))
     }
 }
 

@@ -50,15 +50,14 @@ pub fn seal(recipient: &Hex<32>, context: &str, plaintext: &[u8]) -> Result<Seal
     Ok(Sealed { ephemeral: Hex(ephemeral_public), ciphertext: HexBytes(ciphertext) })
 }
 
-/// Opens a box sealed to `secret` under `context`.
-pub fn open(secret: &StaticSecret, context: &str, sealed: &Sealed) -> Result<Zeroizing<Vec<u8>>> {
+/// Opens a box sealed to `secret` (whose public half is `public`) under `context`.
+pub fn open(secret: &StaticSecret, public: &PublicKey, context: &str, sealed: &Sealed) -> Result<Zeroizing<Vec<u8>>> {
     let shared = secret.diffie_hellman(&PublicKey::from(sealed.ephemeral.0));
     let fail = || Error::refused(format!("sealed box for {context} does not open with this key"));
     if !shared.was_contributory() {
         return Err(fail());
     }
-    let recipient = PublicKey::from(secret).to_bytes();
-    let key = box_key(shared.as_bytes(), &sealed.ephemeral.0, &recipient);
+    let key = box_key(shared.as_bytes(), &sealed.ephemeral.0, public.as_bytes());
     aead::open(&key, [0; aead::NONCE_LEN], context.as_bytes(), &sealed.ciphertext.0)
         .map(Zeroizing::new)
         .ok_or_else(fail)

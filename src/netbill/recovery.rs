@@ -84,7 +84,7 @@ pub fn open(answer: &KeyAnswer, customer: &PartyKeys, server: &Identity) -> Resu
             customer.key_id()
         )));
     }
-    let bytes = seal::open(customer.sealing_secret(), &context(&answer.epo_id), &answer.sealed_receipt)?;
+    let bytes = customer.open_sealed(&context(&answer.epo_id), &answer.sealed_receipt)?;
     let receipt = Signed::<Receipt>::parse(&bytes)?;
     let body = receipt.verify(server)?;
     if body.epo_id != answer.epo_id {

@@ -14,7 +14,6 @@
 
 use crate::clock::Time;
 use crate::crypto::keys::{Identity, KeyId, PartyKeys};
-use crate::crypto::seal;
 use crate::doc::{Hex, Signed};
 use crate::error::Result;
 use crate::ledger::journal::{Entry, Head};
@@ -206,7 +205,7 @@ fn receipt(
 pub fn open_key_statement(endorsed: &EndorsedEpo, server: &PartyKeys) -> Option<Signed<KeyStatement>> {
     let epo = endorsed.epo.unverified();
     let context = key_statement_context(&epo.epo_id);
-    let bytes = seal::open(server.sealing_secret(), &context, &endorsed.sealed_key).ok()?;
+    let bytes = server.open_sealed(&context, &endorsed.sealed_key).ok()?;
     Signed::<KeyStatement>::parse(&bytes).ok()
 }
 
