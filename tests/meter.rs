@@ -72,30 +72,54 @@ fn replayed_and_foreign_vouchers_are_refused_with_registers_unchanged() {
         let foreign = other.path("voucher-1.json");
         let refused = world.run("meter", &["refill", "--voucher", foreign.to_str().unwrap()]);
         assert_eq!(refused.status.code(), Some(1), "{kind:?}: a voucher from another authority");
-        // A voucher of our authority for another meter.
-        let second = Command::new(assert_cmd::cargo::cargo_bin("meter"))
-            .current_dir(world.dir.path())
-            .args([
-                "--device",
-                "meter2",
-                "init",
-                "--meter-id",
-                "M-0002",
-                "--origin",
-                "15213",
-                "--authority",
-                "pa.id.json",
-            ])
-            .output()
-            .unwrap();
+        // A voucher of our authority for another meter (an emulated device in this directory).
+        let emulated = |args: &[&str]| {
+            Command::new(assert_cmd::cargo::cargo_bin("meter"))
+                .current_dir(world.dir.path())
+                .args(args)
+                .output()
+                .unwrap()
+        };
+        let second = emulated(&[
+            "--device",
+            "meter2",
+            "init",
+            "--meter-id",
+            "M-0002",
+            "--origin",
+            "15213",
+            "--authority",
+            "pa.id.json",
+        ]);
         std::fs::write(world.path("request-2.json"), second.stdout).unwrap();
         world.ok("postal-authority", &["--db", "pa.db", "--key", "pa.key", "certify", "request-2.json"], "cert-2.json");
         world.voucher("M-0002", "1", "voucher-m2.json");
         let wrong = world.run("meter", &["refill", "--voucher", "voucher-m2.json"]);
         assert_eq!(wrong.status.code(), Some(1));
         assert!(String::from_utf8_lossy(&wrong.stderr).contains("the voucher is for meter M-0002, not M-0001"));
-        assert_eq!(world.status(), before, "{kind:?}: registers unchanged");
+        // A second device made under this meter's id: the authority will not certify it, and
+        // it refuses this meter's next voucher (bound to the first device's key).
+        let clone = emulated(&[
+            "--device",
+            "clone",
+            "init",
+            "--meter-id",
+            "M-0001",
+            "--origin",
+            "15213",
+            "--authority",
+            "pa.id.json",
+        ]);
+        std::fs::write(world.path("request-clone.json"), clone.stdout).unwrap();
+        let certify =
+            world.run("postal-authority", &["--db", "pa.db", "--key", "pa.key", "certify", "request-clone.json"]);
+        assert_eq!(certify.status.code(), Some(1), "{kind:?}: a second key for one meter id");
+        assert!(String::from_utf8_lossy(&certify.stderr).contains("certified with another key"));
         world.voucher("M-0001", "1", "voucher-2.json");
+        let cloned = emulated(&["--device", "clone", "refill", "--voucher", "voucher-2.json"]);
+        assert_eq!(cloned.status.code(), Some(1), "{kind:?}: another device under the same id");
+        assert!(String::from_utf8_lossy(&cloned.stderr).contains("not this device's"));
+        assert_eq!(world.status(), before, "{kind:?}: registers unchanged");
         world.meter_ok(&["refill", "--voucher", "voucher-2.json"]);
         assert_eq!(registers(&world.status()).0, "11");
     });

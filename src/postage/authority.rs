@@ -70,6 +70,9 @@ impl MeterCertificate {
 pub struct Voucher {
     /// The one meter that may use it.
     pub meter_id: String,
+    /// The key id of that meter's certified coprocessor key: a device made later under the
+    /// same meter id has another key, and refuses the voucher.
+    pub key_id: KeyId,
     /// The meter's reset number it is for: its count of accepted refills plus one.
     pub reset_number: u64,
     /// Postage added to the descending register.
@@ -168,6 +171,16 @@ impl AuthorityBook {
         let body = check_request(request)?;
         let path = self.path.clone();
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db(&path))?;
+        let certified: Option<String> = tx
+            .query_row("SELECT key_id FROM certificates WHERE meter_id = ?1 LIMIT 1", [&body.meter_id], |r| r.get(0))
+            .optional()
+            .map_err(db(&path))?;
+        if let Some(key) = certified.filter(|k| *k != body.key_id.to_string()) {
+            return Err(Error::refused(format!(
+                "meter {} is certified with another key ({key}): one meter id, one device",
+                body.meter_id
+            )));
+        }
         let serial: i64 = tx
             .query_row("SELECT coalesce(max(serial), 0) + 1 FROM certificates", [], |r| r.get(0))
             .map_err(db(&path))?;
@@ -198,13 +211,14 @@ impl AuthorityBook {
         }
         let path = self.path.clone();
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db(&path))?;
-        let certified: Option<i64> = tx
-            .query_row("SELECT serial FROM certificates WHERE meter_id = ?1 LIMIT 1", [meter_id], |r| r.get(0))
+        let certified: Option<String> = tx
+            .query_row("SELECT key_id FROM certificates WHERE meter_id = ?1 LIMIT 1", [meter_id], |r| r.get(0))
             .optional()
             .map_err(db(&path))?;
-        if certified.is_none() {
+        let Some(key_id) = certified else {
             return Err(Error::refused(format!("meter {meter_id} has no certificate from this authority")));
-        }
+        };
+        let key_id = key_id.parse().map_err(|_| Error::malformed("a certificate's key id").at(path.display()))?;
         let next: i64 = tx
             .query_row("SELECT coalesce(max(reset_number), 0) + 1 FROM vouchers WHERE meter_id = ?1", [meter_id], |r| {
                 r.get(0)
@@ -212,6 +226,7 @@ impl AuthorityBook {
             .map_err(db(&path))?;
         let voucher = Voucher {
             meter_id: meter_id.to_string(),
+            key_id,
             reset_number: u64::try_from(next).expect("reset numbers are positive"),
             amount,
             issued_at: now,

@@ -476,14 +476,21 @@ impl Meter {
         append_log(&self.dir, LogEntry::Certificate { certificate: certificate.clone() })
     }
 
-    /// Adds a voucher's postage. Only the authority's voucher for this meter and for its next
-    /// reset number is accepted, so a voucher can be used once, on one meter.
+    /// Adds a voucher's postage. Only the authority's voucher for this meter (its id and its
+    /// coprocessor's key) and for its next reset number is accepted, so a voucher can be used
+    /// once, on one device.
     pub fn refill(&mut self, voucher: &Signed<Voucher>) -> Result<()> {
         let v = voucher.verify(&self.state.authority)?;
         if v.meter_id != self.state.meter_id {
             return Err(Error::refused(format!(
                 "the voucher is for meter {}, not {}",
                 v.meter_id, self.state.meter_id
+            )));
+        }
+        if v.key_id != self.state.key_id {
+            return Err(Error::refused(format!(
+                "the voucher is for meter {}'s device key {}, not this device's {}",
+                v.meter_id, v.key_id, self.state.key_id
             )));
         }
         let expected = self.state.resets + 1;
