@@ -430,6 +430,12 @@ fn generate() {
         c.ciphertext = None;
         c
     });
+    add("insufficient-evidence--no-offer", "not-what-i-ordered", &|w| {
+        let mut c = Case::paid(w, goods);
+        c.customer_side = true;
+        c.omit.push("offer.json");
+        c
+    });
     add("insufficient-evidence--no-epo", "paid-but-never-got-key", &|w| {
         let mut c = Case::paid(w, goods);
         c.customer_side = true;

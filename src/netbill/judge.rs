@@ -700,6 +700,9 @@ impl Case<'_> {
                 r.server_time, body.expires_at
             ));
         }
+        if pieces.all_offers().is_empty() {
+            return Ok(Some(receipt.clone())); // no offer in evidence to compare the payment with
+        }
         let offered = self.terms_differ.clone();
         let detail = offered.clone().unwrap_or_else(|| "the EPO paid matches the offer it accepts".into());
         if !self.note("paid-as-offered", offered.is_none(), detail) {
@@ -735,7 +738,15 @@ impl Case<'_> {
                 format!("the customer paid {} and the receipt gives her K", epo.price),
             );
         };
-        let promised = pieces.all_offers().iter().find_map(|o| o.unverified().goods);
+        let offers = pieces.all_offers();
+        if offers.is_empty() && self.claim == Claim::NotWhatIOrdered {
+            self.note("offer-present", false, format!("the offer the EPO accepts ({}) is not in evidence", epo.offer));
+            return (
+                Verdict::InsufficientEvidence,
+                "the offer is missing: what the merchant promised cannot be known".into(),
+            );
+        }
+        let promised = offers.iter().find_map(|o| o.unverified().goods);
         let examined = match presented {
             Presented::Ciphertext(source) => self.whole(source, epo, &key, promised.as_ref()),
             Presented::Proof(proof) => self.one_chunk(proof, epo, &key, promised.as_ref()),
