@@ -141,7 +141,7 @@ fn one_corrupted_chunk_of_a_gib_is_ruled_from_a_proof_under_10_kib_as_from_the_w
     let mut file = std::io::BufWriter::new(std::fs::File::create(world.path("film.enc")).unwrap());
     let (note, key) = deliver_to(&offer, &world.bookshop.keys, GIB, open, &mut file, now(), &mut |_| {}).unwrap();
     drop(file);
-    MerchantStore::open(&world.path("store")).unwrap().record_delivery(&offer, &note, &key).unwrap();
+    MerchantStore::create(&world.path("store")).unwrap().record_delivery(&offer, &note, &key).unwrap();
     world.write("delivery.json", note.to_json_pretty());
     buy(&world); // alice has 5, the film costs 1
 

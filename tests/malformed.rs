@@ -203,3 +203,41 @@ fn stdin_can_be_read_only_once() {
     let identity = std::fs::read_to_string(world.path("alice.id.json")).unwrap();
     fails(&world, "merchant-offer", &args, &identity, 2, &["standard input"]);
 }
+
+#[test]
+fn the_merchant_tools_never_make_a_store_they_were_only_to_read() {
+    let world = World::new();
+    let p = world.purchase("0.1", b"goods");
+    world.write("request.json", p.endorsed.to_json_pretty());
+    let (_, receipt) = world.settle(&world.path("request.json"));
+    world.write("receipt.json", receipt);
+    let cases: [(&str, &[&str]); 3] = [
+        ("merchant-record", &["--store", "nostore", "--server", "netbill.id.json", "receipt.json"]),
+        (
+            "epo-countersign",
+            &[
+                "--key",
+                "bookshop.key",
+                "--store",
+                "nostore",
+                "--customer",
+                "alice.id.json",
+                "--server",
+                "netbill.id.json",
+            ],
+        ),
+        ("key-fetch", &["answer", "--store", "nostore"]),
+    ];
+    let epo_id = p.epo.unverified().epo_id.to_string();
+    let key_request = world.tool("key-fetch").args(["request", "--key", "alice.key", "--epo-id", &epo_id]).output();
+    let key_request = String::from_utf8(key_request.unwrap().stdout).unwrap();
+    for (tool, args) in cases {
+        let stdin = match tool {
+            "epo-countersign" => p.epo.to_json_line(),
+            "key-fetch" => key_request.clone(),
+            _ => String::new(),
+        };
+        fails(&world, tool, args, &stdin, 66, &["nostore", "no merchant store here"]);
+        assert!(!world.path("nostore").exists(), "{tool} made the store");
+    }
+}

@@ -53,6 +53,38 @@ fn the_customer_recovers_k_from_the_merchant() {
     assert_eq!(fetch_and_decrypt(&world, &epo_id, &ciphertext, &["--store", "store"]), b"the goods");
 }
 
+/// A refusal that does not bind (here: an empty ledger under the same server key knows no
+/// accounts) is recorded by the merchant, then replaced by the payment that follows; a stale
+/// copy of it later changes nothing.
+#[test]
+fn the_merchant_recovers_k_for_her_after_a_refusal_that_did_not_bind() {
+    let world = World::new();
+    let p = world.purchase("0.5", b"the goods");
+    let request = world.write("request.json", p.endorsed.to_json_pretty());
+    world.tool("netbill-ledger").args(["--ledger", "empty.db", "init", "--key", "netbill.key"]).assert().success();
+    let refused = world
+        .tool("netbill-settle")
+        .args(["--ledger", "empty.db", "--key", "netbill.key"])
+        .arg(&request)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&refused.stdout).contains("unknown-account"));
+    let record = |receipt: &[u8]| {
+        world
+            .tool("merchant-record")
+            .args(["--store", "store", "--server", "netbill.id.json"])
+            .write_stdin(receipt)
+            .assert()
+    };
+    record(&refused.stdout).success();
+    let (code, paid) = world.settle(&request);
+    assert_eq!(code, 0);
+    record(paid.as_bytes()).success();
+    record(&refused.stdout).success();
+    let epo_id = p.epo.unverified().epo_id.to_string();
+    assert_eq!(fetch_and_decrypt(&world, &epo_id, &p.delivery.ciphertext, &["--store", "store"]), b"the goods");
+}
+
 #[test]
 fn nobody_else_can_fetch_her_key() {
     let world = World::new();

@@ -51,7 +51,7 @@ fn run(a: &Args) -> Result<ExitCode> {
     let merchant = cli::read_keys(&a.key)?;
     let offer = cli::read_signed::<Offer>(&a.offer)?;
     let size = cli::sized_file(&a.goods)?;
-    let store = MerchantStore::open(&a.store)?;
+    let store = MerchantStore::create(&a.store)?;
     let mut ciphertext = fsio::pending(&a.ciphertext)?;
     let progress = cli::Progress::bytes(2 * size, "encrypting");
     let open = || cli::buffered(&a.goods);

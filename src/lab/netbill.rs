@@ -157,7 +157,7 @@ impl NetBillRun {
     }
 
     fn merchant_store(&self) -> Option<MerchantStore> {
-        MerchantStore::open(&self.store).ok()
+        MerchantStore::create(&self.store).ok()
     }
 
     /// The merchant encrypts the goods under a fresh K (or misbehaves) and records the delivery.

@@ -54,9 +54,19 @@ pub struct MerchantStore {
 }
 
 impl MerchantStore {
-    /// Opens (creating if needed, mode 0700) the store at `dir`.
-    pub fn open(dir: &Path) -> Result<MerchantStore> {
+    /// Opens the store at `dir`, creating it (mode 0700) if needed: for recording deliveries.
+    pub fn create(dir: &Path) -> Result<MerchantStore> {
         fsio::create_private_dir(dir)?;
+        Ok(MerchantStore { dir: dir.to_path_buf() })
+    }
+
+    /// Opens the existing store at `dir`.
+    pub fn open(dir: &Path) -> Result<MerchantStore> {
+        if !dir.is_dir() {
+            return Err(
+                Error::new(ErrorKind::NoInput, "no merchant store here (goods-encrypt makes one)").at(dir.display())
+            );
+        }
         Ok(MerchantStore { dir: dir.to_path_buf() })
     }
 
@@ -124,19 +134,24 @@ impl MerchantStore {
         self.read(epo_id, "customer.json", Identity::parse)
     }
 
-    /// Records the server's receipt for a delivery; recording the same receipt again is a
-    /// no-op, a different one for the same EPO id is refused.
+    /// Records the server's receipt for a delivery. A refusal that does not bind the EPO id
+    /// (an unknown account, a bad signature, another server) answers one request only: a later
+    /// receipt replaces it, and it never replaces a binding one. Recording the same receipt
+    /// again is a no-op; a different binding receipt for the same EPO id is refused.
     pub fn record_receipt(&self, receipt: &Signed<Receipt>) -> Result<()> {
         let epo_id = &receipt.unverified().epo_id;
-        if let Some(existing) = self.receipt(epo_id)? {
-            if existing.digest() == receipt.digest() {
-                return Ok(());
+        let path = self.file(epo_id, "receipt.json");
+        match self.receipt(epo_id)? {
+            None => fsio::write_new(&path, receipt.to_json_pretty().as_bytes()),
+            Some(existing) if existing.digest() == receipt.digest() => Ok(()),
+            Some(existing) if !existing.unverified().binds() => {
+                fsio::write_atomic(&path, receipt.to_json_pretty().as_bytes())
             }
-            return Err(Error::refused(format!(
+            Some(_) if !receipt.unverified().binds() => Ok(()),
+            Some(_) => Err(Error::refused(format!(
                 "a different receipt for {epo_id} is already recorded; keep both as evidence"
-            )));
+            ))),
         }
-        fsio::write_new(&self.file(epo_id, "receipt.json"), receipt.to_json_pretty().as_bytes())
     }
 
     /// The receipt recorded for `epo_id`, if any.

@@ -122,6 +122,14 @@ pub struct Receipt {
     pub journal: Head,
 }
 
+impl Receipt {
+    /// Whether this is the server's final word on the EPO id: a payment, or a refusal that
+    /// binds ([`RefusalReason::binds`]).
+    pub fn binds(&self) -> bool {
+        self.reason.is_none_or(RefusalReason::binds)
+    }
+}
+
 impl Body for Receipt {
     const TYPE: &'static str = "netbill.receipt";
 

@@ -135,7 +135,7 @@ impl World {
 
     pub fn purchase_expiring(&self, price: &str, goods: &[u8], expires_at: Time) -> Pieces {
         let pieces = self.unrecorded_purchase(price, goods, expires_at);
-        let store = MerchantStore::open(&self.store).unwrap();
+        let store = MerchantStore::create(&self.store).unwrap();
         store.record_delivery(&pieces.offer, &pieces.delivery.note, &pieces.delivery.key).unwrap();
         let customer = std::fs::read(&self.alice.id_file).unwrap();
         store.record_endorsement(&pieces.endorsed, &customer).unwrap();
