@@ -72,7 +72,9 @@ fn the_station_accepts_a_piece_once_and_catches_the_copy() {
     let (world, _) = printed();
     render(&world, "letter.png", "pdf417");
     std::fs::copy(world.path("letter.png"), world.path("copy.png")).unwrap();
-    let (code, verdicts, summary) = sort(&world, "st.db", &[("letter.png", ADDRESS), ("copy.png", ADDRESS)], TODAY);
+    // The copy's address is read with the destination postal code: it still matches.
+    let with_code = format!("{ADDRESS} 20500");
+    let (code, verdicts, summary) = sort(&world, "st.db", &[("letter.png", ADDRESS), ("copy.png", &with_code)], TODAY);
     assert_eq!(code, 1);
     assert_eq!(verdicts[0]["accepted"], true, "{verdicts:?}");
     assert_eq!(verdicts[1]["reason"], "duplicate");
@@ -95,6 +97,7 @@ fn each_kind_of_bad_piece_is_rejected_for_its_reason() {
     garbage.save(world.path("garbage.png")).unwrap();
     let cases = [
         ("letter.png", "10 Downing Street, London", TODAY, "address-mismatch"),
+        ("letter.png", &format!("{ADDRESS} 20501"), TODAY, "address-mismatch"),
         ("letter.png", ADDRESS, "2027-06-01T00:00:00Z", "expired"),
         ("letter.png", ADDRESS, "2026-11-24T23:00:00Z", "post-dated"),
         ("forged.json", ADDRESS, TODAY, "bad-signature"),

@@ -58,20 +58,39 @@ impl Body for Indicium {
     const TYPE: &'static str = "postage.indicium";
 }
 
-/// An address in the form compared at sorting: ASCII letters upper-cased, every character
-/// that is not a letter or digit turned into a space, runs of spaces collapsed, trimmed.
-/// `"12 Main St.,\n Pittsburgh"` and `"12 MAIN ST PITTSBURGH"` normalize alike.
+/// An address in the form compared at sorting: Unicode compatibility-composed (NFKC, so an
+/// accent typed or scanned as a separate mark compares alike), letters upper-cased (all
+/// scripts: `"Musée"` and `"MUSÉE"` alike), every character that is not a letter or digit
+/// turned into a space, runs of spaces collapsed, trimmed. `"12 Main St.,\n Pittsburgh"` and
+/// `"12 MAIN ST PITTSBURGH"` normalize alike.
 pub fn normalize_address(address: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
     let mapped: String =
-        address.chars().map(|c| if c.is_alphanumeric() { c.to_ascii_uppercase() } else { ' ' }).collect();
+        address.nfkc().flat_map(char::to_uppercase).map(|c| if c.is_alphanumeric() { c } else { ' ' }).collect();
     mapped.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// SHA-256 of `"atomic-commerce address v1" 0x00 ‖ normalize_address(address)`.
 pub fn address_digest(address: &str) -> Hex<32> {
+    normalized_digest(&normalize_address(address))
+}
+
+/// [`address_digest`] of an address already in normal form.
+fn normalized_digest(normalized: &str) -> Hex<32> {
     let mut bytes = b"atomic-commerce address v1\0".to_vec();
-    bytes.extend_from_slice(normalize_address(address).as_bytes());
+    bytes.extend_from_slice(normalized.as_bytes());
     crate::crypto::sha256(&bytes)
+}
+
+/// Whether the address read at sorting is the one `indicium` was printed for: its digest
+/// matches, the sorter's reading in normal form, or that reading less a trailing postal code
+/// equal to the indicium's destination (sorters read the postal code with the address; the
+/// envelope's recipient text may leave it out).
+pub fn address_matches(read: &str, indicium: &Indicium) -> bool {
+    let read = normalize_address(read);
+    let code = normalize_address(&indicium.destination_postal_code);
+    let without_code = read.strip_suffix(&code).filter(|rest| rest.ends_with(' ')).map(str::trim_end);
+    [Some(read.as_str()), without_code].into_iter().flatten().any(|a| normalized_digest(a) == indicium.recipient_sha256)
 }
 
 /// Checks a postal code: 1–16 ASCII letters, digits, spaces or hyphens, starting with a
@@ -115,5 +134,12 @@ mod tests {
         assert_eq!(normalize_address("12 Main St.,\n  Pittsburgh, PA"), "12 MAIN ST PITTSBURGH PA");
         assert_eq!(address_digest("12 main st pittsburgh pa"), address_digest("12 Main St.,\nPittsburgh, PA"));
         assert_ne!(address_digest("12 Main St"), address_digest("13 Main St"));
+    }
+
+    #[test]
+    fn every_script_is_upper_cased_and_accents_compare_composed() {
+        assert_eq!(normalize_address("Musée du Louvre\nParis"), "MUSÉE DU LOUVRE PARIS");
+        assert_eq!(address_digest("MUSÉE DU LOUVRE, PARIS"), address_digest("muse\u{301}e du louvre paris"));
+        assert_eq!(normalize_address("Straße 5, Köln"), "STRASSE 5 KÖLN");
     }
 }

@@ -16,7 +16,7 @@ use crate::crypto::keys::Identity;
 use crate::doc::{Body, Signed};
 use crate::error::{Error, Result};
 use crate::postage::authority::MeterCertificate;
-use crate::postage::indicium::{Indicium, address_digest};
+use crate::postage::indicium::{Indicium, address_matches};
 
 /// Days an indicium stays valid after its date of mailing (about six months).
 pub const VALIDITY_DAYS: i64 = 183;
@@ -162,7 +162,7 @@ pub fn check(
     indicium
         .verify_with(cert.key_id, &key, &format!("meter {}", i.meter_id))
         .map_err(|e| (Reason::BadSignature, e.message().to_string()))?;
-    if address_digest(sorted_address) != i.recipient_sha256 {
+    if !address_matches(sorted_address, i) {
         return Err((
             Reason::AddressMismatch,
             "the address read at sorting is not the one the indicium was printed for".into(),
