@@ -32,7 +32,8 @@ fn main() {
     AuthorityBook::create(&d.join("pa.db"), &authority.identity_document()).unwrap();
     let mut book = AuthorityBook::open(&d.join("pa.db")).unwrap();
     let (mut meter, request) =
-        Meter::create(&d.join("meter"), DeviceChoice::Emulated, None, "M-1", "15213", authority.identity()).unwrap();
+        Meter::create(&d.join("meter"), DeviceChoice::Emulated, None, "M-1", "15213", authority.identity(), now)
+            .unwrap();
     let until = Day::of(now.plus(jiff::SignedDuration::from_hours(24 * 365)).unwrap());
     let certificate = book.certify(&request, &authority, today, until).unwrap();
     meter.install_certificate(&certificate).unwrap();

@@ -104,6 +104,22 @@ pub fn create_private_dir(path: &Path) -> Result<()> {
         .map_err(|e| Error::new(crate::ErrorKind::CannotCreate, e.to_string()).at(path.display()))
 }
 
+/// How the temporary files of atomic writes begin.
+const TEMP_PREFIX: &str = ".atomic-commerce-";
+
+/// Removes from `dir` the temporary files that writes killed before their rename left behind.
+/// Only for a directory whose writers the caller has excluded (by a lock).
+pub fn remove_stale_temporaries(dir: &Path) -> Result<()> {
+    let io = |e: std::io::Error| Error::io(&e).at(dir.display());
+    for entry in fs::read_dir(dir).map_err(io)? {
+        let entry = entry.map_err(io)?;
+        if entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
+            fs::remove_file(entry.path()).map_err(io)?;
+        }
+    }
+    Ok(())
+}
+
 fn temp_beside(path: &Path, secret: bool) -> Result<tempfile::NamedTempFile> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
@@ -111,7 +127,7 @@ fn temp_beside(path: &Path, secret: bool) -> Result<tempfile::NamedTempFile> {
     };
     use std::os::unix::fs::PermissionsExt;
     let mut builder = tempfile::Builder::new();
-    builder.prefix(".atomic-commerce-");
+    builder.prefix(TEMP_PREFIX);
     // Secrets are the owner's alone; other outputs are readable like any file a tool writes.
     builder.permissions(fs::Permissions::from_mode(if secret { 0o600 } else { 0o644 }));
     builder.tempfile_in(dir).map_err(|e| Error::new(crate::ErrorKind::CannotCreate, e.to_string()).at(path.display()))

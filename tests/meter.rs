@@ -149,6 +149,37 @@ fn a_flipped_byte_in_the_state_zeroizes_the_meter() {
     });
 }
 
+/// A state put back while the meter runs (between two prints of one stream) is caught at the
+/// next commit, not overwritten.
+#[test]
+fn a_state_changed_while_the_meter_runs_zeroizes_it() {
+    both(|kind| {
+        let world = PostWorld::new(kind);
+        let state = world.path("meter/state.json");
+        let old = std::fs::read(&state).unwrap();
+        let mut child = world
+            .command("meter", &["print", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let envelope = serde_json::from_str::<Value>(ENVELOPE).unwrap().to_string() + "\n";
+        std::io::Write::write_all(&mut stdin, envelope.as_bytes()).unwrap();
+        let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+        assert!(lines.next().is_some_and(|l| l.is_ok()), "{kind:?}: the first piece is printed");
+        std::fs::write(&state, &old).unwrap();
+        std::io::Write::write_all(&mut stdin, envelope.as_bytes()).unwrap();
+        drop(stdin);
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{kind:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("the state changed behind the meter's back"));
+        assert!(lines.next().is_none(), "{kind:?}: no second indicium");
+        assert!(world.path("meter/TAMPERED").exists());
+    });
+}
+
 #[test]
 fn opening_the_cover_zeroizes_the_keys() {
     both(|kind| {
@@ -212,6 +243,11 @@ fn sigkill_during_prints_loses_no_postage_and_never_reuses_a_sequence() {
             assert_eq!(p, &log[usize::try_from(p.unverified().sequence).unwrap() - 1], "one sequence, one indicium");
             verify(p, &world.certificate());
         }
+        let leftovers = std::fs::read_dir(world.path("meter")).unwrap().filter_map(|e| {
+            let name = e.unwrap().file_name().to_string_lossy().into_owned();
+            name.starts_with(".atomic-commerce-").then_some(name)
+        });
+        assert_eq!(leftovers.collect::<Vec<_>>(), Vec::<String>::new(), "{kind:?}: the next open cleans up");
     });
 }
 

@@ -120,7 +120,7 @@ fn run(a: Args) -> Result<ExitCode> {
     if let Action::Init { meter_id, origin, authority, coprocessor } = a.action {
         let authority = cli::read_identity(&authority)?;
         let pin = pin(a.pin_file.as_deref(), Some(&coprocessor))?;
-        let (_, request) = Meter::create(&dir, coprocessor, pin.as_ref(), &meter_id, &origin, authority)?;
+        let (_, request) = Meter::create(&dir, coprocessor, pin.as_ref(), &meter_id, &origin, authority, now)?;
         print(request.to_json_pretty())?;
         return Ok(ExitCode::SUCCESS);
     }

@@ -70,6 +70,7 @@ impl PostageRun {
             "M-1",
             "15213",
             authority.identity(),
+            now,
         )?;
         let valid_until = Day::of(now.plus(jiff::SignedDuration::from_hours(24 * 400))?);
         let certificate: Signed<MeterCertificate> = book.certify(&request, &authority, today, valid_until)?;

@@ -190,6 +190,8 @@ pub struct Meter {
     choice: DeviceChoice,
     device: Box<dyn Coprocessor>,
     state: MeterState,
+    /// The time the meter was opened at (a tamper found later is logged at it).
+    opened_at: Time,
     _lock: File,
 }
 
@@ -268,6 +270,7 @@ impl Meter {
         meter_id: &str,
         origin_postal_code: &str,
         authority: Identity,
+        now: Time,
     ) -> Result<(Meter, Signed<CertificateRequest>)> {
         crate::crypto::keys::check_name(meter_id)
             .map_err(|_| Error::usage(format!("invalid meter id {meter_id:?}")))?;
@@ -276,7 +279,7 @@ impl Meter {
             return Err(Error::new(ErrorKind::CannotCreate, "already exists; refusing to overwrite").at(dir.display()));
         }
         fsio::create_private_dir(dir)?;
-        let created = Self::provision(dir, choice, pin, meter_id, origin_postal_code, authority);
+        let created = Self::provision(dir, choice, pin, meter_id, origin_postal_code, authority, now);
         if created.is_err() {
             let _ = std::fs::remove_dir_all(dir); // a failed init leaves nothing behind
         }
@@ -290,6 +293,7 @@ impl Meter {
         meter_id: &str,
         origin_postal_code: &str,
         authority: Identity,
+        opened_at: Time,
     ) -> Result<(Meter, Signed<CertificateRequest>)> {
         let lock = lock(dir)?;
         fsio::write_new(&dir.join(DEVICE), Plain(choice.clone()).to_json_pretty().as_bytes())?;
@@ -310,8 +314,8 @@ impl Meter {
             last_indicium: None,
             last_voucher: None,
         };
-        let mut meter = Meter { dir: dir.to_path_buf(), choice, device, state: state.clone(), _lock: lock };
-        meter.commit(state)?;
+        let mut meter = Meter { dir: dir.to_path_buf(), choice, device, state: state.clone(), opened_at, _lock: lock };
+        meter.write_state(state)?;
         let request = CertificateRequest {
             meter_id: meter_id.to_string(),
             key_id,
@@ -337,13 +341,14 @@ impl Meter {
             return Err(Error::new(ErrorKind::NoInput, "no meter here; create one with `meter init`").at(dir.display()));
         }
         let lock = lock(dir)?;
+        fsio::remove_stale_temporaries(dir)?;
         let choice = Plain::<DeviceChoice>::parse(&fsio::read(&dir.join(DEVICE))?).at(dir.join(DEVICE).display())?;
         let mut device = device(dir, &choice, pin, false)?;
         let state = match load(dir, device.as_ref()) {
             Ok(state) => state,
             Err(reason) => return Err(tamper(dir, device.as_mut(), &reason, now)),
         };
-        let mut meter = Meter { dir: dir.to_path_buf(), choice, device, state, _lock: lock };
+        let mut meter = Meter { dir: dir.to_path_buf(), choice, device, state, opened_at: now, _lock: lock };
         match meter.repair_log() {
             Ok(()) => Ok(meter),
             Err(RepairError::Failed(e)) => Err(e),
@@ -351,8 +356,23 @@ impl Meter {
         }
     }
 
-    /// Seals and writes `state` (temporary file, fsync, rename): the commit point.
+    /// Checks that the state on disk is still the one this meter loaded or last wrote (any
+    /// change behind its back, even while it runs, is tamper), then writes `state`.
     fn commit(&mut self, state: MeterState) -> Result<()> {
+        match load(&self.dir, self.device.as_ref()) {
+            Ok(on_disk) if on_disk == self.state => self.write_state(state),
+            Ok(_) => Err(tamper(
+                &self.dir,
+                self.device.as_mut(),
+                "the state changed behind the meter's back",
+                self.opened_at,
+            )),
+            Err(reason) => Err(tamper(&self.dir, self.device.as_mut(), &reason, self.opened_at)),
+        }
+    }
+
+    /// Seals and writes `state` (temporary file, fsync, rename): the commit point.
+    fn write_state(&mut self, state: MeterState) -> Result<()> {
         state.check().map_err(Error::refused)?;
         let tag = Hex(self.device.seal_tag(&seal_message(&state))?);
         let sealed = SealedState { state, tag };
