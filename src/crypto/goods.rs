@@ -379,7 +379,23 @@ pub enum Chunk {
     },
 }
 
-/// Opens sealed chunk `i` with `key` and checks its plaintext against `promised`.
+/// What a chunk opened in place holds: its plaintext's length, whether that plaintext is what
+/// the commitment promised (`None`: none was made), and its leaf in the goods tree.
+struct Opened {
+    len: usize,
+    as_promised: Option<bool>,
+    leaf: Leaf,
+}
+
+impl Opened {
+    /// The chunk as a judge sees it, its plaintext the first `len` bytes of `opened`.
+    fn chunk(&self, opened: &[u8]) -> Chunk {
+        Chunk::Opened { data: opened[..self.len].to_vec(), as_promised: self.as_promised }
+    }
+}
+
+/// Opens sealed chunk `i` with `key`, in place, and checks its plaintext against `promised`
+/// (`None`: K does not open it).
 fn open_chunk(
     header: &Header,
     i: u64,
@@ -387,14 +403,15 @@ fn open_chunk(
     key: &aead::Key,
     aad: &[u8],
     promised: Option<&GoodsCommitment>,
-) -> Chunk {
-    let Some(opened) = key.open_in_place(header.nonce(i), aad, sealed) else { return Chunk::Sealed };
+) -> Option<Opened> {
+    let opened = key.open_in_place(header.nonce(i), aad, sealed)?;
     let (data, path) = opened.split_at(header.data_len(i).min(opened.len()));
+    let leaf = digest(data);
     let as_promised = promised.map(|p| {
         let path: Vec<Hex<32>> = path.chunks(32).filter_map(|h| h.try_into().ok().map(Hex)).collect();
-        p.size == header.size && merkle::verify(&p.root, header.chunks(), &Sha256::digest(data).into(), i, &path)
+        p.size == header.size && merkle::verify(&p.root, header.chunks(), &leaf, i, &path)
     });
-    Chunk::Opened { data: data.to_vec(), as_promised }
+    Some(Opened { len: data.len(), as_promised, leaf })
 }
 
 /// What decrypting a whole ciphertext found.
@@ -423,26 +440,22 @@ pub fn decrypt(
     let mut plain = Root::default();
     let mut first_fault = None;
     let open = |header: &Header, i, sealed: &mut Vec<u8>| {
-        let chunk = open_chunk(header, i, sealed, &aead, aad.get_or_init(|| header.aad(epo_id)), promised);
-        let leaf = match &chunk {
-            Chunk::Opened { data, .. } => Some(digest(data)),
-            Chunk::Sealed => None,
-        };
-        (chunk, leaf)
+        open_chunk(header, i, sealed, &aead, aad.get_or_init(|| header.aad(epo_id)), promised)
     };
-    let (header, ciphertext_root) = each_sealed(reader, open, |_, i, _, _, (chunk, leaf)| {
+    let (header, ciphertext_root) = each_sealed(reader, open, |_, i, sealed, _, opened| {
         if matches!(first_fault, Some((_, Chunk::Sealed))) {
             return Ok(());
         }
-        if let (Chunk::Opened { data, as_promised }, Some(leaf)) = (&chunk, leaf) {
-            plain.push(&leaf);
-            out.write_all(data).map_err(|e| Error::io(&e))?;
-            progress(data.len() as u64);
-            if *as_promised != Some(false) {
-                return Ok(());
-            }
+        let Some(opened) = opened else {
+            first_fault.get_or_insert((i, Chunk::Sealed));
+            return Ok(());
+        };
+        plain.push(&opened.leaf);
+        out.write_all(&sealed[..opened.len]).map_err(|e| Error::io(&e))?;
+        progress(opened.len as u64);
+        if opened.as_promised == Some(false) && first_fault.is_none() {
+            first_fault = Some((i, opened.chunk(sealed)));
         }
-        first_fault.get_or_insert((i, chunk));
         Ok(())
     })?;
     let goods = GoodsCommitment { size: header.size, root: plain.finish().unwrap_or(Hex([0; 32])) };
@@ -487,7 +500,9 @@ impl ChunkProof {
     pub fn open(&self, key: &Hex<32>, epo_id: &str, promised: Option<&GoodsCommitment>) -> Result<Chunk> {
         let header = Header::decode(&self.header.0)?;
         let mut sealed = self.chunk.clone();
-        Ok(open_chunk(&header, self.index, &mut sealed, &aead::Key::new(&key.0), &header.aad(epo_id), promised))
+        let opened =
+            open_chunk(&header, self.index, &mut sealed, &aead::Key::new(&key.0), &header.aad(epo_id), promised);
+        Ok(opened.map_or(Chunk::Sealed, |o| o.chunk(&sealed)))
     }
 }
 
