@@ -345,6 +345,14 @@ fn generate() {
         c.receipts = vec![corrupt(w, &c.receipts[0], |r| r.key = Some(Hex([7; 32])))];
         c
     });
+    add("server-at-fault--key-statement-not-the-merchants", "key-does-not-decrypt", &|w| {
+        let mut c = Case::paid(w, goods);
+        c.receipts = vec![corrupt(w, &c.receipts[0], |r| {
+            let statement = r.key_statement.as_ref().unwrap().unverified().clone();
+            r.key_statement = Some(Signed::sign(statement, &w.server.keys));
+        })];
+        c
+    });
     add("server-at-fault--paid-other-terms-than-offered", "charged-more-than-agreed", &|w| {
         let mut c = Case::paid(w, goods);
         let mut epo = c.pieces.epo.unverified().clone();
