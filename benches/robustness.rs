@@ -99,7 +99,7 @@ fn main() {
             let read = (0..VARIANTS)
                 .filter(|_| {
                     let degraded = degrade(&page, symbol.width(), symbol.height());
-                    barcode::read(&DynamicImage::ImageLuma8(degraded), symbology).is_ok_and(|b| b == payload)
+                    barcode::read(&DynamicImage::ImageLuma8(degraded), &[symbology]).is_ok_and(|b| b == payload)
                 })
                 .count();
             rates.push(format!("{:>3}/{VARIANTS}", read));

@@ -77,6 +77,11 @@ enum Step {
         output: Option<PathBuf>,
     },
     /// Rule on a bundle
+    ///
+    /// Prints the ruling. Exit status 0 when the claim is upheld; 1 when it is not, or a
+    /// person must decide (`upheld` is `no` or `undecided`). A bundle the judge cannot read,
+    /// or a signing key file readable by others, ends with an error on stderr and no ruling
+    /// (statuses as below; a refused key file is 1 too, with nothing on stdout).
     Rule {
         /// The bundle directory
         #[arg(value_name = "DIR")]

@@ -41,7 +41,12 @@ pub struct Args {
 
 #[derive(Debug, Subcommand)]
 enum Action {
-    /// Check the pieces of a manifest
+    /// Check pieces: print one verdict per piece, then a summary
+    ///
+    /// Exit status 0 when every piece is accepted, 1 when some piece is rejected (its verdict
+    /// says why). The run is refused before any piece is checked (status 1 too, but nothing on
+    /// stdout: no verdict, no summary) when a certificate is not the pinned authority's; a
+    /// script tells the two apart by the summary line.
     Check {
         /// Pieces: scans (PNG, JPEG) or indicium JSON files, or directories of them; the
         /// address the sorter read for `letter.png` is in `letter.png.address`
@@ -108,14 +113,10 @@ fn read_piece(
         return Signed::parse(&bytes).map_err(|e| (Reason::MalformedRecord, e.message().to_string()));
     }
     let image = image::load_from_memory(&bytes).map_err(|e| (Reason::Undecodable, format!("not an image: {e}")))?;
-    let tries = match symbology {
-        Some(s) => vec![s],
-        None => vec![Symbology::Pdf417, Symbology::Datamatrix],
-    };
-    let payload = tries
-        .into_iter()
-        .find_map(|s| barcode::read(&image, s).ok())
-        .ok_or_else(|| (Reason::Undecodable, "no readable symbol in the image".to_string()))?;
+    let any = [Symbology::Pdf417, Symbology::Datamatrix];
+    let symbologies = symbology.as_ref().map_or(&any[..], std::slice::from_ref);
+    let payload = barcode::read(&image, symbologies)
+        .map_err(|_| (Reason::Undecodable, "no readable symbol in the image".to_string()))?;
     let record = record::decode(&payload).map_err(|e| (Reason::MalformedRecord, e.message().to_string()))?;
     Ok(registry.with_certified_key(record))
 }
@@ -200,7 +201,9 @@ fn sidecar_entries(paths: &[PathBuf]) -> Result<Entries> {
                 .map_err(|e| Error::io(&e).at(path.display()))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| {
-                    p.extension().and_then(|x| x.to_str()).is_some_and(|x| ["png", "jpg", "jpeg", "json"].contains(&x))
+                    p.extension()
+                        .and_then(|x| x.to_str())
+                        .is_some_and(|x| ["png", "jpg", "jpeg", "json"].contains(&x.to_ascii_lowercase().as_str()))
                 })
                 .collect();
             found.sort();

@@ -86,15 +86,19 @@ pub fn draw(payload: &[u8], style: &Style) -> Result<GrayImage> {
 /// Angles (degrees) tried in turn when a PDF417 symbol does not read square.
 const DESKEW: [f32; 14] = [2.0, -2.0, 4.0, -4.0, 6.0, -6.0, 8.0, -8.0, 10.0, -10.0, 12.0, -12.0, 15.0, -15.0];
 
-/// Reads one symbol of `symbology` from an image and returns its payload bytes.
-pub fn read(image: &DynamicImage, symbology: Symbology) -> Result<Vec<u8>> {
-    let attempt = |img: DynamicImage| -> Option<Vec<u8>> {
+/// Reads one symbol of any of `symbologies` from an image and returns its payload bytes. The
+/// cheap attempts come first (the image, then binarized, then enlarged, each for every
+/// symbology in turn); only then is a PDF417 symbol sought at the deskew angles (Data Matrix
+/// reads at any angle).
+pub fn read(image: &DynamicImage, symbologies: &[Symbology]) -> Result<Vec<u8>> {
+    let attempt = |img: &DynamicImage, symbology: Symbology| -> Option<Vec<u8>> {
         let mut hints = DecodeHints { TryHarder: Some(true), ..Default::default() };
         hints.PossibleFormats = Some(HashSet::from([symbology.format()]));
-        let result = rxing::helpers::detect_in_image_with_hints(img, Some(symbology.format()), &mut hints).ok()?;
+        let result =
+            rxing::helpers::detect_in_image_with_hints(img.clone(), Some(symbology.format()), &mut hints).ok()?;
         result.getText().chars().map(|c| u8::try_from(u32::from(c)).ok()).collect()
     };
-    if let Some(bytes) = attempt(image.clone()) {
+    if let Some(bytes) = symbologies.iter().find_map(|s| attempt(image, *s)) {
         return Ok(bytes);
     }
     let gray = image.to_luma8();
@@ -107,12 +111,12 @@ pub fn read(image: &DynamicImage, symbology: Symbology) -> Result<Vec<u8>> {
     );
     let enlarged =
         image::imageops::resize(&gray, gray.width() * 2, gray.height() * 2, image::imageops::FilterType::Triangle);
-    for candidate in [binarized, enlarged] {
-        if let Some(bytes) = attempt(DynamicImage::ImageLuma8(candidate)) {
+    for candidate in [binarized, enlarged].map(DynamicImage::ImageLuma8) {
+        if let Some(bytes) = symbologies.iter().find_map(|s| attempt(&candidate, *s)) {
             return Ok(bytes);
         }
     }
-    if symbology == Symbology::Pdf417 {
+    if symbologies.contains(&Symbology::Pdf417) {
         for degrees in DESKEW {
             let turned = imageproc::geometric_transformations::rotate_about_center(
                 &gray,
@@ -120,7 +124,7 @@ pub fn read(image: &DynamicImage, symbology: Symbology) -> Result<Vec<u8>> {
                 imageproc::geometric_transformations::Interpolation::Bilinear,
                 Luma([255]),
             );
-            if let Some(bytes) = attempt(DynamicImage::ImageLuma8(turned)) {
+            if let Some(bytes) = attempt(&DynamicImage::ImageLuma8(turned), Symbology::Pdf417) {
                 return Ok(bytes);
             }
         }
@@ -137,9 +141,9 @@ mod tests {
         let payload: Vec<u8> = (0..=255u8).collect();
         for symbology in [Symbology::Pdf417, Symbology::Datamatrix] {
             let image = draw(&payload[..150], &Style { symbology, ..Style::default() }).unwrap();
-            assert_eq!(read(&DynamicImage::ImageLuma8(image), symbology).unwrap(), &payload[..150], "{symbology:?}");
+            assert_eq!(read(&DynamicImage::ImageLuma8(image), &[symbology]).unwrap(), &payload[..150], "{symbology:?}");
         }
         let rest = draw(&payload[150..], &Style::default()).unwrap();
-        assert_eq!(read(&DynamicImage::ImageLuma8(rest), Symbology::Pdf417).unwrap(), &payload[150..]);
+        assert_eq!(read(&DynamicImage::ImageLuma8(rest), &[Symbology::Pdf417]).unwrap(), &payload[150..]);
     }
 }
