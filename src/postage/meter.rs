@@ -22,7 +22,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Time;
 use crate::crypto::keys::{Identity, KeyId};
-use crate::doc::{Body, Hex, Plain, Signed};
+use crate::crypto::aead;
+use crate::doc::{Body, Hex, HexBytes, Plain, Signed};
 use crate::error::{Error, ErrorKind, Result, ResultExt};
 use crate::fsio;
 use crate::money::Amount;
@@ -82,12 +83,16 @@ impl MeterState {
     }
 }
 
-/// The sealed state file.
+/// The sealed state file: the state encrypted and authenticated (AES-256-GCM) under the state
+/// key, which the coprocessor derives from its sealing key (see [`state_key`]).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SealedState {
-    state: MeterState,
-    tag: Hex<32>,
+    /// The device key the state belongs to (also bound as associated data).
+    key_id: KeyId,
+    nonce: Hex<{ aead::NONCE_LEN }>,
+    /// `MeterState` as JSON, sealed.
+    sealed: HexBytes,
 }
 
 impl Body for SealedState {
@@ -219,20 +224,32 @@ fn lock(dir: &Path) -> Result<File> {
     Ok(file)
 }
 
-/// Reads and checks the sealed state; the error says what was wrong (a tamper reason).
+/// The state key: HMAC-SHA256, inside the coprocessor, of a fixed label under its sealing key
+/// (HKDF-Expand's one-block form), so only this device can open or make its state.
+fn state_key(device: &dyn Coprocessor) -> Result<zeroize::Zeroizing<[u8; 32]>> {
+    Ok(zeroize::Zeroizing::new(device.seal_tag(b"atomic-commerce meter state key v2\x01")?))
+}
+
+/// The associated data of a state sealed for device key `key_id`.
+fn state_aad(key_id: KeyId) -> Vec<u8> {
+    format!("atomic-commerce meter state v2\0{key_id}").into_bytes()
+}
+
+/// Reads, opens and checks the sealed state; the error says what was wrong (a tamper reason).
 fn load(dir: &Path, device: &dyn Coprocessor) -> std::result::Result<MeterState, String> {
     let bytes = std::fs::read(dir.join(STATE)).map_err(|e| format!("state unreadable: {e}"))?;
     let sealed = Plain::<SealedState>::parse(&bytes).map_err(|e| format!("state damaged: {}", e.message()))?;
-    let tag = device.seal_tag(&seal_message(&sealed.state)).map_err(|e| e.message().to_string())?;
-    if tag != sealed.tag.0 {
-        return Err("the state's seal does not verify".into());
-    }
-    sealed.state.check()?;
+    let key = state_key(device).map_err(|e| e.message().to_string())?;
+    let plain = aead::open(&key, sealed.nonce.0, &state_aad(sealed.key_id), &sealed.sealed.0)
+        .ok_or("the state's seal does not verify")?;
+    let state: MeterState =
+        serde_json::from_slice(&plain).map_err(|e| format!("the sealed state does not parse: {e}"))?;
+    state.check()?;
     let public = device.public_key().map_err(|e| e.message().to_string())?;
-    if KeyId::of(&public) != sealed.state.key_id {
+    if KeyId::of(&public) != state.key_id || state.key_id != sealed.key_id {
         return Err("the state belongs to another device key".into());
     }
-    Ok(sealed.state)
+    Ok(state)
 }
 
 /// Tamper response: zeroize the device, mark the meter (sticky), log it, and say so.
@@ -252,12 +269,6 @@ fn append_log(dir: &Path, entry: LogEntry) -> Result<()> {
     let mut file = File::options().create(true).append(true).open(&path).map_err(io)?;
     file.write_all(Plain(entry).to_json_line().as_bytes()).map_err(io)?;
     file.sync_all().map_err(io)
-}
-
-fn seal_message(state: &MeterState) -> Vec<u8> {
-    let mut m = b"atomic-commerce meter state v1\0".to_vec();
-    m.extend_from_slice(&serde_json_canonicalizer::to_vec(state).expect("serializable"));
-    m
 }
 
 impl Meter {
@@ -374,10 +385,13 @@ impl Meter {
     /// Seals and writes `state` (temporary file, fsync, rename): the commit point.
     fn write_state(&mut self, state: MeterState) -> Result<()> {
         state.check().map_err(Error::refused)?;
-        let tag = Hex(self.device.seal_tag(&seal_message(&state))?);
-        let sealed = SealedState { state, tag };
-        fsio::write_atomic(&self.dir.join(STATE), Plain(sealed.clone()).to_json_pretty().as_bytes())?;
-        self.state = sealed.state;
+        let key = state_key(self.device.as_ref())?;
+        let nonce = crate::crypto::random::<{ aead::NONCE_LEN }>();
+        let plain = zeroize::Zeroizing::new(serde_json::to_vec(&state).expect("serializable"));
+        let sealed = aead::seal(&key, nonce, &state_aad(state.key_id), &plain);
+        let file = SealedState { key_id: state.key_id, nonce: Hex(nonce), sealed: HexBytes(sealed) };
+        fsio::write_atomic(&self.dir.join(STATE), Plain(file).to_json_pretty().as_bytes())?;
+        self.state = state;
         Ok(())
     }
 
