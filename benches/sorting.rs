@@ -39,6 +39,7 @@ fn main() {
     meter.install_certificate(&certificate).unwrap();
     meter.refill(&book.voucher("M-1", "1000".parse().unwrap(), &authority, now).unwrap()).unwrap();
     let envelope = Envelope {
+        sender: None,
         recipient: ADDRESS.into(),
         destination_postal_code: "20500".into(),
         postage: "0.73".parse().unwrap(),

@@ -32,7 +32,17 @@ fn printing_debits_the_registers_and_signs_with_the_certified_key() {
     both(|kind| {
         let world = PostWorld::new(kind);
         let first = Signed::<Indicium>::parse(&world.meter_ok(&["print", "envelope.json"])).unwrap();
-        let second = Signed::<Indicium>::parse(&world.meter_ok(&["print", "envelope.json"])).unwrap();
+        // The second envelope names its sender: the meter's log keeps it with the piece.
+        let mut with_sender: Value = serde_json::from_str(ENVELOPE).unwrap();
+        with_sender["sender"] = "Carnegie Mellon University\nPittsburgh PA 15213".into();
+        std::fs::write(world.path("with-sender.json"), with_sender.to_string()).unwrap();
+        let second = Signed::<Indicium>::parse(&world.meter_ok(&["print", "with-sender.json"])).unwrap();
+        let senders: Vec<Option<String>> = world
+            .log()
+            .into_iter()
+            .filter_map(|e| if let LogEntry::Print { sender, .. } = e { Some(sender) } else { None })
+            .collect();
+        assert_eq!(senders, [None, Some("Carnegie Mellon University\nPittsburgh PA 15213".into())], "{kind:?}");
         verify(&first, &world.certificate());
         verify(&second, &world.certificate());
         let (a, b) = (first.unverified(), second.unverified());
@@ -230,7 +240,7 @@ fn sigkill_during_prints_loses_no_postage_and_never_reuses_a_sequence() {
         let log: Vec<Signed<Indicium>> = world
             .log()
             .into_iter()
-            .filter_map(|e| if let LogEntry::Print { indicium } = e { Some(indicium) } else { None })
+            .filter_map(|e| if let LogEntry::Print { indicium, .. } = e { Some(indicium) } else { None })
             .collect();
         let sequences: Vec<u64> = log.iter().map(|i| i.unverified().sequence).collect();
         assert_eq!(sequences, (1..=sequence).collect::<Vec<_>>(), "{kind:?}: unique and gap-free");

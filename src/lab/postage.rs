@@ -78,6 +78,7 @@ impl PostageRun {
         meter.refill(&book.voucher("M-1", "10".parse()?, &authority, now)?)?;
         let registry = Registry::new(&authority.identity(), &[certificate])?;
         let envelope = Envelope {
+            sender: None,
             recipient: ADDRESS.into(),
             destination_postal_code: "20500".into(),
             postage: "0.5".parse()?,

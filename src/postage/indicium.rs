@@ -12,6 +12,10 @@ use crate::money::Amount;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Envelope {
+    /// The sender (return address), if given: not in the indicium, which names the meter's
+    /// licensed origin instead, but kept in the meter's log with the piece.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender: Option<String>,
     /// The recipient's address, as written on the envelope (lines separated by newlines).
     pub recipient: String,
     /// The destination postal code.
@@ -110,6 +114,9 @@ impl Envelope {
         check_postal_code(&envelope.destination_postal_code)?;
         if normalize_address(&envelope.recipient).is_empty() {
             return Err(Error::malformed("the envelope has no recipient address"));
+        }
+        if envelope.sender.as_deref().is_some_and(|s| normalize_address(s).is_empty()) {
+            return Err(Error::malformed("the envelope's sender is empty (leave it out instead)"));
         }
         if envelope.postage == Amount::ZERO {
             return Err(Error::malformed("the postage must be greater than zero"));

@@ -21,8 +21,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Time;
-use crate::crypto::keys::{Identity, KeyId};
 use crate::crypto::aead;
+use crate::crypto::keys::{Identity, KeyId};
 use crate::doc::{Body, Hex, HexBytes, Plain, Signed};
 use crate::error::{Error, ErrorKind, Result, ResultExt};
 use crate::fsio;
@@ -61,6 +61,9 @@ pub struct MeterState {
     /// The last indicium, kept for re-issue and for repairing the log.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_indicium: Option<Signed<Indicium>>,
+    /// The sender of the last indicium's envelope, if it named one (for repairing the log).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_sender: Option<String>,
     /// The last voucher, kept for repairing the log.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_voucher: Option<Signed<Voucher>>,
@@ -111,6 +114,9 @@ pub enum LogEntry {
     Print {
         /// The indicium.
         indicium: Signed<Indicium>,
+        /// The envelope's sender, when it named one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sender: Option<String>,
     },
     /// A refill was accepted.
     Refill {
@@ -323,6 +329,7 @@ impl Meter {
             sequence: 0,
             resets: 0,
             last_indicium: None,
+            last_sender: None,
             last_voucher: None,
         };
         let mut meter = Meter { dir: dir.to_path_buf(), choice, device, state: state.clone(), opened_at, _lock: lock };
@@ -434,7 +441,7 @@ impl Meter {
         self.cut_torn_log_line()?;
         let log = self.log()?;
         let last_print = log.iter().rev().find_map(|e| match e {
-            LogEntry::Print { indicium } => Some(indicium.unverified().sequence),
+            LogEntry::Print { indicium, .. } => Some(indicium.unverified().sequence),
             _ => None,
         });
         let last_refill = log.iter().rev().find_map(|e| match e {
@@ -458,7 +465,7 @@ impl Meter {
         if let Some(i) = &self.state.last_indicium
             && last_print < Some(i.unverified().sequence)
         {
-            append_log(&self.dir, LogEntry::Print { indicium: i.clone() })?;
+            append_log(&self.dir, LogEntry::Print { indicium: i.clone(), sender: self.state.last_sender.clone() })?;
         }
         Ok(())
     }
@@ -589,8 +596,9 @@ impl Meter {
         };
         let indicium = Signed::sign_with(indicium, next.key_id, |m| self.device.sign(m))?;
         next.last_indicium = Some(indicium.clone());
+        next.last_sender = envelope.sender.clone();
         self.commit(next)?;
-        append_log(&self.dir, LogEntry::Print { indicium: indicium.clone() })?;
+        append_log(&self.dir, LogEntry::Print { indicium: indicium.clone(), sender: envelope.sender.clone() })?;
         Ok(indicium)
     }
 
@@ -604,7 +612,7 @@ impl Meter {
         self.log()?
             .into_iter()
             .find_map(|e| match e {
-                LogEntry::Print { indicium } if indicium.unverified().sequence == wanted => Some(indicium),
+                LogEntry::Print { indicium, .. } if indicium.unverified().sequence == wanted => Some(indicium),
                 _ => None,
             })
             .ok_or_else(|| Error::new(ErrorKind::NoInput, format!("no indicium with sequence {wanted}")))
