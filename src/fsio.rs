@@ -59,10 +59,23 @@ pub fn pending(path: &Path) -> Result<Pending> {
 impl Pending {
     /// Syncs the file and puts it at its path, replacing any file there.
     pub fn persist(self) -> Result<()> {
+        self.put(true)
+    }
+
+    /// Syncs the file and puts it at its path, which must not exist (status 73 if it does).
+    pub fn persist_new(self) -> Result<()> {
+        self.put(false)
+    }
+
+    fn put(self, replace: bool) -> Result<()> {
         let io = |e: std::io::Error| Error::io(&e).at(self.path.display());
         let tmp = self.file.into_inner().map_err(|e| io(e.into_error()))?;
         tmp.as_file().sync_all().map_err(io)?;
-        tmp.persist(&self.path).map_err(|e| io(e.error))?;
+        if replace {
+            tmp.persist(&self.path).map_err(|e| io(e.error))?;
+        } else {
+            tmp.persist_noclobber(&self.path).map_err(|e| io(e.error))?;
+        }
         sync_parent(&self.path)
     }
 }

@@ -42,32 +42,35 @@ fn the_price_depends_on_who_asks() {
     assert!(String::from_utf8_lossy(&missing.stderr).contains("catalog.json: no product \"nonesuch\""));
 }
 
+/// goods-encrypt of `goods` for the offer in `offer.json`, into `goods.enc`.
+fn encrypt(world: &World, goods: &str) -> assert_cmd::assert::Assert {
+    world
+        .tool("goods-encrypt")
+        .args(["--key", "bookshop.key", "--offer", "offer.json", "--goods", goods])
+        .args(["--store", "store", "--ciphertext", "goods.enc"])
+        .assert()
+}
+
 #[test]
 fn goods_that_break_the_offers_promise_are_not_delivered() {
     let world = World::new();
     catalog(&world);
     std::fs::write(world.path("offer.json"), offer(&world, "alice.id.json", "p").stdout).unwrap();
     world.write("other.txt", "other goods\n");
-    world
-        .tool("goods-encrypt")
-        .args([
-            "--key",
-            "bookshop.key",
-            "--offer",
-            "offer.json",
-            "--goods",
-            "other.txt",
-            "--store",
-            "store",
-            "--ciphertext",
-            "goods.enc",
-        ])
-        .assert()
-        .code(1)
-        .stdout("")
-        .stderr(predicates::str::contains("other.txt: 12 bytes with root"));
+    encrypt(&world, "other.txt").code(1).stdout("").stderr(predicates::str::contains("other.txt: 12 bytes with root"));
     assert!(!world.path("goods.enc").exists());
     assert_eq!(std::fs::read_dir(world.path("store")).map(|d| d.count()).unwrap_or(0), 0, "nothing recorded");
+}
+
+#[test]
+fn a_ciphertext_is_never_overwritten() {
+    let world = World::new();
+    catalog(&world);
+    std::fs::write(world.path("offer.json"), offer(&world, "alice.id.json", "p").stdout).unwrap();
+    world.write("goods.enc", "a ciphertext sold before\n");
+    encrypt(&world, "goods.txt").code(73).stdout("").stderr(predicates::str::contains("goods.enc: exists already"));
+    assert_eq!(std::fs::read(world.path("goods.enc")).unwrap(), b"a ciphertext sold before\n");
+    assert!(!world.path("store").exists(), "nothing recorded");
 }
 
 #[test]

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use crate::cli::{self, Clock};
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Result};
 use crate::fsio;
 use crate::netbill::delivery::deliver_to;
 use crate::netbill::merchant_store::MerchantStore;
@@ -34,7 +34,7 @@ pub struct Args {
     /// The merchant's store directory (created if missing)
     #[arg(long, value_name = "DIR", env = "NETBILL_MERCHANT_STORE")]
     store: PathBuf,
-    /// Where to write the ciphertext
+    /// Where to write the ciphertext (a new file: an existing one is never replaced)
     #[arg(long, value_name = "FILE")]
     ciphertext: PathBuf,
     /// Write the delivery note here instead of stdout
@@ -48,6 +48,11 @@ crate::cli::entry_points!("goods-encrypt", |a: Args| run(&a));
 
 fn run(a: &Args) -> Result<ExitCode> {
     cli::ensure_distinct(&a.goods, Some(&a.ciphertext))?;
+    if a.ciphertext.exists() {
+        // It may be a ciphertext already sold: its buyers' EPOs sign its root.
+        return Err(Error::new(ErrorKind::CannotCreate, "exists already; refusing to overwrite a ciphertext")
+            .at(a.ciphertext.display()));
+    }
     let merchant = cli::read_keys(&a.key)?;
     let offer = cli::read_signed::<Offer>(&a.offer)?;
     let size = cli::sized_file(&a.goods)?;
@@ -60,7 +65,7 @@ fn run(a: &Args) -> Result<ExitCode> {
             .map_err(|e| cli::in_files(e, &[("offer", &a.offer), ("goods", &a.goods)]))?;
     // The store commits first: a ciphertext must never exist without its key on record.
     store.record_delivery(&offer, &note, &key)?;
-    ciphertext.persist()?;
+    ciphertext.persist_new()?;
     cli::write_output(a.output.as_deref(), note.to_json_pretty().as_bytes())?;
     Ok(ExitCode::SUCCESS)
 }
