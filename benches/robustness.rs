@@ -94,7 +94,7 @@ fn main() {
     for (name, degrade) in &degradations {
         let mut rates = Vec::new();
         for symbology in [Symbology::Pdf417, Symbology::Datamatrix] {
-            let symbol = barcode::draw(&payload, &Style { symbology, ..Style::default() }).unwrap();
+            let symbol = barcode::draw(&payload, &Style::of(symbology)).unwrap();
             let page = envelope(&symbol);
             let read = (0..VARIANTS)
                 .filter(|_| {

@@ -52,7 +52,7 @@ fn main() {
     for symbology in [Symbology::Pdf417, Symbology::Datamatrix] {
         for _ in 0..n {
             let indicium = meter.print(&envelope, now).unwrap();
-            let style = Style { symbology, ..Style::default() };
+            let style = Style::of(symbology);
             let image = barcode::draw(&record::encode(&indicium).unwrap(), &style).unwrap();
             let mut png = Vec::new();
             image.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).unwrap();

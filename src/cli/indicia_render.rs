@@ -27,9 +27,9 @@ pub struct Args {
     /// The symbology
     #[arg(long, value_enum, default_value = "pdf417")]
     symbology: Symbology,
-    /// Pixels per module
-    #[arg(long, default_value_t = 3)]
-    module: u32,
+    /// Pixels per module [default: 3 for PDF417, 4 for Data Matrix]
+    #[arg(long)]
+    module: Option<u32>,
     /// White border around the symbol, in modules
     #[arg(long, default_value_t = 2)]
     quiet_zone: u32,
@@ -67,7 +67,8 @@ fn draw_text(img: &mut GrayImage, x: u32, y: u32, text: &str, scale: u32) {
 fn run(a: &Args) -> Result<ExitCode> {
     let indicium = cli::read_signed::<Indicium>(&a.indicium)?;
     let payload = record::encode(&indicium).at(cli::display(&a.indicium))?;
-    let style = Style { symbology: a.symbology, module: a.module, quiet_zone: a.quiet_zone, ec_level: a.ec_level };
+    let module = a.module.unwrap_or(Style::of(a.symbology).module);
+    let style = Style { symbology: a.symbology, module, quiet_zone: a.quiet_zone, ec_level: a.ec_level };
     let symbol = barcode::draw(&payload, &style)?;
     let i = indicium.unverified();
     let lines = [
