@@ -276,6 +276,34 @@ fn a_pin_on_the_command_line_is_refused() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("a PIN in the URI is refused"));
 }
 
+/// The URI's serial and slot-id select the token too: a token labelled right but with another
+/// serial is not the one meant.
+#[test]
+fn a_token_must_match_every_attribute_the_uri_names() {
+    let world = PostWorld::new(Kind::Pkcs11);
+    let serial = Command::new("softhsm2-util")
+        .args(["--show-slots"])
+        .env("SOFTHSM2_CONF", world.path("softhsm2.conf"))
+        .output()
+        .unwrap();
+    let slots = String::from_utf8_lossy(&serial.stdout).into_owned();
+    let serial = slots.lines().find_map(|l| l.trim().strip_prefix("Serial number:")).unwrap().trim().to_string();
+    let init = |uri: &str| {
+        Command::new(assert_cmd::cargo::cargo_bin("meter"))
+            .current_dir(world.dir.path())
+            .env("SOFTHSM2_CONF", world.path("softhsm2.conf"))
+            .args(["--device", &format!("m-{}", uri.len()), "--pin-file", "pin", "init", "--meter-id", "M-9"])
+            .args(["--origin", "15213", "--authority", "pa.id.json", "--coprocessor", uri])
+            .output()
+            .unwrap()
+    };
+    let wrong = init("pkcs11:token=meter;object=M-9;serial=0000000000000000");
+    assert_eq!(wrong.status.code(), Some(66), "{}", String::from_utf8_lossy(&wrong.stderr));
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("no PKCS#11 token matches the URI"));
+    let right = init(&format!("pkcs11:token=meter;object=M-9;serial={serial}"));
+    assert!(right.status.success(), "{}", String::from_utf8_lossy(&right.stderr));
+}
+
 #[test]
 fn a_torn_last_log_line_is_cut_and_a_rolled_back_state_is_tamper() {
     both(|kind| {

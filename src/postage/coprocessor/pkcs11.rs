@@ -37,6 +37,15 @@ pub struct Pkcs11Uri {
     pub module_path: Option<String>,
     /// Where the PIN comes from (`file:<path>`), if given.
     pub pin_source: Option<String>,
+    /// The token's serial number, manufacturer and model, and the slot id, when the URI names
+    /// them: a token must match every one given.
+    pub serial: Option<String>,
+    /// See `serial`.
+    pub manufacturer: Option<String>,
+    /// See `serial`.
+    pub model: Option<String>,
+    /// See `serial`.
+    pub slot_id: Option<u64>,
 }
 
 fn percent_decode(s: &str) -> Result<String> {
@@ -63,7 +72,16 @@ impl Pkcs11Uri {
     pub fn parse(uri: &str) -> Result<Pkcs11Uri> {
         let rest = uri.strip_prefix("pkcs11:").ok_or_else(|| Error::usage("a PKCS#11 URI starts with pkcs11:"))?;
         let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-        let mut parsed = Pkcs11Uri { token: String::new(), object: String::new(), module_path: None, pin_source: None };
+        let mut parsed = Pkcs11Uri {
+            token: String::new(),
+            object: String::new(),
+            module_path: None,
+            pin_source: None,
+            serial: None,
+            manufacturer: None,
+            model: None,
+            slot_id: None,
+        };
         let pairs = path.split(';').chain(query.split('&')).filter(|p| !p.is_empty());
         for pair in pairs {
             let (name, value) = pair
@@ -75,12 +93,19 @@ impl Pkcs11Uri {
                 "object" => parsed.object = value,
                 "module-path" => parsed.module_path = Some(value),
                 "pin-source" => parsed.pin_source = Some(value),
+                "serial" => parsed.serial = Some(value),
+                "manufacturer" => parsed.manufacturer = Some(value),
+                "model" => parsed.model = Some(value),
+                "slot-id" => {
+                    let id = value.parse().map_err(|_| Error::usage(format!("invalid slot-id {value:?}")))?;
+                    parsed.slot_id = Some(id);
+                }
                 "pin-value" => {
                     return Err(Error::usage(
                         "a PIN in the URI is refused: use pin-source=file:…, --pin-file or METER_PIN",
                     ));
                 }
-                _ => {} // other RFC 7512 attributes (type, id, serial, …) do not select anything here
+                _ => {} // other RFC 7512 attributes (type, id, library-…) do not select anything here
             }
         }
         if parsed.token.is_empty() || parsed.object.is_empty() {
@@ -123,10 +148,26 @@ impl Pkcs11Device {
     fn session(uri: &Pkcs11Uri, pin: &AuthPin) -> Result<Session> {
         let ctx = context(uri.module_path.as_deref().unwrap_or(DEFAULT_MODULE))?;
         let slots = ctx.get_slots_with_initialized_token().map_err(p11("listing slots"))?;
-        let slot = slots
-            .into_iter()
-            .find(|s| ctx.get_token_info(*s).is_ok_and(|t| t.label() == uri.token))
-            .ok_or_else(|| Error::new(ErrorKind::NoInput, format!("no PKCS#11 token labelled {:?}", uri.token)))?;
+        let matches = |slot: &cryptoki::slot::Slot| {
+            let given = |wanted: &Option<String>, actual: &str| wanted.as_deref().is_none_or(|w| w == actual);
+            uri.slot_id.is_none_or(|id| id == slot.id())
+                && ctx.get_token_info(*slot).is_ok_and(|t| {
+                    t.label() == uri.token
+                        && given(&uri.serial, t.serial_number())
+                        && given(&uri.manufacturer, t.manufacturer_id())
+                        && given(&uri.model, t.model())
+                })
+        };
+        let mut found = slots.into_iter().filter(matches);
+        let slot = found.next().ok_or_else(|| {
+            Error::new(ErrorKind::NoInput, format!("no PKCS#11 token matches the URI (label {:?})", uri.token))
+        })?;
+        if found.next().is_some() {
+            return Err(Error::usage(format!(
+                "several PKCS#11 tokens are labelled {:?}: name one with serial= or slot-id= in the URI",
+                uri.token
+            )));
+        }
         let session = ctx.open_rw_session(slot).map_err(p11("opening a session"))?;
         match session.login(UserType::User, Some(pin)) {
             Ok(()) | Err(P11Error::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => Ok(session),
