@@ -13,7 +13,7 @@ fn fails(world: &World, tool: &str, args: &[&str], stdin: &str, code: i32, needl
     assert_eq!(out.status.code(), Some(code), "{tool} {args:?}: {stderr}");
     assert!(out.stdout.is_empty(), "{tool} printed {:?}", String::from_utf8_lossy(&out.stdout));
     assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
-    assert!(stderr.starts_with(&format!("{tool}: ")) || code == 2, "{stderr}");
+    assert!(stderr.starts_with(&format!("{tool}: ")), "{stderr}");
     for n in needles {
         assert!(stderr.contains(n), "{stderr:?} lacks {n:?}");
     }

@@ -126,9 +126,13 @@ pub fn run<A: FromArgMatches>(cmd: clap::Command, tool: impl FnOnce(A) -> Result
     let name = cmd.get_name().to_string();
     let args = match cmd.try_get_matches().and_then(|m| A::from_arg_matches(&m)) {
         Ok(args) => args,
+        Err(e) if e.use_stderr() => {
+            eprintln!("{name}: {}", usage_line(&e));
+            return ExitCode::from(ErrorKind::Usage.exit_code());
+        }
         Err(e) => {
-            let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { ErrorKind::Usage.exit_code() } else { 0 });
+            let _ = e.print(); // --help, --version
+            return ExitCode::SUCCESS;
         }
     };
     match tool(args) {
@@ -139,6 +143,16 @@ pub fn run<A: FromArgMatches>(cmd: clap::Command, tool: impl FnOnce(A) -> Result
             ExitCode::from(e.kind().exit_code())
         }
     }
+}
+
+/// A command-line error of clap's in one line: its message without the "error: " prefix, the
+/// usage block and the pointer to `--help`, which it ends with instead.
+fn usage_line(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let text = text.strip_prefix("error: ").unwrap_or(&text);
+    let message = text.split("\n\n").next().unwrap_or(text);
+    let words: Vec<&str> = message.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    format!("{} (see --help)", words.join(" "))
 }
 
 /// The clap command of an `Args`/`Parser` type, named and finished.
