@@ -195,3 +195,45 @@ fn the_whole_purchase_through_the_tools_is_settled_once() {
     assert_eq!(goods, b"the goods\n");
     assert_eq!(world.balance("alice").to_string(), "4.93");
 }
+
+/// epo-countersign checks the EPO against the merchant's own offer and delivery, the server
+/// and the clock before it commits to anything: each mismatch is refused and nothing recorded.
+#[test]
+fn the_merchant_countersigns_only_the_epo_of_his_offer_and_delivery() {
+    use atomic_commerce::doc::{Hex, Signed};
+    let world = World::new();
+    let p = world.unrecorded_purchase(
+        "0.1",
+        b"goods",
+        crate::common::now().plus(jiff::SignedDuration::from_hours(1)).unwrap(),
+    );
+    atomic_commerce::netbill::merchant_store::MerchantStore::create(&world.store)
+        .unwrap()
+        .record_delivery(&p.offer, &p.delivery.note, &p.delivery.key)
+        .unwrap();
+    let altered = |edit: &dyn Fn(&mut atomic_commerce::netbill::epo::Epo)| {
+        let mut epo = p.epo.unverified().clone();
+        edit(&mut epo);
+        Signed::sign(epo, &world.alice.keys).to_json_line()
+    };
+    let cases: [(String, &str); 5] = [
+        (altered(&|e| e.price = "0.01".parse().unwrap()), "differs from the offered"),
+        (altered(&|e| e.ciphertext_root = Hex([1; 32])), "another ciphertext than the one delivered"),
+        (altered(&|e| e.server = world.alice.keys.key_id()), "the EPO names server"),
+        (altered(&|e| e.expires_at = "2026-11-25T11:00:00Z".parse().unwrap()), "the EPO expired"),
+        (Signed::sign(p.epo.unverified().clone(), &world.bookshop.keys).to_json_line(), "not by alice"),
+    ];
+    for (epo, needle) in cases {
+        world
+            .tool("epo-countersign")
+            .args(["--key", "bookshop.key", "--store", "store", "--customer", "alice.id.json"])
+            .args(["--server", "netbill.id.json"])
+            .write_stdin(epo)
+            .assert()
+            .code(1)
+            .stdout("")
+            .stderr(predicates::str::contains(needle));
+    }
+    let epo_id = p.epo.unverified().epo_id.to_string();
+    assert!(!world.store.join(epo_id).join("endorsed.json").exists(), "nothing countersigned");
+}
