@@ -201,6 +201,10 @@ pub struct Meter {
     choice: DeviceChoice,
     device: Box<dyn Coprocessor>,
     state: MeterState,
+    /// The state key (see [`state_key`]), derived once.
+    state_key: zeroize::Zeroizing<[u8; 32]>,
+    /// SHA-256 of `state.json` as this meter loaded or last wrote it.
+    on_disk: Hex<32>,
     /// The time the meter was opened at (a tamper found later is logged at it).
     opened_at: Time,
     _lock: File,
@@ -241,8 +245,11 @@ fn state_aad(key_id: KeyId) -> Vec<u8> {
     format!("atomic-commerce meter state v2\0{key_id}").into_bytes()
 }
 
+/// The state as loaded: the state itself, the key that opened it, and the digest of its file.
+type Loaded = (MeterState, zeroize::Zeroizing<[u8; 32]>, Hex<32>);
+
 /// Reads, opens and checks the sealed state; the error says what was wrong (a tamper reason).
-fn load(dir: &Path, device: &dyn Coprocessor) -> std::result::Result<MeterState, String> {
+fn load(dir: &Path, device: &dyn Coprocessor) -> std::result::Result<Loaded, String> {
     let bytes = std::fs::read(dir.join(STATE)).map_err(|e| format!("state unreadable: {e}"))?;
     let sealed = Plain::<SealedState>::parse(&bytes).map_err(|e| format!("state damaged: {}", e.message()))?;
     let key = state_key(device).map_err(|e| e.message().to_string())?;
@@ -255,7 +262,7 @@ fn load(dir: &Path, device: &dyn Coprocessor) -> std::result::Result<MeterState,
     if KeyId::of(&public) != state.key_id || state.key_id != sealed.key_id {
         return Err("the state belongs to another device key".into());
     }
-    Ok(state)
+    Ok((state, key, crate::crypto::sha256(&bytes)))
 }
 
 /// Tamper response: zeroize the device, mark the meter (sticky), log it, and say so.
@@ -332,7 +339,17 @@ impl Meter {
             last_sender: None,
             last_voucher: None,
         };
-        let mut meter = Meter { dir: dir.to_path_buf(), choice, device, state: state.clone(), opened_at, _lock: lock };
+        let state_key = state_key(device.as_ref())?;
+        let mut meter = Meter {
+            dir: dir.to_path_buf(),
+            choice,
+            device,
+            state: state.clone(),
+            state_key,
+            on_disk: Hex([0; 32]),
+            opened_at,
+            _lock: lock,
+        };
         meter.write_state(state)?;
         let request = CertificateRequest {
             meter_id: meter_id.to_string(),
@@ -362,11 +379,12 @@ impl Meter {
         fsio::remove_stale_temporaries(dir)?;
         let choice = Plain::<DeviceChoice>::parse(&fsio::read(&dir.join(DEVICE))?).at(dir.join(DEVICE).display())?;
         let mut device = device(dir, &choice, pin, false)?;
-        let state = match load(dir, device.as_ref()) {
-            Ok(state) => state,
+        let (state, state_key, on_disk) = match load(dir, device.as_ref()) {
+            Ok(loaded) => loaded,
             Err(reason) => return Err(tamper(dir, device.as_mut(), &reason, now)),
         };
-        let mut meter = Meter { dir: dir.to_path_buf(), choice, device, state, opened_at: now, _lock: lock };
+        let mut meter =
+            Meter { dir: dir.to_path_buf(), choice, device, state, state_key, on_disk, opened_at: now, _lock: lock };
         match meter.repair_log() {
             Ok(()) => Ok(meter),
             Err(RepairError::Failed(e)) => Err(e),
@@ -377,27 +395,24 @@ impl Meter {
     /// Checks that the state on disk is still the one this meter loaded or last wrote (any
     /// change behind its back, even while it runs, is tamper), then writes `state`.
     fn commit(&mut self, state: MeterState) -> Result<()> {
-        match load(&self.dir, self.device.as_ref()) {
-            Ok(on_disk) if on_disk == self.state => self.write_state(state),
-            Ok(_) => Err(tamper(
-                &self.dir,
-                self.device.as_mut(),
-                "the state changed behind the meter's back",
-                self.opened_at,
-            )),
-            Err(reason) => Err(tamper(&self.dir, self.device.as_mut(), &reason, self.opened_at)),
+        let unchanged = std::fs::read(self.dir.join(STATE)).map(|bytes| crate::crypto::sha256(&bytes) == self.on_disk);
+        if !unchanged.unwrap_or(false) {
+            let reason = "the state changed behind the meter's back";
+            return Err(tamper(&self.dir, self.device.as_mut(), reason, self.opened_at));
         }
+        self.write_state(state)
     }
 
     /// Seals and writes `state` (temporary file, fsync, rename): the commit point.
     fn write_state(&mut self, state: MeterState) -> Result<()> {
         state.check().map_err(Error::refused)?;
-        let key = state_key(self.device.as_ref())?;
         let nonce = crate::crypto::random::<{ aead::NONCE_LEN }>();
         let plain = zeroize::Zeroizing::new(serde_json::to_vec(&state).expect("serializable"));
-        let sealed = aead::seal(&key, nonce, &state_aad(state.key_id), &plain);
+        let sealed = aead::seal(&self.state_key, nonce, &state_aad(state.key_id), &plain);
         let file = SealedState { key_id: state.key_id, nonce: Hex(nonce), sealed: HexBytes(sealed) };
-        fsio::write_atomic(&self.dir.join(STATE), Plain(file).to_json_pretty().as_bytes())?;
+        let bytes = Plain(file).to_json_pretty();
+        fsio::write_atomic(&self.dir.join(STATE), bytes.as_bytes())?;
+        self.on_disk = crate::crypto::sha256(bytes.as_bytes());
         self.state = state;
         Ok(())
     }
