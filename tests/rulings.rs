@@ -351,6 +351,12 @@ fn generate() {
         c.receipts = vec![corrupt(w, &c.receipts[0], |r| r.key = Some(Hex([7; 32])))];
         c
     });
+    add("server-at-fault--key-not-the-merchants--merchants-claim", "server-stored-another-key", &|w| {
+        let mut c = Case::paid(w, goods);
+        c.receipts = vec![corrupt(w, &c.receipts[0], |r| r.key = Some(Hex([7; 32])))];
+        c
+    });
+    add("delivered-as-agreed--key-as-sealed", "server-stored-another-key", &|w| Case::paid(w, goods));
     add("server-at-fault--key-statement-not-the-merchants", "key-does-not-decrypt", &|w| {
         let mut c = Case::paid(w, goods);
         c.receipts = vec![corrupt(w, &c.receipts[0], |r| {

@@ -56,12 +56,14 @@ pub enum Claim {
     ChargedAfterExpiry,
     /// Merchant: the customer acknowledged other goods than the ones she now presents.
     AcknowledgedOtherGoods,
+    /// Merchant: the server's receipt releases another K than the one he sealed to it.
+    ServerStoredAnotherKey,
 }
 
 impl Claim {
     /// Whether the merchant (rather than the customer) makes this claim.
     pub fn by_merchant(self) -> bool {
-        self == Claim::AcknowledgedOtherGoods
+        matches!(self, Claim::AcknowledgedOtherGoods | Claim::ServerStoredAnotherKey)
     }
 
     /// Whether ruling on this claim needs the ciphertext.
@@ -317,10 +319,11 @@ pub fn judge(evidence: &Evidence, presented: Option<&Presented<'_>>, server: Opt
 }
 
 fn upheld(claim: Claim, verdict: Verdict) -> Upheld {
-    match verdict {
-        Verdict::NotDecidable => Upheld::Undecided,
-        Verdict::CustomerAtFault if claim.by_merchant() => Upheld::Yes,
-        Verdict::MerchantAtFault | Verdict::ServerAtFault if !claim.by_merchant() => Upheld::Yes,
+    match (claim, verdict) {
+        (_, Verdict::NotDecidable) => Upheld::Undecided,
+        (Claim::AcknowledgedOtherGoods, Verdict::CustomerAtFault) => Upheld::Yes,
+        (Claim::ServerStoredAnotherKey, Verdict::ServerAtFault) => Upheld::Yes,
+        (c, Verdict::MerchantAtFault | Verdict::ServerAtFault) if !c.by_merchant() => Upheld::Yes,
         _ => Upheld::No,
     }
 }
