@@ -87,7 +87,8 @@ impl Body for Statement {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuditReport {
-    /// Number of accounts.
+    /// Number of accounts. This and the counts and sums below are the books as the verified
+    /// journal makes them; where the tables differ, `problems` says so.
     pub accounts: u64,
     /// Number of transactions.
     pub transactions: u64,
