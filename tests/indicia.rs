@@ -220,8 +220,9 @@ fn a_directory_of_scans_with_sidecar_addresses_is_sorted() {
     let (world, _) = printed();
     std::fs::create_dir(world.path("scans")).unwrap();
     render(&world, "scans/a-letter.png", "pdf417");
-    std::fs::copy(world.path("scans/a-letter.png"), world.path("scans/b-copy.png")).unwrap();
-    for piece in ["scans/a-letter.png", "scans/b-copy.png"] {
+    // A scanner that names its files in capitals: the extension is matched in any case.
+    std::fs::copy(world.path("scans/a-letter.png"), world.path("scans/b-copy.PNG")).unwrap();
+    for piece in ["scans/a-letter.png", "scans/b-copy.PNG"] {
         std::fs::write(world.path(&format!("{piece}.address")), format!("{ADDRESS}\n")).unwrap();
     }
     let out = Command::new(assert_cmd::cargo::cargo_bin("indicia-verify"))
@@ -237,15 +238,15 @@ fn a_directory_of_scans_with_sidecar_addresses_is_sorted() {
     assert_eq!(verdicts[1]["body"]["reason"], "duplicate");
     assert_eq!(verdicts[2]["body"]["pieces"], 2);
     // A scan without its address is a usage problem, named.
-    std::fs::remove_file(world.path("scans/b-copy.png.address")).unwrap();
+    std::fs::remove_file(world.path("scans/b-copy.PNG.address")).unwrap();
     let missing = Command::new(assert_cmd::cargo::cargo_bin("indicia-verify"))
         .current_dir(world.dir.path())
         .args(["--station", "st2.db", "--now", TODAY, "check", "--authority", "pa.id.json"])
-        .args(["--certificates", "certificates.ndjson", "scans/b-copy.png"])
+        .args(["--certificates", "certificates.ndjson", "scans/b-copy.PNG"])
         .output()
         .unwrap();
     assert_eq!(missing.status.code(), Some(66));
     assert!(
-        String::from_utf8_lossy(&missing.stderr).contains("b-copy.png.address (the address read for scans/b-copy.png)")
+        String::from_utf8_lossy(&missing.stderr).contains("b-copy.PNG.address (the address read for scans/b-copy.PNG)")
     );
 }
