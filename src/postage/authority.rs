@@ -122,6 +122,15 @@ pub struct AuthorityBook {
     path: PathBuf,
 }
 
+/// The key id `meter_id` is certified with, if any (one key per meter id, see `certify`).
+fn certified_key(conn: &Connection, meter_id: &str, path: &Path) -> Result<Option<KeyId>> {
+    let key: Option<String> = conn
+        .query_row("SELECT key_id FROM certificates WHERE meter_id = ?1 LIMIT 1", [meter_id], |r| r.get(0))
+        .optional()
+        .map_err(db(path))?;
+    key.map(|k| k.parse().map_err(|_| Error::malformed("a certificate's key id").at(path.display()))).transpose()
+}
+
 fn db(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
     move |e| Error::database("authority database", path, &e)
 }
@@ -171,11 +180,7 @@ impl AuthorityBook {
         let body = check_request(request)?;
         let path = self.path.clone();
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db(&path))?;
-        let certified: Option<String> = tx
-            .query_row("SELECT key_id FROM certificates WHERE meter_id = ?1 LIMIT 1", [&body.meter_id], |r| r.get(0))
-            .optional()
-            .map_err(db(&path))?;
-        if let Some(key) = certified.filter(|k| *k != body.key_id.to_string()) {
+        if let Some(key) = certified_key(&tx, &body.meter_id, &path)?.filter(|k| *k != body.key_id) {
             return Err(Error::refused(format!(
                 "meter {} is certified with another key ({key}): one meter id, one device",
                 body.meter_id
@@ -211,14 +216,9 @@ impl AuthorityBook {
         }
         let path = self.path.clone();
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db(&path))?;
-        let certified: Option<String> = tx
-            .query_row("SELECT key_id FROM certificates WHERE meter_id = ?1 LIMIT 1", [meter_id], |r| r.get(0))
-            .optional()
-            .map_err(db(&path))?;
-        let Some(key_id) = certified else {
+        let Some(key_id) = certified_key(&tx, meter_id, &path)? else {
             return Err(Error::refused(format!("meter {meter_id} has no certificate from this authority")));
         };
-        let key_id = key_id.parse().map_err(|_| Error::malformed("a certificate's key id").at(path.display()))?;
         let next: i64 = tx
             .query_row("SELECT coalesce(max(reset_number), 0) + 1 FROM vouchers WHERE meter_id = ?1", [meter_id], |r| {
                 r.get(0)
