@@ -241,3 +241,11 @@ fn the_merchant_tools_never_make_a_store_they_were_only_to_read() {
         assert!(!world.path("nostore").exists(), "{tool} made the store");
     }
 }
+
+#[test]
+fn a_command_line_error_is_one_line_naming_the_tool() {
+    let world = World::new();
+    let deposit = ["--ledger", "netbill.db", "--key", "netbill.key", "deposit", "alice", "--", "-5"];
+    fails(&world, "netbill-ledger", &deposit, "", 2, &["amounts cannot be negative", "(see --help)"]);
+    fails(&world, "keygen", &["--bogus"], "", 2, &["unexpected argument '--bogus'"]);
+}
