@@ -76,7 +76,10 @@ pub struct Plain<B>(pub B);
 pub struct Signed<B> {
     body: B,
     signature: SignatureBlock,
-    /// The digest, computed once (documents are immutable once parsed or signed).
+    /// The body's canonical encoding, computed once (documents are immutable once parsed or
+    /// signed): the signature and the digest are computed over it.
+    canonical: std::sync::OnceLock<Vec<u8>>,
+    /// The digest, computed once.
     digest: std::sync::OnceLock<Hex<32>>,
 }
 
@@ -114,13 +117,50 @@ pub fn signed_message(doc_type: &str, jcs: &[u8]) -> Vec<u8> {
     m
 }
 
-fn jcs(value: &impl Serialize) -> Vec<u8> {
-    serde_json_canonicalizer::to_vec(value).expect("documents serialize to JSON")
+/// The canonical (RFC 8785) encoding of `value`.
+///
+/// serde_json writes a `Value` with its object keys in byte order, compactly, with the string
+/// escapes RFC 8785 prescribes; that is the canonical form whenever no number needs the
+/// ECMAScript double formatting (every number an integer of magnitude at most 2^53) and no key
+/// holds a character at or above U+E000 (below it, UTF-8 byte order and the UTF-16 order RFC
+/// 8785 sorts by agree). Documents are such values; any other goes through
+/// serde_json_canonicalizer, the reference this fast path is tested against.
+pub fn jcs(value: &impl Serialize) -> Vec<u8> {
+    let tree = serde_json::to_value(value).expect("documents serialize to JSON");
+    if byte_order_is_canonical(&tree) {
+        serde_json::to_vec(&tree).expect("JSON values serialize")
+    } else {
+        serde_json_canonicalizer::to_vec(value).expect("documents serialize to JSON")
+    }
 }
 
-fn unsigned_message<B: Body>(body: &B) -> Vec<u8> {
-    let wire = Wire { doc_type: B::TYPE.to_string(), version: VERSION, body, signature: None };
-    signed_message(B::TYPE, &jcs(&wire))
+fn byte_order_is_canonical(value: &Value) -> bool {
+    const EXACT: u64 = 1 << 53;
+    match value {
+        Value::Number(n) => {
+            n.as_u64().is_some_and(|n| n <= EXACT) || n.as_i64().is_some_and(|n| n.unsigned_abs() <= EXACT)
+        }
+        Value::Array(items) => items.iter().all(byte_order_is_canonical),
+        Value::Object(map) => map.iter().all(|(k, v)| k.chars().all(|c| c < '\u{E000}') && byte_order_is_canonical(v)),
+        Value::Null | Value::Bool(_) | Value::String(_) => true,
+    }
+}
+
+/// The canonical encoding of a document whose body's canonical encoding is `body`, with its
+/// signature block or without: `{"body":…,"signature":…,"type":…,"version":…}`, keys in order.
+fn wire_jcs(doc_type: &str, body: &[u8], signature: Option<&SignatureBlock>) -> Vec<u8> {
+    let signature = signature.map(jcs);
+    let mut out = Vec::with_capacity(body.len() + 200);
+    out.extend_from_slice(b"{\"body\":");
+    out.extend_from_slice(body);
+    if let Some(signature) = signature {
+        out.extend_from_slice(b",\"signature\":");
+        out.extend_from_slice(&signature);
+    }
+    out.extend_from_slice(b",\"type\":");
+    out.extend_from_slice(&serde_json::to_vec(doc_type).expect("a string serializes"));
+    out.extend_from_slice(format!(",\"version\":{VERSION}}}").as_bytes());
+    out
 }
 
 impl<B: Body> Signed<B> {
@@ -134,20 +174,32 @@ impl<B: Body> Signed<B> {
     /// Signs `body` with a key held elsewhere (a secure coprocessor), named `key_id`, whose
     /// Ed25519 signature over a message `sign` returns.
     pub fn sign_with(body: B, key_id: KeyId, sign: impl FnOnce(&[u8]) -> Result<[u8; 64]>) -> Result<Signed<B>> {
-        let ed25519 = Hex(sign(&unsigned_message(&body))?);
-        Ok(Signed { body, signature: SignatureBlock { key_id, ed25519 }, digest: std::sync::OnceLock::new() })
+        let canonical = jcs(&body);
+        let ed25519 = Hex(sign(&signed_message(B::TYPE, &wire_jcs(B::TYPE, &canonical, None)))?);
+        let signed = Signed::new(body, SignatureBlock { key_id, ed25519 });
+        signed.canonical.set(canonical).expect("a new document has no encoding yet");
+        Ok(signed)
+    }
+
+    fn new(body: B, signature: SignatureBlock) -> Signed<B> {
+        Signed { body, signature, canonical: std::sync::OnceLock::new(), digest: std::sync::OnceLock::new() }
+    }
+
+    /// The body's canonical encoding.
+    fn canonical(&self) -> &[u8] {
+        self.canonical.get_or_init(|| jcs(&self.body))
     }
 
     /// A signed document from its body and a signature made elsewhere (as a compact binary
     /// record carries them); nothing is checked until [`Signed::verify`].
     pub fn from_parts(body: B, key_id: KeyId, ed25519: [u8; 64]) -> Signed<B> {
-        Signed { body, signature: SignatureBlock { key_id, ed25519: Hex(ed25519) }, digest: std::sync::OnceLock::new() }
+        Signed::new(body, SignatureBlock { key_id, ed25519: Hex(ed25519) })
     }
 
     /// The bytes the signature covers (see [`signed_message`]), for verifiers that check many
     /// signatures at once.
     pub fn signed_bytes(&self) -> Vec<u8> {
-        unsigned_message(&self.body)
+        signed_message(B::TYPE, &wire_jcs(B::TYPE, self.canonical(), None))
     }
 
     /// The signature block.
@@ -177,7 +229,7 @@ impl<B: Body> Signed<B> {
             )));
         }
         let signature = Signature::from_bytes(&self.signature.ed25519.0);
-        key.verify_strict(&unsigned_message(&self.body), &signature)
+        key.verify_strict(&self.signed_bytes(), &signature)
             .map_err(|_| Error::refused(format!("{} signature by {who} does not verify", B::TYPE)))?;
         Ok(Verified { body: &self.body })
     }
@@ -185,7 +237,9 @@ impl<B: Body> Signed<B> {
     /// SHA-256 of the whole document's canonical encoding, signature included: the
     /// document's identity when another document refers to it.
     pub fn digest(&self) -> Hex<32> {
-        *self.digest.get_or_init(|| Hex(Sha256::digest(jcs(&self.wire())).into()))
+        *self
+            .digest
+            .get_or_init(|| Hex(Sha256::digest(wire_jcs(B::TYPE, self.canonical(), Some(&self.signature))).into()))
     }
 
     /// Parses a signed document of type `B` (see the module docs for what is rejected).
@@ -201,7 +255,7 @@ impl<B: Body> Signed<B> {
         let wire: Wire<B> = parse_wire(bytes)?;
         check_header::<B>(&wire.doc_type, wire.version).map_err(Error::malformed)?;
         let signature = wire.signature.ok_or_else(|| Error::malformed(format!("{} has no signature", B::TYPE)))?;
-        Ok(Signed { body: wire.body, signature, digest: std::sync::OnceLock::new() })
+        Ok(Signed::new(wire.body, signature))
     }
 
     /// Pretty JSON with a final newline, as tools print it.
@@ -227,7 +281,7 @@ impl<B: Body> Signed<B> {
         check_header::<B>(&wire.doc_type, wire.version)?;
         wire.body.check().map_err(|e| format!("invalid {}: {e}", B::TYPE))?;
         let signature = wire.signature.ok_or_else(|| format!("{} has no signature", B::TYPE))?;
-        Ok(Signed { body: wire.body, signature, digest: std::sync::OnceLock::new() })
+        Ok(Signed::new(wire.body, signature))
     }
 }
 
@@ -246,13 +300,7 @@ impl<B: Body> Plain<B> {
     /// SHA-256 of the document's canonical encoding (JCS): its identity when another document
     /// refers to it.
     pub fn digest(&self) -> Hex<32> {
-        Hex(Sha256::digest(jcs(&Wire {
-            doc_type: B::TYPE.to_string(),
-            version: VERSION,
-            body: &self.0,
-            signature: None,
-        }))
-        .into())
+        Hex(Sha256::digest(wire_jcs(B::TYPE, &jcs(&self.0), None)).into())
     }
 
     /// Pretty JSON with a final newline.
@@ -405,5 +453,29 @@ impl<R: std::io::BufRead> Read for LineLimit<R> {
             return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "line too long"));
         }
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::jcs;
+
+    /// The fast path writes what the reference canonicalizer writes, on values chosen to
+    /// stress escapes, key order and numbers; values it cannot write exactly go to the reference.
+    #[test]
+    fn the_canonical_encoding_is_the_reference_one() {
+        let values = [
+            json!({"b": 1, "a": [true, null, "x"], "c": {"z": "\u{0}\u{1f}\u{7f}\"\\/\n\t\r\u{8}\u{c}", "y": -3}}),
+            json!({"é": 1, "e": 2, "\u{e000}": 3, "\u{1f600}": 4, "\u{ffff}": 5, "z": "\u{1f600}\u{2028}"}),
+            json!({"big": 9_007_199_254_740_993u64, "small": -9_007_199_254_740_993i64, "max": u64::MAX}),
+            json!({"exact": 9_007_199_254_740_992u64, "float": 0.1, "e": 1e21, "neg": -0.0}),
+            json!([{"b": {"d": 1, "c": 2}, "a": []}, {}, [[]]]),
+        ];
+        for v in values {
+            let reference = serde_json_canonicalizer::to_vec(&v).unwrap();
+            assert_eq!(String::from_utf8(jcs(&v)).unwrap(), String::from_utf8(reference).unwrap(), "{v}");
+        }
     }
 }

@@ -200,7 +200,7 @@ fn parse_piece(text: &str) -> Result<Piece> {
 }
 
 fn canonical(v: &Value) -> Vec<u8> {
-    serde_json_canonicalizer::to_vec(v).expect("JSON values serialize")
+    crate::doc::jcs(v)
 }
 
 /// The body of a `netbill.ruling`.
