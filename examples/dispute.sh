@@ -7,7 +7,8 @@
 #    delivers last year's file. The judge confirms what was delivered is what both signed for,
 #    and hands the decrypted goods to a person, who sees the wrong file.
 # 2. The merchant sells a paper whose digest the offer promises, and releases a bogus key K
-#    (he edits his own records before countersigning). The judge finds the merchant at fault,
+#    (a program of his own, not the toolkit, commits his delivery note to it). The judge finds
+#    the merchant at fault,
 #    from the whole ciphertext and from a proof of one chunk (`dispute-judge prove`).
 # 3. The customer, in turn, presents a damaged ciphertext. The judge finds her at fault.
 set -euo pipefail
@@ -27,9 +28,9 @@ buy() {
   merchant-offer --catalog catalog.json --key bookshop.key --customer alice.id.json --product "$1" > "$3.offer.json"
   goods-encrypt --key bookshop.key --offer "$3.offer.json" --goods "$2" --store store \
     --ciphertext "$3.enc" > "$3.delivery.json"
+  [ -n "${CHEAT:-}" ] && $CHEAT "$3"
   epo-sign --key alice.key --offer "$3.offer.json" --delivery "$3.delivery.json" --ciphertext "$3.enc" \
     --merchant bookshop.id.json --server netbill.id.json > "$3.epo.json"
-  [ -n "${CHEAT:-}" ] && $CHEAT "$3"
   epo-countersign --key bookshop.key --store store --customer alice.id.json --server netbill.id.json \
       "$3.epo.json" \
     | netbill-settle --ledger netbill.db --key netbill.key \
@@ -53,10 +54,29 @@ dispute-judge bundle --claim not-what-i-ordered -o case-report $(evidence report
 rule case-report --goods-out for-a-person.txt
 cmp -s for-a-person.txt last-year.txt && say "the person reads the decrypted goods: last year's report"
 
-say "2. alice buys the paper; the merchant countersigns with a bogus key"
+say "2. alice buys the paper; the merchant commits to a bogus key"
+# The merchant's own program (Python's cryptography): it commits his delivery note to an
+# all-zero K, re-signing the note as only he can, and keeps that K in his store to release it.
 bogus_key() {
   local epo_id key
-  epo_id=$(sed -n 's/.*"epo_id": "\([^"]*\)".*/\1/p' "$1.epo.json")
+  epo_id=$(sed -n 's/.*"epo_id": "\([^"]*\)".*/\1/p' "$1.delivery.json")
+  python3 - "$1.delivery.json" "store/$epo_id/delivery.json" bookshop.key <<'PY'
+import hashlib, json, sys
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+note_path, stored_path, key_path = sys.argv[1:]
+seed = bytes.fromhex(json.load(open(key_path))["body"]["ed25519_seed"])
+doc = json.load(open(note_path))
+body = doc["body"]
+label = b"atomic-commerce:netbill.key-commitment:v1\0"
+body["key_commitment"] = hashlib.sha256(label + body["epo_id"].encode() + b"\0" + bytes(32)).hexdigest()
+unsigned = {k: v for k, v in doc.items() if k != "signature"}
+jcs = json.dumps(unsigned, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+message = b"atomic-commerce:netbill.delivery:v1\0" + jcs
+doc["signature"]["ed25519"] = Ed25519PrivateKey.from_private_bytes(seed).sign(message).hex()
+for path in (note_path, stored_path):
+    with open(path, "w") as f:
+        json.dump(doc, f, indent=2)
+PY
   key=$(sed -n 's/.*"key": "\([0-9a-f]*\)".*/\1/p' "store/$epo_id/key.json")
   sed -i "s/$key/$(printf '%064d' 0)/" "store/$epo_id/key.json"
 }

@@ -114,7 +114,7 @@ fn a_failing_batch_is_checked_signature_by_signature() {
         for (i, p) in prepare(group, &directory, &world.server.keys, 2).iter().enumerate() {
             let s = p.signatures.as_ref().unwrap();
             assert_eq!(s.parties, Some(i) != bad, "request {i}");
-            assert!(s.offer && s.statement.is_some());
+            assert!(s.key.is_some(), "request {i}: K opens to its commitment");
         }
     }
 }

@@ -10,8 +10,8 @@ use atomic_commerce::crypto::keys::PartyKeys;
 use atomic_commerce::doc::{Hex, Signed};
 use atomic_commerce::ledger::SqliteLedger;
 use atomic_commerce::ledger::sqlite::External;
-use atomic_commerce::netbill::delivery::{Delivery, DeliveryNote, EpoId};
-use atomic_commerce::netbill::epo::{Endorsement, countersign};
+use atomic_commerce::netbill::delivery::{Delivery, DeliveryNote, EpoId, key_commitment};
+use atomic_commerce::netbill::offer::Offer;
 use atomic_commerce::netbill::receipt::Receipt;
 use serde_json::Value;
 
@@ -226,29 +226,31 @@ fn wrong_file(world: &World) -> Pieces {
     let key = goods::fresh_key();
     let epo_id = EpoId::new(world.bookshop.keys.key_id(), now());
     let (ciphertext, made) = goods::encrypt_bytes(&key, epo_id.as_str(), b"an unrelated pamphlet\n");
-    let note = DeliveryNote { epo_id, offer: offer.digest(), ciphertext_root: made.ciphertext_root };
+    let key_commitment = key_commitment(&epo_id, &key);
+    let note = DeliveryNote { epo_id, offer: offer.digest(), ciphertext_root: made.ciphertext_root, key_commitment };
     let delivery = Delivery { note: Signed::sign(note, &world.bookshop.keys), ciphertext, key };
+    purchase_of(world, offer, delivery)
+}
+
+/// The customer's EPO for `delivery` and the merchant's countersignature.
+fn purchase_of(world: &World, offer: Signed<Offer>, delivery: Delivery) -> Pieces {
     let expires = now().plus(jiff::SignedDuration::from_hours(1)).unwrap();
     let epo = world.sign(&offer, &delivery.note, &delivery.ciphertext, expires);
     let endorsed = world.countersign(&epo, &offer, &delivery);
     Pieces { offer, delivery, epo, endorsed }
 }
 
-/// A merchant who countersigns with a key that is not the goods key.
+/// A merchant who commits to, and releases, a key that is not the goods key.
 fn bogus_key(world: &World) -> Pieces {
-    let mut p = world.purchase("0.07", b"the goods\n");
-    let bogus = Hex(atomic_commerce::crypto::random::<32>());
-    let endorsement = Endorsement {
-        epo: &p.epo,
-        customer: &world.alice.identity(),
-        offer: &p.offer,
-        note: &p.delivery.note,
-        key: &bogus,
-        server: &world.server.identity(),
-        now: now(),
-    };
-    p.endorsed = countersign(&endorsement, &world.bookshop.keys).unwrap();
-    p
+    let offer = world.offer("0.07", Some(b"the goods\n"));
+    let key = goods::fresh_key();
+    let epo_id = EpoId::new(world.bookshop.keys.key_id(), now());
+    let (ciphertext, made) = goods::encrypt_bytes(&key, epo_id.as_str(), b"the goods\n");
+    let bogus = goods::fresh_key();
+    let key_commitment = key_commitment(&epo_id, &bogus);
+    let note = DeliveryNote { epo_id, offer: offer.digest(), ciphertext_root: made.ciphertext_root, key_commitment };
+    let delivery = Delivery { note: Signed::sign(note, &world.bookshop.keys), ciphertext, key: bogus };
+    purchase_of(world, offer, delivery)
 }
 
 fn settle(world: &World, p: &Pieces) -> Signed<Receipt> {
@@ -357,11 +359,11 @@ fn generate() {
         c
     });
     add("delivered-as-agreed--key-as-sealed", "server-stored-another-key", &|w| Case::paid(w, goods));
-    add("server-at-fault--key-statement-not-the-merchants", "key-does-not-decrypt", &|w| {
+    add("server-at-fault--key-and-commitment-not-the-merchants", "key-does-not-decrypt", &|w| {
         let mut c = Case::paid(w, goods);
         c.receipts = vec![corrupt(w, &c.receipts[0], |r| {
-            let statement = r.key_statement.as_ref().unwrap().unverified().clone();
-            r.key_statement = Some(Signed::sign(statement, &w.server.keys));
+            r.key = Some(Hex([7; 32]));
+            r.key_commitment = key_commitment(&r.epo_id, &Hex([7; 32]));
         })];
         c
     });
@@ -414,7 +416,7 @@ fn generate() {
     });
     add("evidence-rejected--forged-endorsement", "acknowledged-other-goods", &|w| {
         let mut c = Case::paid(w, goods);
-        c.edits.push(("endorsed.json", |v| v["body"]["sealed_key"]["ephemeral"] = Hex([9u8; 32]).to_string().into()));
+        c.edits.push(("endorsed.json", |v| v["body"]["sealed_key"]["nonce"] = Hex([9u8; 12]).to_string().into()));
         c
     });
     add("evidence-rejected--forged-identity", "key-does-not-decrypt", &|w| {

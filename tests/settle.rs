@@ -6,7 +6,7 @@ use atomic_commerce::doc::Signed;
 use atomic_commerce::ledger::journal::Head;
 use atomic_commerce::ledger::sqlite::External;
 use atomic_commerce::money::Amount;
-use atomic_commerce::netbill::epo::EndorsedEpo;
+use atomic_commerce::netbill::epo::{EndorsedEpo, goods_key_context};
 use atomic_commerce::netbill::receipt::RefusalReason;
 use atomic_commerce::netbill::settle::{Account, Signatures, decide_checked};
 use serde_json::Value;
@@ -45,7 +45,7 @@ fn a_purchase_moves_the_price_and_escrows_k() {
     let r = receipt(&out);
     assert_eq!(r["body"]["result"], "paid");
     assert_eq!(r["body"]["key"], p.delivery.key.to_string());
-    assert_eq!(r["body"]["key_statement"]["body"]["key"], p.delivery.key.to_string());
+    assert_eq!(r["body"]["key_commitment"], p.delivery.note.unverified().key_commitment.to_string());
     assert_eq!(world.balance("alice"), amount("4.93"));
     assert_eq!(world.balance("bookshop"), amount("0.07"));
 }
@@ -132,6 +132,33 @@ fn a_key_sealed_for_another_purchase_is_refused() {
     let q = world.purchase("0.1", b"other goods");
     let mut body = p.endorsed.unverified().clone();
     body.sealed_key = q.endorsed.unverified().sealed_key.clone();
+    assert_refused(&world, &Signed::sign(body, &world.bookshop.keys), "bad-key");
+}
+
+/// The merchant seals, on his own channel, a K other than the one his delivery note committed
+/// to (and the EPO names): the server does not release it.
+#[test]
+fn a_key_other_than_the_committed_one_is_refused() {
+    let world = World::new();
+    let p = world.purchase("0.1", b"goods");
+    let epo_id = &p.epo.unverified().epo_id;
+    let channel = world.bookshop.keys.channel_to(&world.server.identity().x25519).unwrap();
+    let mut body = p.endorsed.unverified().clone();
+    body.sealed_key = channel.seal(&goods_key_context(epo_id), &[7; 32]);
+    assert_refused(&world, &Signed::sign(body, &world.bookshop.keys), "bad-key");
+}
+
+/// The right K, sealed to the server by someone other than the merchant: it does not open on
+/// the merchant's channel.
+#[test]
+fn a_key_sealed_by_another_party_is_refused() {
+    let world = World::new();
+    let p = world.purchase("0.1", b"goods");
+    let epo_id = &p.epo.unverified().epo_id;
+    let outsider = PartyKeys::generate("outsider").unwrap();
+    let channel = outsider.channel_to(&world.server.identity().x25519).unwrap();
+    let mut body = p.endorsed.unverified().clone();
+    body.sealed_key = channel.seal(&goods_key_context(epo_id), &p.delivery.key.0);
     assert_refused(&world, &Signed::sign(body, &world.bookshop.keys), "bad-key");
 }
 

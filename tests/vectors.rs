@@ -169,7 +169,6 @@ fn generate() {
             edit(&receipt_json, &|v| {
                 let body = v["body"].as_object_mut().unwrap();
                 body.remove("key");
-                body.remove("key_statement");
             })
         }),
         ("malformed--receipt-refused-with-key.json", {
@@ -178,7 +177,7 @@ fn generate() {
                 v["body"]["reason"] = "insufficient-funds".into();
             })
         }),
-        ("malformed--receipt-key-differs-from-statement.json", {
+        ("malformed--receipt-key-not-committed.json", {
             edit(&receipt_json, &|v| {
                 let k = v["body"]["key"].as_str().unwrap();
                 let flipped = if k.starts_with('0') { "1" } else { "0" };

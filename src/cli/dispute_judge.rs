@@ -20,7 +20,7 @@ use crate::netbill::receipt::Receipt;
 /// endorsed EPO, receipts, in any order and formatting) and the ciphertext, or the proof of one
 /// chunk of it (`prove`), into a bundle directory. `rule` checks every signature against the
 /// identities the EPO names, the consistency of the server's receipts, the ciphertext's Merkle
-/// root both parties signed, whether the merchant-signed K decrypts each chunk and whether each
+/// root both parties signed, whether the K the merchant committed to decrypts each chunk and whether each
 /// is the chunk the offer promised, and prints a ruling: every finding with its evidence, a
 /// verdict, and whether the claim is upheld. A proof of the faulty chunk (a few KiB, whatever
 /// the size of the goods) gets the ruling the whole ciphertext gets. The same evidence always gives a byte-identical ruling. Pin the NetBill server with

@@ -15,9 +15,10 @@ use crate::netbill::merchant_store::MerchantStore;
 /// point of no return.
 ///
 /// Checks the EPO against the merchant's own records of the offer and the delivery (same
-/// EPO id, product, price, ciphertext checksum, server) and its expiry, then prints the
-/// endorsed EPO for netbill-settle. K travels inside a merchant-signed key statement sealed
-/// to the server's X25519 key, never in clear. Countersigning the same EPO again prints the
+/// EPO id, product, price, ciphertext checksum, key commitment, server) and its expiry, then
+/// prints the endorsed EPO for netbill-settle. K travels sealed on the channel between the
+/// merchant's and the server's X25519 keys, never in clear; the server releases it only if it
+/// is the K the delivery note committed to. Countersigning the same EPO again prints the
 /// first endorsement (the server would refuse a different one as a replay).
 #[derive(Debug, Parser)]
 pub struct Args {

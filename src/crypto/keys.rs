@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use x25519_dalek::{PublicKey as X25519Public, StaticSecret};
 use zeroize::Zeroizing;
 
-use super::seal::Sealed;
+use super::seal::{Channel, Sealed};
 use crate::doc::{Body, Hex, Plain, Signed};
 use crate::error::{Error, Result};
 
@@ -179,6 +179,16 @@ impl PartyKeys {
     /// Opens a box sealed to these keys under `context`.
     pub fn open_sealed(&self, context: &str, sealed: &Sealed) -> Result<Zeroizing<Vec<u8>>> {
         super::seal::open(&self.sealing, &self.sealing_public, context, sealed)
+    }
+
+    /// The authenticated channel from these keys to the party whose X25519 key is `recipient`.
+    pub fn channel_to(&self, recipient: &Hex<32>) -> Result<Channel> {
+        Channel::new(&self.sealing, recipient, &Hex(self.sealing_public.to_bytes()), recipient)
+    }
+
+    /// The authenticated channel to these keys from the party whose X25519 key is `sender`.
+    pub fn channel_from(&self, sender: &Hex<32>) -> Result<Channel> {
+        Channel::new(&self.sealing, sender, sender, &Hex(self.sealing_public.to_bytes()))
     }
 
     /// The public identity (unsigned body).

@@ -22,7 +22,7 @@ use crate::lab::{Outcome, Protocol, Run, scratch};
 use crate::ledger::sqlite::External;
 use crate::ledger::{Ledger, SqliteLedger};
 use crate::money::Amount;
-use crate::netbill::delivery::{Delivery, DeliveryNote, deliver};
+use crate::netbill::delivery::{DeliveryNote, deliver, key_commitment};
 use crate::netbill::epo::{EndorsedEpo, Endorsement, Epo, Purchase as EpoPurchase, countersign, sign_epo};
 use crate::netbill::judge::{Claim, Evidence, Presented, Source, Verdict, judge};
 use crate::netbill::merchant_store::MerchantStore;
@@ -163,18 +163,24 @@ impl NetBillRun {
     /// The merchant encrypts the goods under a fresh K (or misbehaves) and records the delivery.
     fn merchant_delivers(&mut self, p: usize) -> Option<(Signed<DeliveryNote>, Vec<u8>, GoodsKey)> {
         let offer = self.purchases[p].offer.clone()?;
-        let delivery = if self.misbehaviour == Some("merchant-sends-wrong-goods") {
-            // He skips goods-encrypt's check and encrypts other goods under the offer.
-            let wrong = b"Some unrelated material.\n";
-            let mut d = deliver(&offer, &self.shop, GOODS, self.now).ok()?;
-            let (ciphertext, made) = goods::encrypt_bytes(&d.key, d.note.unverified().epo_id.as_str(), wrong);
-            d.ciphertext = ciphertext;
-            let mut note = d.note.unverified().clone();
-            note.ciphertext_root = made.ciphertext_root;
-            Delivery { note: Signed::sign(note, &self.shop), ciphertext: d.ciphertext, key: d.key }
-        } else {
-            deliver(&offer, &self.shop, GOODS, self.now).ok()?
-        };
+        let mut delivery = deliver(&offer, &self.shop, GOODS, self.now).ok()?;
+        let mut note = delivery.note.unverified().clone();
+        match self.misbehaviour {
+            Some("merchant-sends-wrong-goods") => {
+                // He skips goods-encrypt's check and encrypts other goods under the offer.
+                let wrong = b"Some unrelated material.\n";
+                let (ciphertext, made) = goods::encrypt_bytes(&delivery.key, note.epo_id.as_str(), wrong);
+                delivery.ciphertext = ciphertext;
+                note.ciphertext_root = made.ciphertext_root;
+            }
+            Some("merchant-sends-bogus-key") => {
+                // He commits to, and will release, an all-zero K.
+                delivery.key = GoodsKey::new(Hex([0; 32]));
+                note.key_commitment = key_commitment(&note.epo_id, &delivery.key);
+            }
+            _ => {}
+        }
+        delivery.note = Signed::sign(note, &self.shop);
         let store = self.merchant_store()?;
         store.record_delivery(&offer, &delivery.note, &delivery.key).ok()?;
         Some((delivery.note, delivery.ciphertext, delivery.key))
@@ -189,7 +195,6 @@ impl NetBillRun {
         if let Ok(Some(done)) = store.endorsed(&epo.unverified().epo_id) {
             return Some(done);
         }
-        let key = if self.misbehaviour == Some("merchant-sends-bogus-key") { Hex([0; 32]) } else { *key };
         let endorsement = Endorsement {
             epo: &epo,
             customer: &self.alice.identity(),

@@ -9,13 +9,12 @@
 //!
 //! Batch verification (ed25519-dalek's) checks a random linear combination of the signature
 //! equations; unlike `verify_strict` it may accept a signature whose `R` carries a small-order
-//! component, which only the holder of the signing key can make. The key statement is therefore
-//! verified strictly (it is the merchant's word on K, which the receipt carries as evidence
-//! against him, made after anyone else has seen the purchase); the other three signatures are
-//! each checked strictly by an honest counterparty before they reach the server (the offer by
-//! the customer in `epo-sign`, the EPO by the merchant in `epo-countersign`) or can only bind
-//! their own signer (the endorsement); and account keys are refused at opening unless they
-//! are torsion-free, so that the combination is exact for every honest signature.
+//! component, which only the holder of the signing key can make. The two signatures it checks
+//! are each checked strictly by an honest counterparty before they reach the server (the EPO
+//! by the merchant in `epo-countersign`) or can only bind their own signer (the
+//! endorsement); account keys are refused at opening unless they are torsion-free, so that the
+//! combination is exact for every honest signature. The K a payment releases is not a
+//! signature at all: the EPO, which both parties signed, names its commitment.
 
 use std::collections::HashMap;
 
@@ -23,6 +22,7 @@ use ed25519_dalek::{Signature, VerifyingKey};
 
 use crate::clock::Time;
 use crate::crypto::keys::{Identity, KeyId, PartyKeys};
+use crate::crypto::seal::Channel;
 use crate::doc::{Hex, Signed};
 use crate::error::Result;
 use crate::ledger::journal::{Action, Balances, Entry};
@@ -30,9 +30,7 @@ use crate::money::Amount;
 use crate::netbill::delivery::EpoId;
 use crate::netbill::epo::EndorsedEpo;
 use crate::netbill::receipt::Receipt;
-use crate::netbill::settle::{
-    Account, Books, Decision, Signatures, decide_checked, open_key_statement, replay, statement_fits,
-};
+use crate::netbill::settle::{Account, Books, Decision, Signatures, decide_checked, open_key, replay};
 
 /// A party's identity and its parsed key, as a settler caches them (accounts never change keys).
 pub type Directory = HashMap<KeyId, (Identity, VerifyingKey)>;
@@ -45,18 +43,17 @@ pub struct Prepared {
     pub signatures: Option<Signatures>,
 }
 
-/// One signature to check, and which check of which request it settles.
+/// One signature to check, and which request it is for.
 struct Claim {
     message: Vec<u8>,
     signature: Signature,
     key: VerifyingKey,
     request: usize,
-    parties: bool,
 }
 
-/// Checks the signatures of `requests` on `threads` threads: the sealed keys opened and their
-/// statements verified strictly, the other signatures in one batch per thread (each thread
-/// verifying its part strictly, signature by signature, if its batch fails).
+/// Checks the signatures of `requests` on `threads` threads, in one batch per thread (each
+/// thread verifying its part strictly, signature by signature, if its batch fails), and opens
+/// their sealed keys on the merchants' channels.
 pub fn prepare(
     requests: Vec<Signed<EndorsedEpo>>,
     directory: &Directory,
@@ -73,7 +70,8 @@ pub fn prepare(
 }
 
 fn check_part(part: &[Signed<EndorsedEpo>], directory: &Directory, server: &PartyKeys) -> Vec<Option<Signatures>> {
-    let mut claims = Vec::with_capacity(part.len() * 3);
+    let mut claims = Vec::with_capacity(part.len() * 2);
+    let mut channels: HashMap<KeyId, Option<Channel>> = HashMap::new();
     let mut out: Vec<Option<Signatures>> = part
         .iter()
         .enumerate()
@@ -85,47 +83,29 @@ fn check_part(part: &[Signed<EndorsedEpo>], directory: &Directory, server: &Part
             }
             let ((customer, customer_key), (merchant, merchant_key)) =
                 (directory.get(&epo.customer)?, directory.get(&epo.merchant)?);
-            let mut claim =
-                |doc_key: KeyId, bytes: Vec<u8>, sig: &Hex<64>, id: &Identity, key: &VerifyingKey, parties| {
-                    if doc_key != id.key_id {
-                        return false;
-                    }
-                    claims.push(Claim {
-                        message: bytes,
-                        signature: Signature::from_bytes(&sig.0),
-                        key: *key,
-                        request: i,
-                        parties,
-                    });
-                    true
-                };
+            let mut claim = |doc_key: KeyId, message: Vec<u8>, sig: &Hex<64>, id: &Identity, key: &VerifyingKey| {
+                if doc_key != id.key_id {
+                    return false;
+                }
+                claims.push(Claim { message, signature: Signature::from_bytes(&sig.0), key: *key, request: i });
+                true
+            };
             let parties = claim(
                 request.signature().key_id,
                 request.signed_bytes(),
                 &request.signature().ed25519,
                 merchant,
                 merchant_key,
-                true,
             ) & claim(
                 endorsed.epo.signature().key_id,
                 endorsed.epo.signed_bytes(),
                 &endorsed.epo.signature().ed25519,
                 customer,
                 customer_key,
-                true,
             );
-            let offer = claim(
-                endorsed.offer.signature().key_id,
-                endorsed.offer.signed_bytes(),
-                &endorsed.offer.signature().ed25519,
-                merchant,
-                merchant_key,
-                false,
-            );
-            let statement = open_key_statement(endorsed, server)
-                .filter(|s| s.verify_with(merchant.key_id, merchant_key, &merchant.name).is_ok())
-                .filter(|s| statement_fits(s, endorsed));
-            Some(Signatures { parties, offer, statement })
+            let channel = channels.entry(merchant.key_id).or_insert_with(|| server.channel_from(&merchant.x25519).ok());
+            let key = channel.as_ref().and_then(|c| open_key(endorsed, c));
+            Some(Signatures { parties, key })
         })
         .collect();
     let messages: Vec<&[u8]> = claims.iter().map(|c| c.message.as_slice()).collect();
@@ -136,7 +116,7 @@ fn check_part(part: &[Signed<EndorsedEpo>], directory: &Directory, server: &Part
             if c.key.verify_strict(&c.message, &c.signature).is_err()
                 && let Some(s) = out[c.request].as_mut()
             {
-                if c.parties { s.parties = false } else { s.offer = false }
+                s.parties = false;
             }
         }
     }

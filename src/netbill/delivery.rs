@@ -2,8 +2,9 @@
 //!
 //! The delivery assigns the EPO id, the purchase's name from here on: the merchant's key
 //! id, the time at the end of delivery, and a random serial, so it is globally unique
-//! without coordination. The signed delivery note carries the Merkle root of the ciphertext,
-//! which the customer checks before committing and then signs in her EPO.
+//! without coordination. The signed delivery note carries the Merkle root of the ciphertext
+//! and the merchant's commitment to K ([`key_commitment`]), which the customer checks and
+//! copies into her EPO: the server releases only the K the merchant committed to.
 
 use std::fmt;
 use std::str::FromStr;
@@ -86,6 +87,21 @@ pub struct DeliveryNote {
     pub offer: Hex<32>,
     /// Root of the ciphertext's Merkle tree ([`goods::ciphertext_root`]).
     pub ciphertext_root: Hex<32>,
+    /// The merchant's commitment to the K that opens the ciphertext ([`key_commitment`]).
+    pub key_commitment: Hex<32>,
+}
+
+/// The commitment to goods key `key` for `epo_id`: SHA-256 of
+/// `"atomic-commerce:netbill.key-commitment:v1" 0x00 epo_id 0x00 key`. K is 256 random bits,
+/// so the commitment hides it; SHA-256 binds it.
+pub fn key_commitment(epo_id: &EpoId, key: &Hex<32>) -> Hex<32> {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"atomic-commerce:netbill.key-commitment:v1\0");
+    h.update(epo_id.as_str().as_bytes());
+    h.update([0]);
+    h.update(key.0);
+    Hex(h.finalize().into())
 }
 
 impl Body for DeliveryNote {
@@ -130,7 +146,12 @@ pub fn deliver_to<R: Read>(
     let epo_id = EpoId::new(merchant.key_id(), now);
     let key = goods::fresh_key();
     let encrypted = goods::encrypt(&key, epo_id.as_str(), size, open, check, out, progress)?;
-    let note = DeliveryNote { epo_id, offer: offer.digest(), ciphertext_root: encrypted.ciphertext_root };
+    let note = DeliveryNote {
+        key_commitment: key_commitment(&epo_id, &key),
+        epo_id,
+        offer: offer.digest(),
+        ciphertext_root: encrypted.ciphertext_root,
+    };
     Ok((Signed::sign(note, merchant), key))
 }
 

@@ -1,15 +1,19 @@
 //! Steps 5–6: the customer signs the electronic purchase order (her point of no return),
 //! the merchant countersigns it and attaches K sealed to the NetBill server (his).
+//!
+//! The server checks two signatures (the endorsement, the EPO inside it) and no more: the
+//! endorsement covers the offer the EPO accepts, and the EPO carries the merchant's
+//! commitment to K from his delivery note, which the sealed K must open to.
 
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Time;
 use crate::crypto::keys::{Identity, KeyId, PartyKeys};
-use crate::crypto::seal::{self, Sealed};
+use crate::crypto::seal::ChannelBox;
 use crate::doc::{Body, Hex, Signed};
 use crate::error::{Error, Result, ResultExt};
 use crate::money::Amount;
-use crate::netbill::delivery::{DeliveryNote, EpoId};
+use crate::netbill::delivery::{DeliveryNote, EpoId, key_commitment};
 use crate::netbill::offer::Offer;
 
 /// The body of a `netbill.epo`, signed by the customer.
@@ -30,6 +34,8 @@ pub struct Epo {
     pub price: Amount,
     /// Merkle root of the ciphertext the customer received and accepts.
     pub ciphertext_root: Hex<32>,
+    /// The merchant's commitment to K, from the delivery note.
+    pub key_commitment: Hex<32>,
     /// Digest of the merchant-signed offer this EPO accepts.
     pub offer: Hex<32>,
     /// When the customer signed.
@@ -42,23 +48,6 @@ impl Body for Epo {
     const TYPE: &'static str = "netbill.epo";
 }
 
-/// The body of a `netbill.key-statement`: the merchant's signed word on which key K opens
-/// which ciphertext. It travels sealed to the server and comes back inside the receipt.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct KeyStatement {
-    /// The purchase.
-    pub epo_id: EpoId,
-    /// The goods key K.
-    pub key: Hex<32>,
-    /// Merkle root of the ciphertext K decrypts.
-    pub ciphertext_root: Hex<32>,
-}
-
-impl Body for KeyStatement {
-    const TYPE: &'static str = "netbill.key-statement";
-}
-
 /// The body of a `netbill.endorsed-epo`, signed by the merchant: the step-6 message.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -67,17 +56,17 @@ pub struct EndorsedEpo {
     pub epo: Signed<Epo>,
     /// The merchant-signed offer the EPO accepts.
     pub offer: Signed<Offer>,
-    /// The merchant-signed key statement, sealed to the server (see [`key_statement_context`]).
-    pub sealed_key: Sealed,
+    /// K, sealed on the channel from the merchant to the server (see [`goods_key_context`]).
+    pub sealed_key: ChannelBox,
 }
 
 impl Body for EndorsedEpo {
     const TYPE: &'static str = "netbill.endorsed-epo";
 }
 
-/// The sealing context of the key statement for `epo_id`.
-pub fn key_statement_context(epo_id: &EpoId) -> String {
-    format!("{}:{epo_id}", KeyStatement::TYPE)
+/// The sealing context of the goods key K for `epo_id`.
+pub fn goods_key_context(epo_id: &EpoId) -> String {
+    format!("netbill.goods-key:{epo_id}")
 }
 
 /// How an EPO fails to match the offer it claims to accept.
@@ -177,6 +166,7 @@ pub fn sign_epo(p: &Purchase<'_>, customer: &PartyKeys) -> Result<Signed<Epo>> {
         product: offer.product.clone(),
         price: offer.price,
         ciphertext_root: note.ciphertext_root,
+        key_commitment: note.key_commitment,
         offer: p.offer.digest(),
         signed_at: p.now,
         expires_at: p.expires_at,
@@ -203,7 +193,7 @@ pub struct Endorsement<'a> {
 }
 
 /// Step 6: checks the EPO against the merchant's own offer and delivery, then countersigns
-/// it with K sealed to the server inside a merchant-signed key statement.
+/// it with K sealed on the merchant's channel to the server.
 pub fn countersign(e: &Endorsement<'_>, merchant: &PartyKeys) -> Result<Signed<EndorsedEpo>> {
     let me = merchant.identity();
     let epo = e.epo.verify(e.customer).at("EPO")?;
@@ -222,15 +212,19 @@ pub fn countersign(e: &Endorsement<'_>, merchant: &PartyKeys) -> Result<Signed<E
     if epo.ciphertext_root != note.ciphertext_root {
         return refuse("the EPO acknowledges another ciphertext than the one delivered".into());
     }
+    if epo.key_commitment != note.key_commitment {
+        return refuse("the EPO names another key commitment than the delivery note's".into());
+    }
+    if key_commitment(&epo.epo_id, e.key) != note.key_commitment {
+        return Err(Error::refused("the stored K is not the one the delivery note commits to").at("stored key"));
+    }
     if epo.server != e.server.key_id {
         return refuse(format!("the EPO names server {}, not {}", epo.server, e.server.key_id));
     }
     if e.now > epo.expires_at {
         return refuse(format!("the EPO expired at {}", epo.expires_at));
     }
-    let statement = KeyStatement { epo_id: epo.epo_id.clone(), key: *e.key, ciphertext_root: epo.ciphertext_root };
-    let statement = zeroize::Zeroizing::new(Signed::sign(statement, merchant).to_json_line());
-    let sealed_key = seal::seal(&e.server.x25519, &key_statement_context(&epo.epo_id), statement.as_bytes())?;
+    let sealed_key = merchant.channel_to(&e.server.x25519)?.seal(&goods_key_context(&epo.epo_id), &e.key.0);
     let body = EndorsedEpo { epo: e.epo.clone(), offer: e.offer.clone(), sealed_key };
     Ok(Signed::sign(body, merchant))
 }

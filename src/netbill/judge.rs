@@ -12,8 +12,9 @@
 //!    agree; receipts are for this EPO (else the evidence is rejected, naming the piece, or
 //!    insufficient, naming what is missing);
 //! 2. the server's signed receipts are consistent: every refusal has a reason, no paid receipt
-//!    next to a binding refusal or another paid receipt, K in the receipt is the
-//!    merchant-signed K, the price and checksum are the EPO's, the EPO had not expired, and the
+//!    next to a binding refusal or another paid receipt, K in the receipt is the K the
+//!    merchant committed to (in his delivery note, copied into the EPO he countersigned), the
+//!    price, checksum and commitment are the EPO's, the EPO had not expired, and the
 //!    EPO paid matches the offer it accepts (else the server is at fault);
 //! 3. without a paid receipt, no money moved: no sale;
 //! 4. the ciphertext presented has the Merkle root both parties signed, or the one chunk
@@ -33,7 +34,7 @@ use crate::crypto::goods::{self, ChunkProof, GoodsCommitment};
 use crate::crypto::keys::{Identity, KeyId};
 use crate::doc::{Body, Hex, Plain, Signed};
 use crate::error::{Error, Result};
-use crate::netbill::delivery::{DeliveryNote, EpoId};
+use crate::netbill::delivery::{DeliveryNote, EpoId, key_commitment};
 use crate::netbill::epo::{EndorsedEpo, Epo, check_matches_offer};
 use crate::netbill::offer::Offer;
 use crate::netbill::receipt::{Outcome, Receipt};
@@ -173,7 +174,7 @@ enum Piece {
     Offer(Signed<Offer>),
     Note(Signed<DeliveryNote>),
     Epo(Signed<Epo>),
-    Endorsed(Signed<EndorsedEpo>),
+    Endorsed(Box<Signed<EndorsedEpo>>),
     Receipt(Signed<Receipt>),
 }
 
@@ -193,7 +194,7 @@ fn parse_piece(text: &str) -> Result<Piece> {
         "netbill.offer" => Piece::Offer(Signed::parse(bytes)?),
         "netbill.delivery" => Piece::Note(Signed::parse(bytes)?),
         "netbill.epo" => Piece::Epo(Signed::parse(bytes)?),
-        "netbill.endorsed-epo" => Piece::Endorsed(Signed::parse(bytes)?),
+        "netbill.endorsed-epo" => Piece::Endorsed(Box::new(Signed::parse(bytes)?)),
         "netbill.receipt" => Piece::Receipt(Signed::parse_as_evidence(bytes)?),
         other => return Err(Error::malformed(format!("a {other} document is not evidence of a NetBill purchase"))),
     })
@@ -233,7 +234,7 @@ impl Body for Ruling {
 pub struct Judgment {
     /// The ruling.
     pub ruling: Ruling,
-    /// The goods, decrypted with the merchant-signed K, when the verdict is not decidable.
+    /// The goods, decrypted with the merchant-committed K, when the verdict is not decidable.
     pub goods_for_a_person: Option<Vec<u8>>,
 }
 
@@ -435,7 +436,7 @@ impl Case<'_> {
                     Piece::Offer(d) => pieces.offers.push(d),
                     Piece::Note(d) => pieces.notes.push(d),
                     Piece::Epo(d) => pieces.epos.push(d),
-                    Piece::Endorsed(d) => pieces.endorsed.push(d),
+                    Piece::Endorsed(d) => pieces.endorsed.push(*d),
                     Piece::Receipt(d) => pieces.receipts.push(d),
                 }
                 Ok(())
@@ -555,12 +556,17 @@ impl Case<'_> {
             ) {
                 return Err(forged("the delivery note"));
             }
-            let same =
-                note.unverified().epo_id == body.epo_id && note.unverified().ciphertext_root == body.ciphertext_root;
+            let stated = note.unverified();
+            let same = stated.epo_id == body.epo_id
+                && stated.ciphertext_root == body.ciphertext_root
+                && stated.key_commitment == body.key_commitment;
             if !self.note(
                 "delivery-note-checksum",
                 same,
-                format!("the merchant's note states ciphertext {}", note.unverified().ciphertext_root),
+                format!(
+                    "the merchant's note states ciphertext {} and key commitment {}",
+                    stated.ciphertext_root, stated.key_commitment
+                ),
             ) {
                 return Err((Verdict::EvidenceRejected, "the delivery note is for another delivery".into()));
             }
@@ -587,7 +593,7 @@ impl Case<'_> {
         &mut self,
         pieces: &Pieces,
         epo: &Signed<Epo>,
-        [_, merchant, server]: &[Identity; 3],
+        [_, _, server]: &[Identity; 3],
     ) -> Result<Option<Signed<Receipt>>, Ruled> {
         let body = epo.unverified();
         let mut paid: Vec<&Signed<Receipt>> = Vec::new();
@@ -653,30 +659,18 @@ impl Case<'_> {
         }
         self.note("one-result", true, "one signed result for this EPO id");
         let r = receipt.unverified();
-        let Some(statement) = &r.key_statement else {
-            self.note("key-statement", false, "the paid receipt carries no merchant-signed key statement");
-            return server_fault("the server released a payment without the merchant's key statement".into());
-        };
-        let stated = statement.unverified();
-        if !self.note(
-            "key-statement-signature",
-            statement.verify(merchant).is_ok(),
-            format!("key statement signed by {} (key {})", merchant.name, merchant.key_id),
-        ) {
-            return server_fault("the server's receipt carries a key statement the merchant did not sign".into());
-        }
-        let same_key =
-            r.key == Some(stated.key) && stated.epo_id == body.epo_id && stated.ciphertext_root == body.ciphertext_root;
+        let committed = r.key.is_some_and(|k| key_commitment(&body.epo_id, &k) == body.key_commitment);
         let detail = format!(
-            "receipt K {}, merchant-signed K {}",
+            "receipt K {}, the merchant's commitment {} in the EPO he countersigned",
             r.key.map(|k| k.to_string()).unwrap_or("(none)".into()),
-            stated.key
+            body.key_commitment
         );
-        if !self.note("receipt-key-is-merchant-key", same_key, detail) {
-            return server_fault("the K in the server's receipt is not the K the merchant signed".into());
+        if !self.note("receipt-key-is-committed", committed, detail) {
+            return server_fault("the K in the server's receipt is not the K the merchant committed to".into());
         }
         let terms = r.price == body.price
             && r.ciphertext_root == body.ciphertext_root
+            && r.key_commitment == body.key_commitment
             && r.customer == body.customer
             && r.merchant == body.merchant;
         if !self.note(
@@ -852,14 +846,18 @@ impl Case<'_> {
                     format!("chunk {i} of {chunks} is in the ciphertext both parties signed, {signed}"),
                 );
                 if chunk == goods::Chunk::Sealed {
-                    self.note("key-decrypts", false, format!("the merchant-signed K {key} does not decrypt chunk {i}"));
+                    self.note(
+                        "key-decrypts",
+                        false,
+                        format!("the merchant-committed K {key} does not decrypt chunk {i}"),
+                    );
                     return (
                         Verdict::MerchantAtFault,
-                        "the key the merchant signed does not decrypt the goods he delivered".into(),
+                        "the key the merchant committed to does not decrypt the goods he delivered".into(),
                     );
                 }
                 let p = promised.expect("a chunk is faulty against a promise");
-                self.note("key-decrypts", true, format!("the merchant-signed K {key} decrypts chunk {i}"));
+                self.note("key-decrypts", true, format!("the merchant-committed K {key} decrypts chunk {i}"));
                 let why = format!("chunk {i} is not the chunk the offer promised ({} bytes, root {})", p.size, p.root);
                 self.note("goods-as-promised", false, why);
                 (Verdict::MerchantAtFault, "the goods differ from the ones the merchant's offer promised".into())
@@ -870,7 +868,7 @@ impl Case<'_> {
                     true,
                     format!("chunk {i} of {chunks} is in the ciphertext both parties signed, {signed}"),
                 );
-                self.note("key-decrypts", true, format!("the merchant-signed K {key} decrypts chunk {i}"));
+                self.note("key-decrypts", true, format!("the merchant-committed K {key} decrypts chunk {i}"));
                 match promised {
                     Some(p) => {
                         let why =
@@ -896,7 +894,7 @@ impl Case<'_> {
                 self.note(
                     "key-decrypts",
                     true,
-                    format!("the merchant-signed K {key} decrypts all {chunks} chunks ({size} bytes)"),
+                    format!("the merchant-committed K {key} decrypts all {chunks} chunks ({size} bytes)"),
                 );
                 match promised {
                     Some(p) => {

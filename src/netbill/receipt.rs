@@ -1,18 +1,18 @@
 //! Step 7's result: the NetBill server's signed receipt.
 //!
 //! Every decision is a signed receipt, refusals included, so each party holds evidence of
-//! what the server decided. A paid receipt carries K and the merchant-signed key statement,
-//! so the customer can decrypt and a judge can compare the server's K with the merchant's.
+//! what the server decided. A paid receipt carries K, which opens to the merchant's key
+//! commitment, so the customer can decrypt and a judge can compare the server's K with the
+//! one the merchant committed to in his delivery note and countersigned in the EPO.
 
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Time;
 use crate::crypto::keys::KeyId;
-use crate::doc::{Body, Hex, Signed};
+use crate::doc::{Body, Hex};
 use crate::ledger::journal::Head;
 use crate::money::Amount;
-use crate::netbill::delivery::EpoId;
-use crate::netbill::epo::KeyStatement;
+use crate::netbill::delivery::{EpoId, key_commitment};
 
 /// The outcome of a settlement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,8 +28,8 @@ pub enum Outcome {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RefusalReason {
-    /// A signature (customer's EPO, merchant's endorsement, offer or key statement) does not
-    /// verify with the account's registered key.
+    /// The customer's EPO or the merchant's endorsement does not verify with the account's
+    /// registered key.
     BadSignature,
     /// The customer or the merchant has no account at this server.
     UnknownAccount,
@@ -41,7 +41,8 @@ pub enum RefusalReason {
     InsufficientFunds,
     /// The EPO does not accept the countersigned offer (price, product, customer or digest).
     PriceMismatch,
-    /// The sealed key does not open, or the key statement does not match the EPO.
+    /// The sealed key does not open on the merchant's channel, or is not the K the EPO's key
+    /// commitment names.
     BadKey,
     /// The EPO id was settled before with a different request.
     Replay,
@@ -105,6 +106,8 @@ pub struct Receipt {
     pub price: Amount,
     /// Merkle root of the ciphertext both parties signed for.
     pub ciphertext_root: Hex<32>,
+    /// The merchant's commitment to K named by the EPO.
+    pub key_commitment: Hex<32>,
     /// Digest of the customer-signed EPO.
     pub epo: Hex<32>,
     /// Digest of the endorsed EPO this receipt answers.
@@ -112,9 +115,6 @@ pub struct Receipt {
     /// The escrowed goods key K (paid only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<Hex<32>>,
-    /// The merchant-signed key statement for K (paid only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub key_statement: Option<Signed<KeyStatement>>,
     /// The server's time of decision.
     pub server_time: Time,
     /// The head of the server's journal when it signed this receipt: the history before it,
@@ -133,20 +133,15 @@ impl Receipt {
 impl Body for Receipt {
     const TYPE: &'static str = "netbill.receipt";
 
-    /// A paid receipt carries K and the merchant's statement of the same K for the same EPO
-    /// and ciphertext, and no reason; a refusal carries a reason and no key.
+    /// A paid receipt carries the K its key commitment names, and no reason; a refusal
+    /// carries a reason and no key.
     fn check(&self) -> Result<(), String> {
-        match (self.result, self.reason, &self.key, &self.key_statement) {
-            (Outcome::Paid, None, Some(key), Some(statement)) => {
-                let s = statement.unverified();
-                if s.key != *key || s.epo_id != self.epo_id || s.ciphertext_root != self.ciphertext_root {
-                    return Err("the key statement does not state this receipt's key, EPO and ciphertext".into());
-                }
-                Ok(())
-            }
-            (Outcome::Paid, ..) => Err("a paid receipt has a key and a key statement, and no reason".into()),
-            (Outcome::Refused, Some(_), None, None) => Ok(()),
-            (Outcome::Refused, ..) => Err("a refused receipt has a reason, and no key or key statement".into()),
+        match (self.result, self.reason, &self.key) {
+            (Outcome::Paid, None, Some(key)) if key_commitment(&self.epo_id, key) == self.key_commitment => Ok(()),
+            (Outcome::Paid, None, Some(_)) => Err("the key is not the one the key commitment names".into()),
+            (Outcome::Paid, ..) => Err("a paid receipt has a key, and no reason".into()),
+            (Outcome::Refused, Some(_), None) => Ok(()),
+            (Outcome::Refused, ..) => Err("a refused receipt has a reason, and no key".into()),
         }
     }
 }

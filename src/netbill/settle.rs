@@ -14,12 +14,14 @@
 
 use crate::clock::Time;
 use crate::crypto::keys::{Identity, KeyId, PartyKeys};
+use crate::crypto::seal::Channel;
 use crate::doc::{Hex, Signed};
 use crate::error::Result;
 use crate::ledger::journal::{Entry, Head};
 use crate::money::Amount;
 use crate::netbill::delivery::EpoId;
-use crate::netbill::epo::{EndorsedEpo, KeyStatement, check_matches_offer, key_statement_context};
+use crate::netbill::delivery::key_commitment;
+use crate::netbill::epo::{EndorsedEpo, check_matches_offer, goods_key_context};
 use crate::netbill::receipt::{Outcome, Receipt, RefusalReason};
 
 /// An account as the settlement sees it.
@@ -84,21 +86,23 @@ pub trait Books {
     fn append(&mut self, entry: &Signed<Entry>) -> Result<()>;
 }
 
-/// The outcome of the signature checks on one request: its three signatures and the key
-/// statement sealed inside it. [`Signatures::strict`] checks each one; a batch verifier
-/// ([`crate::netbill::batch`]) reaches the same result for many requests at once.
+/// The outcome of the checks on one request: its two signatures and the K sealed inside it.
+/// [`Signatures::strict`] checks one request; a batch verifier ([`crate::netbill::batch`])
+/// reaches the same result for many requests at once.
+///
+/// The offer's own signature is not among them: the merchant's endorsement covers the offer,
+/// so his signature on the request is his word on its terms (the customer checked the
+/// offer's signature before she signed).
 #[derive(Debug, Clone)]
 pub struct Signatures {
     /// The merchant's endorsement and the customer's EPO both verify.
     pub parties: bool,
-    /// The offer verifies (the merchant's).
-    pub offer: bool,
-    /// The key statement, opened and verified (the merchant's word on this EPO's ciphertext).
-    pub statement: Option<Signed<KeyStatement>>,
+    /// K, opened on the merchant's channel, when it is the K the EPO's commitment names.
+    pub key: Option<Hex<32>>,
 }
 
 impl Signatures {
-    /// Checks every signature of `request` one by one, strictly.
+    /// Checks the signatures of `request` strictly and opens its K.
     pub fn strict(
         request: &Signed<EndorsedEpo>,
         customer: &Identity,
@@ -106,14 +110,21 @@ impl Signatures {
         server: &PartyKeys,
     ) -> Signatures {
         let endorsed = request.unverified();
+        let channel = server.channel_from(&merchant.x25519).ok();
         Signatures {
             parties: request.verify(merchant).is_ok() && endorsed.epo.verify(customer).is_ok(),
-            offer: endorsed.offer.verify(merchant).is_ok(),
-            statement: open_key_statement(endorsed, server)
-                .filter(|s| s.verify(merchant).is_ok())
-                .filter(|s| statement_fits(s, endorsed)),
+            key: channel.and_then(|c| open_key(endorsed, &c)),
         }
     }
+}
+
+/// Opens the K sealed in `endorsed` on `channel` (the merchant's to the server), if it is the
+/// K the EPO's commitment names.
+pub fn open_key(endorsed: &EndorsedEpo, channel: &Channel) -> Option<Hex<32>> {
+    let epo = endorsed.epo.unverified();
+    let opened = channel.open(&goods_key_context(&epo.epo_id), &endorsed.sealed_key).ok()?;
+    let key = Hex(<[u8; 32]>::try_from(&opened[..]).ok()?);
+    (key_commitment(&epo.epo_id, &key) == epo.key_commitment).then_some(key)
 }
 
 /// Decides one endorsed EPO whose signatures have been checked (`None` when there was nothing
@@ -137,7 +148,7 @@ pub fn decide_checked(
     let (Some(customer), Some(merchant), Some(signatures)) = (customer, merchant, signatures) else {
         return refuse(RefusalReason::UnknownAccount);
     };
-    if !signatures.parties || !signatures.offer {
+    if !signatures.parties {
         return refuse(RefusalReason::BadSignature);
     }
     // Both parties have committed to this request: refusals from here on bind the EPO id.
@@ -150,7 +161,7 @@ pub fn decide_checked(
     if now > epo.expires_at {
         return refuse(RefusalReason::Expired);
     }
-    let Some(statement) = signatures.statement.clone() else {
+    let Some(key) = signatures.key else {
         return refuse(RefusalReason::BadKey);
     };
     if customer.balance < epo.price {
@@ -160,7 +171,7 @@ pub fn decide_checked(
         return refuse(RefusalReason::LimitExceeded);
     }
     Decision {
-        receipt: receipt(request, Ok(statement), now, head),
+        receipt: receipt(request, Ok(key), now, head),
         transfer: Some(Transfer { customer: epo.customer, merchant: epo.merchant, price: epo.price }),
     }
 }
@@ -170,17 +181,17 @@ pub fn replay(request: &Signed<EndorsedEpo>, now: Time, head: Head) -> Receipt {
     receipt(request, Err(RefusalReason::Replay), now, head)
 }
 
-/// The receipt answering `request`: paid with the merchant's key statement, or refused.
+/// The receipt answering `request`: paid with K, or refused.
 fn receipt(
     request: &Signed<EndorsedEpo>,
-    decided: std::result::Result<Signed<KeyStatement>, RefusalReason>,
+    decided: std::result::Result<Hex<32>, RefusalReason>,
     now: Time,
     head: Head,
 ) -> Receipt {
     let endorsed = request.unverified();
     let epo = endorsed.epo.unverified();
-    let (result, reason, statement) = match decided {
-        Ok(statement) => (Outcome::Paid, None, Some(statement)),
+    let (result, reason, key) = match decided {
+        Ok(key) => (Outcome::Paid, None, Some(key)),
         Err(reason) => (Outcome::Refused, Some(reason), None),
     };
     Receipt {
@@ -192,25 +203,11 @@ fn receipt(
         product: epo.product.clone(),
         price: epo.price,
         ciphertext_root: epo.ciphertext_root,
+        key_commitment: epo.key_commitment,
         epo: endorsed.epo.digest(),
         request: request.digest(),
-        key: statement.as_ref().map(|s| s.unverified().key),
-        key_statement: statement,
+        key,
         server_time: now,
         journal: head,
     }
-}
-
-/// Opens the sealed key statement (its signature is checked by the caller).
-pub fn open_key_statement(endorsed: &EndorsedEpo, server: &PartyKeys) -> Option<Signed<KeyStatement>> {
-    let epo = endorsed.epo.unverified();
-    let context = key_statement_context(&epo.epo_id);
-    let bytes = server.open_sealed(&context, &endorsed.sealed_key).ok()?;
-    Signed::<KeyStatement>::parse(&bytes).ok()
-}
-
-/// Whether a key statement speaks of this EPO and its ciphertext.
-pub fn statement_fits(statement: &Signed<KeyStatement>, endorsed: &EndorsedEpo) -> bool {
-    let (body, epo) = (statement.unverified(), endorsed.epo.unverified());
-    body.epo_id == epo.epo_id && body.ciphertext_root == epo.ciphertext_root
 }

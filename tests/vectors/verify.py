@@ -7,8 +7,9 @@ usage: verify.py VECTOR_DIR
 
 Checks every identity (key id derivation, self-signature), every signed document of the
 purchase and the signed documents nested in it, that the refused--* vectors do NOT verify,
-and that the receipt's key K decrypts goods.enc (chunked, docs/FORMATS.md) to goods.txt, with
-the Merkle roots (RFC 6962) the receipt and the offer name, and every chunk's own path.
+and that the receipt's K opens the merchant's key commitment and decrypts goods.enc (chunked,
+docs/FORMATS.md) to goods.txt, with the Merkle roots (RFC 6962) the receipt and the offer
+name, and every chunk's own path.
 """
 import hashlib
 import json
@@ -41,7 +42,6 @@ SIGNER = {
     "netbill.offer": "bookshop",
     "netbill.delivery": "bookshop",
     "netbill.endorsed-epo": "bookshop",
-    "netbill.key-statement": "bookshop",
     "netbill.epo": "alice",
     "netbill.key-request": "alice",
     "netbill.receipt": "netbill",
@@ -175,8 +175,16 @@ def main(directory: pathlib.Path) -> int:
     receipt = json.loads((directory / "receipt.json").read_text())["body"]
     offer = json.loads((directory / "offer.json").read_text())["body"]
     assert receipt["result"] == "paid"
+    key = bytes.fromhex(receipt["key"])
+    commitment = hashlib.sha256(
+        b"atomic-commerce:netbill.key-commitment:v1\x00" + receipt["epo_id"].encode() + b"\x00" + key
+    ).hexdigest()
+    for name in ["delivery", "epo"]:
+        stated = json.loads((directory / f"{name}.json").read_text())["body"]["key_commitment"]
+        assert stated == commitment == receipt["key_commitment"], f"{name}.json: key commitment"
+    print("ok  receipt K: opens the merchant's key commitment in delivery.json, epo.json and receipt.json")
     goods, ciphertext_root, chunk_paths_ok = decrypt_goods(
-        (directory / "goods.enc").read_bytes(), bytes.fromhex(receipt["key"]), receipt["epo_id"], offer["goods"]
+        (directory / "goods.enc").read_bytes(), key, receipt["epo_id"], offer["goods"]
     )
     assert ciphertext_root == receipt["ciphertext_root"], "goods.enc: Merkle root"
     assert goods == (directory / "goods.txt").read_bytes(), "goods.enc decrypts to other goods"
