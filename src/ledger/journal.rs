@@ -77,6 +77,35 @@ impl Entry {
         let entry = Entry { seq: head.map_or(0, |h| h.seq + 1), prev: head.map(|h| h.digest), at, actions };
         Signed::sign(entry, server)
     }
+
+    /// [`Entry::sign`] for actions whose canonical encodings (`encoded`, one per action, in
+    /// order) were made elsewhere, such as on the threads that signed their receipts: the
+    /// entry's own encoding is assembled around them (members in RFC 8785 order: `actions`,
+    /// `at`, `prev`, `seq`).
+    pub fn sign_encoded(
+        head: Option<Head>,
+        at: Time,
+        actions: Vec<(Action, Vec<u8>)>,
+        server: &PartyKeys,
+    ) -> Signed<Entry> {
+        let mut canonical = b"{\"actions\":[".to_vec();
+        for (i, (_, encoded)) in actions.iter().enumerate() {
+            if i > 0 {
+                canonical.push(b',');
+            }
+            canonical.extend_from_slice(encoded);
+        }
+        canonical.extend_from_slice(b"],\"at\":");
+        canonical.extend_from_slice(&crate::doc::jcs(&at));
+        if let Some(h) = head {
+            canonical.extend_from_slice(b",\"prev\":");
+            canonical.extend_from_slice(&crate::doc::jcs(&h.digest));
+        }
+        canonical.extend_from_slice(format!(",\"seq\":{}}}", head.map_or(0, |h| h.seq + 1)).as_bytes());
+        let actions = actions.into_iter().map(|(action, _)| action).collect();
+        let entry = Entry { seq: head.map_or(0, |h| h.seq + 1), prev: head.map(|h| h.digest), at, actions };
+        Signed::sign_encoded(entry, canonical, server)
+    }
 }
 
 /// One change of the books.

@@ -103,6 +103,8 @@ fn check_part(part: &[Signed<EndorsedEpo>], directory: &Directory, server: &Part
                 customer,
                 customer_key,
             );
+            // The digests the decision and the receipt name, computed here, on every core.
+            let _ = (request.digest(), endorsed.epo.digest(), endorsed.offer.digest());
             let channel = channels.entry(merchant.key_id).or_insert_with(|| server.channel_from(&merchant.x25519).ok());
             let key = channel.as_ref().and_then(|c| open_key(endorsed, c));
             Some(Signatures { parties, key })
@@ -196,22 +198,34 @@ pub fn settle_group(
         }
         slots.push(Slot::Decided(decision, balances));
     }
-    let to_sign: Vec<(usize, &Receipt)> = slots
+    // Each receipt is signed, and the journal action of a binding one encoded, on `threads`
+    // threads; the journal entry is assembled from those encodings.
+    let to_sign: Vec<(usize, &Receipt, Option<Option<Balances>>)> = slots
         .iter()
         .enumerate()
         .filter_map(|(i, s)| match s {
-            Slot::Decided(d, _) => Some((i, &d.receipt)),
-            Slot::Replay(r) => Some((i, r)),
+            Slot::Decided(d, balances) => Some((i, &d.receipt, d.binds().then_some(*balances))),
+            Slot::Replay(r) => Some((i, r, None)),
             _ => None,
         })
         .collect();
     let chunk = to_sign.len().div_ceil(threads.max(1)).max(1);
-    let signed: HashMap<usize, Signed<Receipt>> = std::thread::scope(|scope| {
+    let mut signed: HashMap<usize, (Signed<Receipt>, Option<(Action, Vec<u8>)>)> = std::thread::scope(|scope| {
         let workers: Vec<_> = to_sign
             .chunks(chunk)
             .map(|part| {
                 scope.spawn(move || {
-                    part.iter().map(|(i, r)| (*i, Signed::sign((*r).clone(), server))).collect::<Vec<_>>()
+                    part.iter()
+                        .map(|(i, r, journaled)| {
+                            let receipt = Signed::sign((*r).clone(), server);
+                            let action = journaled.map(|balances| {
+                                let action = Action::Settlement { receipt: Box::new(receipt.clone()), balances };
+                                let encoded = crate::doc::jcs(&action);
+                                (action, encoded)
+                            });
+                            (*i, (receipt, action))
+                        })
+                        .collect::<Vec<_>>()
                 })
             })
             .collect();
@@ -223,13 +237,13 @@ pub fn settle_group(
         let receipt = match slot {
             Slot::Stored(r) => r,
             Slot::SameAs(j) => receipts[j].clone(),
-            Slot::Replay(_) => signed[&i].clone(),
-            Slot::Decided(decision, balances) => {
-                let receipt = signed[&i].clone();
-                if decision.binds() {
+            Slot::Replay(_) => signed.remove(&i).expect("signed").0,
+            Slot::Decided(decision, _) => {
+                let (receipt, action) = signed.remove(&i).expect("signed");
+                if let Some(action) = action {
                     let place = (head.seq + 1, u32::try_from(actions.len()).expect("groups are small"));
                     books.record(&decision, &receipt, place)?;
-                    actions.push(Action::Settlement { receipt: Box::new(receipt.clone()), balances });
+                    actions.push(action);
                 }
                 receipt
             }
@@ -237,7 +251,7 @@ pub fn settle_group(
         receipts.push(receipt);
     }
     if !actions.is_empty() {
-        books.append(&Entry::sign(Some(head), now, actions, server))?;
+        books.append(&Entry::sign_encoded(Some(head), now, actions, server))?;
     }
     Ok(receipts)
 }
