@@ -125,6 +125,9 @@ fn check_part(part: &[Signed<EndorsedEpo>], directory: &Directory, server: &Part
     out
 }
 
+/// A signed receipt and, when it binds, its journal action with the action's canonical encoding.
+type Issued = (Signed<Receipt>, Option<(Action, Vec<u8>)>);
+
 /// What became of one request of a group.
 enum Slot {
     /// Settled before: its stored receipt.
@@ -210,7 +213,7 @@ pub fn settle_group(
         })
         .collect();
     let chunk = to_sign.len().div_ceil(threads.max(1)).max(1);
-    let mut signed: HashMap<usize, (Signed<Receipt>, Option<(Action, Vec<u8>)>)> = std::thread::scope(|scope| {
+    let mut signed: HashMap<usize, Issued> = std::thread::scope(|scope| {
         let workers: Vec<_> = to_sign
             .chunks(chunk)
             .map(|part| {
