@@ -175,10 +175,7 @@ impl<B: Body> Signed<B> {
     /// Ed25519 signature over a message `sign` returns.
     pub fn sign_with(body: B, key_id: KeyId, sign: impl FnOnce(&[u8]) -> Result<[u8; 64]>) -> Result<Signed<B>> {
         let canonical = jcs(&body);
-        let ed25519 = Hex(sign(&signed_message(B::TYPE, &wire_jcs(B::TYPE, &canonical, None)))?);
-        let signed = Signed::new(body, SignatureBlock { key_id, ed25519 });
-        signed.canonical.set(canonical).expect("a new document has no encoding yet");
-        Ok(signed)
+        Signed::sign_canonical(body, canonical, key_id, sign)
     }
 
     /// Signs `body`, whose canonical encoding `canonical` the caller assembled from parts
@@ -186,13 +183,21 @@ impl<B: Body> Signed<B> {
     /// builds, so the test suite holds every such caller to it).
     pub fn sign_encoded(body: B, canonical: Vec<u8>, keys: &PartyKeys) -> Signed<B> {
         debug_assert_eq!(String::from_utf8_lossy(&canonical), String::from_utf8_lossy(&jcs(&body)));
-        let message = signed_message(B::TYPE, &wire_jcs(B::TYPE, &canonical, None));
-        let signed = Signed::new(
-            body,
-            SignatureBlock { key_id: keys.key_id(), ed25519: Hex(keys.signing_key().sign(&message).to_bytes()) },
-        );
+        let signed: Result<Signed<B>> =
+            Signed::sign_canonical(body, canonical, keys.key_id(), |m| Ok(keys.signing_key().sign(m).to_bytes()));
+        signed.expect("signing in process does not fail")
+    }
+
+    fn sign_canonical(
+        body: B,
+        canonical: Vec<u8>,
+        key_id: KeyId,
+        sign: impl FnOnce(&[u8]) -> Result<[u8; 64]>,
+    ) -> Result<Signed<B>> {
+        let ed25519 = Hex(sign(&signed_message(B::TYPE, &wire_jcs(B::TYPE, &canonical, None)))?);
+        let signed = Signed::new(body, SignatureBlock { key_id, ed25519 });
         signed.canonical.set(canonical).expect("a new document has no encoding yet");
-        signed
+        Ok(signed)
     }
 
     fn new(body: B, signature: SignatureBlock) -> Signed<B> {
@@ -248,12 +253,16 @@ impl<B: Body> Signed<B> {
         Ok(Verified { body: &self.body })
     }
 
+    /// The whole document's canonical encoding, signature included (JCS, §1.6 of
+    /// docs/FORMATS.md): what its digest hashes, and what a document containing it holds.
+    pub fn encoded(&self) -> Vec<u8> {
+        wire_jcs(B::TYPE, self.canonical(), Some(&self.signature))
+    }
+
     /// SHA-256 of the whole document's canonical encoding, signature included: the
     /// document's identity when another document refers to it.
     pub fn digest(&self) -> Hex<32> {
-        *self
-            .digest
-            .get_or_init(|| Hex(Sha256::digest(wire_jcs(B::TYPE, self.canonical(), Some(&self.signature))).into()))
+        *self.digest.get_or_init(|| Hex(Sha256::digest(self.encoded()).into()))
     }
 
     /// Parses a signed document of type `B` (see the module docs for what is rejected).

@@ -108,6 +108,22 @@ impl Entry {
     }
 }
 
+impl Action {
+    /// The settlement action for `receipt` with its canonical encoding, assembled from the
+    /// receipt's own (members in RFC 8785 order: `action`, `balances`, `receipt`).
+    pub fn settlement_encoded(receipt: Signed<Receipt>, balances: Option<Balances>) -> (Action, Vec<u8>) {
+        let mut encoded = b"{\"action\":\"settlement\"".to_vec();
+        if let Some(balances) = &balances {
+            encoded.extend_from_slice(b",\"balances\":");
+            encoded.extend_from_slice(&crate::doc::jcs(balances));
+        }
+        encoded.extend_from_slice(b",\"receipt\":");
+        encoded.extend_from_slice(&receipt.encoded());
+        encoded.push(b'}');
+        (Action::Settlement { receipt: Box::new(receipt), balances }, encoded)
+    }
+}
+
 /// One change of the books.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "kebab-case", deny_unknown_fields)]

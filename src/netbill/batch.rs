@@ -221,11 +221,8 @@ pub fn settle_group(
                     part.iter()
                         .map(|(i, r, journaled)| {
                             let receipt = Signed::sign((*r).clone(), server);
-                            let action = journaled.map(|balances| {
-                                let action = Action::Settlement { receipt: Box::new(receipt.clone()), balances };
-                                let encoded = crate::doc::jcs(&action);
-                                (action, encoded)
-                            });
+                            let action =
+                                journaled.map(|balances| Action::settlement_encoded(receipt.clone(), balances));
                             (*i, (receipt, action))
                         })
                         .collect::<Vec<_>>()
