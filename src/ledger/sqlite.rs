@@ -282,8 +282,9 @@ impl SqliteLedger {
         self.check_server_keys(server)?;
         let path = self.path.clone();
         let tx = self.write_txn()?;
-        let mut books = SqliteBooks { tx: &tx, path: &path };
+        let mut books = SqliteBooks { tx: &tx, path: &path, deltas: HashMap::new() };
         let receipts = batch::settle_group(&mut books, group, server, now, threads)?;
+        books.apply_deltas()?;
         tx.commit().map_err(db_error(&path))?;
         Ok(receipts)
     }
@@ -314,7 +315,7 @@ impl SqliteLedger {
     pub fn settlement(&mut self, epo_id: &EpoId) -> Result<Option<(StoredSettlement, Option<Account>)>> {
         let path = self.path.clone();
         let tx = self.conn.transaction().map_err(db_error(&path))?;
-        let mut books = SqliteBooks { tx: &tx, path: &path };
+        let mut books = SqliteBooks { tx: &tx, path: &path, deltas: HashMap::new() };
         let Some(stored) = books.settlement(epo_id)? else {
             return Ok(None);
         };
@@ -386,6 +387,27 @@ fn find_account(conn: &Connection, account: &str, path: &Path) -> Result<(i64, A
 struct SqliteBooks<'a> {
     tx: &'a Transaction<'a>,
     path: &'a Path,
+    /// What the payments recorded so far move on each account (in micro-units), applied once
+    /// per account at the end of the group.
+    deltas: HashMap<KeyId, i64>,
+}
+
+impl SqliteBooks<'_> {
+    /// Applies the group's balance changes, one update per account; each must find the
+    /// account and leave it non-negative (the transaction holds the write lock, so the balances
+    /// the group was decided on are still the books').
+    fn apply_deltas(&mut self) -> Result<()> {
+        let mut update = self
+            .tx
+            .prepare_cached("UPDATE accounts SET balance = balance + ?1 WHERE key_id = ?2 AND balance + ?1 >= 0")
+            .map_err(db_error(self.path))?;
+        for (key, delta) in self.deltas.drain() {
+            if update.execute(params![delta, key.to_string()]).map_err(db_error(self.path))? != 1 {
+                return Err(Error::new(ErrorKind::Io, "account changed during settlement").at(self.path.display()));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Books for SqliteBooks<'_> {
@@ -444,18 +466,10 @@ impl Books for SqliteBooks<'_> {
                     .and_then(|mut s| s.execute(params![r.epo_id.as_str(), r.server_time.to_string(), place.0 as i64, place.1]))
                     .map_err(&db)?;
                 let txn = self.tx.last_insert_rowid();
-                let debited = self
-                    .tx
-                    .prepare_cached("UPDATE accounts SET balance = balance - ?1 WHERE key_id = ?2 AND balance >= ?1")
-                    .and_then(|mut s| s.execute(params![price, t.customer.to_string()]))
-                    .map_err(&db)?;
-                let credited = self
-                    .tx
-                    .prepare_cached("UPDATE accounts SET balance = balance + ?1 WHERE key_id = ?2")
-                    .and_then(|mut s| s.execute(params![price, t.merchant.to_string()]))
-                    .map_err(&db)?;
-                if debited != 1 || credited != 1 {
-                    return Err(Error::new(ErrorKind::Io, "account changed during settlement").at(self.path.display()));
+                for (key, delta) in [(t.customer, -price), (t.merchant, price)] {
+                    let d = self.deltas.entry(key).or_default();
+                    // The decisions kept every balance in range, so their sums are too.
+                    *d = d.checked_add(delta).expect("a group moves less than the largest amount");
                 }
                 self.tx
                     .prepare_cached(
