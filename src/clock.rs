@@ -41,7 +41,8 @@ impl Time {
 
 impl fmt::Display for Time {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.timestamp().strftime("%Y-%m-%dT%H:%M:%SZ"))
+        // jiff prints a whole-second UTC timestamp as RFC 3339 with Z, without strftime's parsing.
+        fmt::Display::fmt(&self.timestamp(), f)
     }
 }
 
