@@ -11,7 +11,9 @@
 //!   per transaction), on SQLite and on PostgreSQL (the server of NETBILL_TEST_POSTGRES, as
 //!   `scripts/test` starts it), with 1 settler and with 4 settlers on one ledger;
 //!
-//! each as a rate and as a ratio to the batched crypto-only baseline.
+//! each as a rate and as a ratio to the batched crypto-only baseline. With BENCH_KEEP set it
+//! stops before the durable runs and keeps the request stream and a fresh ledger in a directory
+//! it names, to profile `netbill-settle` on them (`perf record … netbill-settle --ledger …`).
 
 #![allow(missing_docs)]
 
@@ -157,6 +159,14 @@ fn main() {
         assert!(audit.problems.is_empty() && audit.receipts == n as u64, "{:?}", audit.problems);
         rate
     };
+    if std::env::var_os("BENCH_KEEP").is_some() {
+        // For a profiler: the requests, the keys and the unused books, left in place.
+        std::fs::copy(&world.ledger, world.path("fresh.db")).unwrap();
+        world.write("stream.ndjson", stream.clone());
+        let dir = world.dir.keep();
+        eprintln!("kept {} (stream.ndjson, fresh.db, netbill.key; --now {})", dir.display(), common::NOW);
+        return;
+    }
     let (one, four) = (durable(1, false), durable(4, false));
     let (pg_one, pg_four) = (durable(1, true), durable(4, true));
 
