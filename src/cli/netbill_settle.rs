@@ -23,7 +23,8 @@ use serde_json::value::RawValue;
 ///
 /// For each endorsed EPO read (one document, or an NDJSON stream), verifies the merchant's and
 /// the customer's signatures with the keys bound to their accounts, the server named, the
-/// price against the countersigned offer, the expiry, the sealed key and the funds; then
+/// price against the countersigned offer, the expiry, the sealed key (it must open on the
+/// merchant's channel to the K the EPO's commitment names) and the funds; then
 /// debits the customer, credits the merchant, records the EPO id, checksum and escrowed K, and
 /// stores the signed receipt, all in one database transaction. Refusals are signed receipts
 /// too and move no money. Prints one receipt line per request line, in order, each only after
