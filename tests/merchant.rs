@@ -216,9 +216,10 @@ fn the_merchant_countersigns_only_the_epo_of_his_offer_and_delivery() {
         edit(&mut epo);
         Signed::sign(epo, &world.alice.keys).to_json_line()
     };
-    let cases: [(String, &str); 5] = [
+    let cases: [(String, &str); 6] = [
         (altered(&|e| e.price = "0.01".parse().unwrap()), "differs from the offered"),
         (altered(&|e| e.ciphertext_root = Hex([1; 32])), "another ciphertext than the one delivered"),
+        (altered(&|e| e.key_commitment = Hex([2; 32])), "another key commitment than the delivery note's"),
         (altered(&|e| e.server = world.alice.keys.key_id()), "the EPO names server"),
         (altered(&|e| e.expires_at = "2026-11-25T11:00:00Z".parse().unwrap()), "the EPO expired"),
         (Signed::sign(p.epo.unverified().clone(), &world.bookshop.keys).to_json_line(), "not by alice"),
@@ -235,5 +236,19 @@ fn the_merchant_countersigns_only_the_epo_of_his_offer_and_delivery() {
             .stderr(predicates::str::contains(needle));
     }
     let epo_id = p.epo.unverified().epo_id.to_string();
-    assert!(!world.store.join(epo_id).join("endorsed.json").exists(), "nothing countersigned");
+    assert!(!world.store.join(&epo_id).join("endorsed.json").exists(), "nothing countersigned");
+    // His own K, changed in his store after the note committed to it, is not released either.
+    let key_file = world.store.join(&epo_id).join("key.json");
+    let stored = std::fs::read_to_string(&key_file).unwrap();
+    std::fs::write(&key_file, stored.replace(&p.delivery.key.to_string(), &Hex([0; 32]).to_string())).unwrap();
+    world
+        .tool("epo-countersign")
+        .args(["--key", "bookshop.key", "--store", "store", "--customer", "alice.id.json"])
+        .args(["--server", "netbill.id.json"])
+        .write_stdin(p.epo.to_json_line())
+        .assert()
+        .code(1)
+        .stdout("")
+        .stderr(predicates::str::contains("the stored K is not the one the delivery note commits to"));
+    assert!(!world.store.join(&epo_id).join("endorsed.json").exists(), "nothing countersigned");
 }

@@ -367,6 +367,11 @@ fn generate() {
         })];
         c
     });
+    add("server-at-fault--receipt-names-another-commitment", "key-does-not-decrypt", &|w| {
+        let mut c = Case::paid(w, goods);
+        c.receipts = vec![corrupt(w, &c.receipts[0], |r| r.key_commitment = Hex([7; 32]))];
+        c
+    });
     add("server-at-fault--paid-other-terms-than-offered", "charged-more-than-agreed", &|w| {
         let mut c = Case::paid(w, goods);
         let mut epo = c.pieces.epo.unverified().clone();

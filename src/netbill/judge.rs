@@ -668,23 +668,31 @@ impl Case<'_> {
         if !self.note("receipt-key-is-committed", committed, detail) {
             return server_fault("the K in the server's receipt is not the K the merchant committed to".into());
         }
-        let terms = r.price == body.price
-            && r.ciphertext_root == body.ciphertext_root
-            && r.key_commitment == body.key_commitment
-            && r.customer == body.customer
-            && r.merchant == body.merchant;
+        let differing: Vec<&str> = [
+            ("price", r.price != body.price),
+            ("ciphertext", r.ciphertext_root != body.ciphertext_root),
+            ("key commitment", r.key_commitment != body.key_commitment),
+            ("customer", r.customer != body.customer),
+            ("merchant", r.merchant != body.merchant),
+        ]
+        .into_iter()
+        .filter_map(|(term, differs)| differs.then_some(term))
+        .collect();
         if !self.note(
             "receipt-terms",
-            terms,
+            differing.is_empty(),
             format!(
                 "charged {} for ciphertext {}; the EPO says {} for {}",
                 r.price, r.ciphertext_root, body.price, body.ciphertext_root
             ),
         ) {
-            return server_fault(format!(
-                "the server charged {} where the customer signed for {}",
-                r.price, body.price
-            ));
+            if r.price != body.price {
+                return server_fault(format!(
+                    "the server charged {} where the customer signed for {}",
+                    r.price, body.price
+                ));
+            }
+            return server_fault(format!("the server's receipt names another {} than the EPO", differing.join(", ")));
         }
         let in_time = r.server_time <= body.expires_at;
         if !self.note(
