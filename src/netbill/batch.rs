@@ -202,7 +202,9 @@ pub fn settle_group(
         slots.push(Slot::Decided(decision, balances));
     }
     // Each receipt is signed, and the journal action of a binding one encoded, on `threads`
-    // threads; the journal entry is assembled from those encodings.
+    // threads, each taking every `threads`-th one so that they come back about in order; the
+    // decisions are recorded, in order, as their receipts arrive, while the rest are signed.
+    // The journal entry is assembled from the actions' encodings.
     let to_sign: Vec<(usize, &Receipt, Option<Option<Balances>>)> = slots
         .iter()
         .enumerate()
@@ -212,44 +214,53 @@ pub fn settle_group(
             _ => None,
         })
         .collect();
-    let chunk = to_sign.len().div_ceil(threads.max(1)).max(1);
-    let mut signed: HashMap<usize, Issued> = std::thread::scope(|scope| {
-        let workers: Vec<_> = to_sign
-            .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || {
-                    part.iter()
-                        .map(|(i, r, journaled)| {
-                            let receipt = Signed::sign((*r).clone(), server);
-                            let action =
-                                journaled.map(|balances| Action::settlement_encoded(receipt.clone(), balances));
-                            (*i, (receipt, action))
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        workers.into_iter().flat_map(|w| w.join().expect("a signer does not panic")).collect()
-    });
+    let threads = threads.clamp(1, to_sign.len().max(1));
     let mut receipts: Vec<Signed<Receipt>> = Vec::with_capacity(slots.len());
     let mut actions = Vec::new();
-    for (i, slot) in slots.into_iter().enumerate() {
-        let receipt = match slot {
-            Slot::Stored(r) => r,
-            Slot::SameAs(j) => receipts[j].clone(),
-            Slot::Replay(_) => signed.remove(&i).expect("signed").0,
-            Slot::Decided(decision, _) => {
-                let (receipt, action) = signed.remove(&i).expect("signed");
-                if let Some(action) = action {
-                    let place = (head.seq + 1, u32::try_from(actions.len()).expect("groups are small"));
-                    books.record(&decision, &receipt, place)?;
-                    actions.push(action);
+    std::thread::scope(|scope| -> Result<()> {
+        let (issued, arriving) = std::sync::mpsc::channel::<(usize, Issued)>();
+        for t in 0..threads {
+            let (issued, to_sign) = (issued.clone(), &to_sign);
+            scope.spawn(move || {
+                for (i, r, journaled) in to_sign.iter().skip(t).step_by(threads) {
+                    let receipt = Signed::sign((*r).clone(), server);
+                    let action = journaled.map(|balances| Action::settlement_encoded(receipt.clone(), balances));
+                    if issued.send((*i, (receipt, action))).is_err() {
+                        return; // the recording stopped on an error
+                    }
                 }
-                receipt
+            });
+        }
+        drop(issued);
+        let mut early: HashMap<usize, Issued> = HashMap::new();
+        let mut take = |i: usize| -> Issued {
+            loop {
+                if let Some(done) = early.remove(&i) {
+                    return done;
+                }
+                let (j, done) = arriving.recv().expect("a signer does not panic");
+                early.insert(j, done);
             }
         };
-        receipts.push(receipt);
-    }
+        for (i, slot) in slots.iter().enumerate() {
+            let receipt = match slot {
+                Slot::Stored(r) => r.clone(),
+                Slot::SameAs(j) => receipts[*j].clone(),
+                Slot::Replay(_) => take(i).0,
+                Slot::Decided(decision, _) => {
+                    let (receipt, action) = take(i);
+                    if let Some(action) = action {
+                        let place = (head.seq + 1, u32::try_from(actions.len()).expect("groups are small"));
+                        books.record(decision, &receipt, place)?;
+                        actions.push(action);
+                    }
+                    receipt
+                }
+            };
+            receipts.push(receipt);
+        }
+        Ok(())
+    })?;
     if !actions.is_empty() {
         books.append(&Entry::sign_encoded(Some(head), now, actions, server))?;
     }
