@@ -43,6 +43,20 @@ pub trait Body: Serialize + DeserializeOwned + Clone {
     fn check(&self) -> std::result::Result<(), String> {
         Ok(())
     }
+
+    /// The body's canonical encoding when it can be assembled from parts already encoded (the
+    /// documents nested in it, each encoded once); `None`, the default, encodes the whole body.
+    /// It MUST equal [`jcs`] of the body (checked in debug builds).
+    fn assembled(&self) -> Option<Vec<u8>> {
+        None
+    }
+}
+
+/// The canonical encoding of `body`: assembled from its parts when it can be, else encoded.
+fn body_jcs<B: Body>(body: &B) -> Vec<u8> {
+    let encoded = body.assembled().unwrap_or_else(|| jcs(body));
+    debug_assert_eq!(String::from_utf8_lossy(&encoded), String::from_utf8_lossy(&jcs(body)));
+    encoded
 }
 
 /// The signature block: who signed (key id) and the Ed25519 signature.
@@ -174,7 +188,7 @@ impl<B: Body> Signed<B> {
     /// Signs `body` with a key held elsewhere (a secure coprocessor), named `key_id`, whose
     /// Ed25519 signature over a message `sign` returns.
     pub fn sign_with(body: B, key_id: KeyId, sign: impl FnOnce(&[u8]) -> Result<[u8; 64]>) -> Result<Signed<B>> {
-        let canonical = jcs(&body);
+        let canonical = body_jcs(&body);
         Signed::sign_canonical(body, canonical, key_id, sign)
     }
 
@@ -206,7 +220,7 @@ impl<B: Body> Signed<B> {
 
     /// The body's canonical encoding.
     fn canonical(&self) -> &[u8] {
-        self.canonical.get_or_init(|| jcs(&self.body))
+        self.canonical.get_or_init(|| body_jcs(&self.body))
     }
 
     /// A signed document from its body and a signature made elsewhere (as a compact binary

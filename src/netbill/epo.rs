@@ -62,6 +62,19 @@ pub struct EndorsedEpo {
 
 impl Body for EndorsedEpo {
     const TYPE: &'static str = "netbill.endorsed-epo";
+
+    /// The EPO's and the offer's own encodings (which their signatures and digests use),
+    /// members in RFC 8785 order: `epo`, `offer`, `sealed_key`.
+    fn assembled(&self) -> Option<Vec<u8>> {
+        let mut out = b"{\"epo\":".to_vec();
+        out.extend_from_slice(&self.epo.encoded());
+        out.extend_from_slice(b",\"offer\":");
+        out.extend_from_slice(&self.offer.encoded());
+        out.extend_from_slice(b",\"sealed_key\":");
+        out.extend_from_slice(&crate::doc::jcs(&self.sealed_key));
+        out.push(b'}');
+        Some(out)
+    }
 }
 
 /// The sealing context of the goods key K for `epo_id`.
