@@ -337,7 +337,7 @@ impl<B: Body> Plain<B> {
     /// SHA-256 of the document's canonical encoding (JCS): its identity when another document
     /// refers to it.
     pub fn digest(&self) -> Hex<32> {
-        Hex(Sha256::digest(wire_jcs(B::TYPE, &jcs(&self.0), None)).into())
+        Hex(Sha256::digest(wire_jcs(B::TYPE, &body_jcs(&self.0), None)).into())
     }
 
     /// Pretty JSON with a final newline.
@@ -347,7 +347,7 @@ impl<B: Body> Plain<B> {
 
     /// One line of JSON with a final newline, for NDJSON streams and logs.
     pub fn to_json_line(&self) -> String {
-        line(B::TYPE, &jcs(&self.0), None)
+        line(B::TYPE, &body_jcs(&self.0), None)
     }
 }
 

@@ -159,7 +159,7 @@ impl Evidence {
 fn canonical_piece(text: &str) -> (String, String) {
     let value: Value = serde_json::from_str(text).expect("parse_piece accepted it as JSON");
     let doc_type = value.get("type").and_then(Value::as_str).unwrap_or_default().to_string();
-    let json = String::from_utf8(canonical(&value)).expect("JCS is UTF-8");
+    let json = String::from_utf8(crate::doc::jcs(&value)).expect("JCS is UTF-8");
     (format!("{doc_type}\0{json}"), json)
 }
 
@@ -198,10 +198,6 @@ fn parse_piece(text: &str) -> Result<Piece> {
         "netbill.receipt" => Piece::Receipt(Signed::parse_as_evidence(bytes)?),
         other => return Err(Error::malformed(format!("a {other} document is not evidence of a NetBill purchase"))),
     })
-}
-
-fn canonical(v: &Value) -> Vec<u8> {
-    crate::doc::jcs(v)
 }
 
 /// The body of a `netbill.ruling`.
@@ -303,7 +299,7 @@ pub fn judge(evidence: &Evidence, presented: Option<&Presented<'_>>, server: Opt
         "pieces": canonical_pieces.iter().map(|(_, json)| serde_json::from_str::<Value>(json).expect("JCS is JSON")).collect::<Vec<_>>(),
         "goods": goods_digest(presented, case.root),
     });
-    let digest = crate::crypto::sha256(&canonical(&judged));
+    let digest = crate::crypto::sha256(&crate::doc::jcs(&judged));
     let goods_for_a_person = if verdict == Verdict::NotDecidable { case.goods.take() } else { None };
     Judgment {
         ruling: Ruling {
