@@ -281,8 +281,20 @@ impl<B: Body> Signed<B> {
 
     /// Parses a signed document of type `B` (see the module docs for what is rejected).
     pub fn parse(bytes: &[u8]) -> Result<Signed<B>> {
+        if let Some(signed) = Self::parse_line(bytes) {
+            return Ok(signed);
+        }
         let wire: Wire<B> = parse_wire(bytes)?;
         Self::from_wire(wire).map_err(Error::malformed)
+    }
+
+    /// The document, when `bytes` are exactly its line form (as the tools print NDJSON): then
+    /// the typed document re-encoded is the input, byte for byte, so it is in canonical form
+    /// without comparing JSON values. Anything else (`None`) goes through [`parse_wire`].
+    fn parse_line(bytes: &[u8]) -> Option<Signed<B>> {
+        let signed = Self::from_wire(serde_json::from_slice::<Wire<B>>(bytes).ok()?).ok()?;
+        let line = signed.to_json_line();
+        (line.as_bytes().strip_suffix(b"\n") == Some(bytes.trim_ascii())).then_some(signed)
     }
 
     /// Parses like [`Signed::parse`] but without the body's cross-field rules
@@ -600,7 +612,36 @@ impl<R: Read> Iterator for Values<R> {
 mod tests {
     use serde_json::json;
 
-    use super::{jcs, stream};
+    use super::{Body, Signed, jcs, stream};
+    use crate::crypto::keys::PartyKeys;
+    use crate::money::Amount;
+
+    #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Note {
+        text: String,
+        price: Amount,
+    }
+
+    impl Body for Note {
+        const TYPE: &'static str = "test.note";
+    }
+
+    /// A document's own line parses as itself (the fast path); the same line with a value in
+    /// a non-canonical form, which the typed parse alone would accept, is refused.
+    #[test]
+    fn a_line_parses_as_itself_and_a_non_canonical_value_is_refused() {
+        let keys = PartyKeys::generate("tester").unwrap();
+        let note = Signed::sign(Note { text: "caf\u{e9} \"x\"".into(), price: "0.1".parse().unwrap() }, &keys);
+        let line = note.to_json_line();
+        let parsed = Signed::<Note>::parse(line.as_bytes()).unwrap();
+        assert_eq!(parsed, note);
+        assert!(parsed.verify_with(keys.key_id(), &keys.signing_key().verifying_key(), "tester").is_ok());
+        let padded = line.replace("\"0.1\"", "\"0.10\"");
+        assert_ne!(padded, line);
+        let e = Signed::<Note>::parse(padded.as_bytes()).unwrap_err();
+        assert!(e.message().contains("not in canonical form"), "{}", e.message());
+    }
 
     /// A reader that hands out its chunks one read at a time and fails the test if read
     /// beyond them (a producer that waits for an answer before it writes more).
