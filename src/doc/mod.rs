@@ -189,25 +189,6 @@ impl<B: Body> Signed<B> {
     /// Ed25519 signature over a message `sign` returns.
     pub fn sign_with(body: B, key_id: KeyId, sign: impl FnOnce(&[u8]) -> Result<[u8; 64]>) -> Result<Signed<B>> {
         let canonical = body_jcs(&body);
-        Signed::sign_canonical(body, canonical, key_id, sign)
-    }
-
-    /// Signs `body`, whose canonical encoding `canonical` the caller assembled from parts
-    /// encoded elsewhere (on other threads): it MUST be [`jcs`] of `body` (checked in debug
-    /// builds, so the test suite holds every such caller to it).
-    pub fn sign_encoded(body: B, canonical: Vec<u8>, keys: &PartyKeys) -> Signed<B> {
-        debug_assert_eq!(String::from_utf8_lossy(&canonical), String::from_utf8_lossy(&jcs(&body)));
-        let signed: Result<Signed<B>> =
-            Signed::sign_canonical(body, canonical, keys.key_id(), |m| Ok(keys.signing_key().sign(m).to_bytes()));
-        signed.expect("signing in process does not fail")
-    }
-
-    fn sign_canonical(
-        body: B,
-        canonical: Vec<u8>,
-        key_id: KeyId,
-        sign: impl FnOnce(&[u8]) -> Result<[u8; 64]>,
-    ) -> Result<Signed<B>> {
         let ed25519 = Hex(sign(&signed_message(B::TYPE, &wire_jcs(B::TYPE, &canonical, None)))?);
         let signed = Signed::new(body, SignatureBlock { key_id, ed25519 });
         signed.canonical.set(canonical).expect("a new document has no encoding yet");

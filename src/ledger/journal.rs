@@ -60,6 +60,26 @@ pub struct Entry {
 impl Body for Entry {
     const TYPE: &'static str = "netbill.journal";
 
+    /// Assembled from its actions' encodings (members in RFC 8785 order: `actions`, `at`,
+    /// `prev`, `seq`): a group's entry holds every receipt of the group.
+    fn assembled(&self) -> Option<Vec<u8>> {
+        let mut out = b"{\"actions\":[".to_vec();
+        for (i, action) in self.actions.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(&action.encoded());
+        }
+        out.extend_from_slice(b"],\"at\":");
+        out.extend_from_slice(&crate::doc::jcs(&self.at));
+        if let Some(prev) = &self.prev {
+            out.extend_from_slice(b",\"prev\":");
+            out.extend_from_slice(&crate::doc::jcs(prev));
+        }
+        out.extend_from_slice(format!(",\"seq\":{}}}", self.seq).as_bytes());
+        Some(out)
+    }
+
     fn check(&self) -> std::result::Result<(), String> {
         if (self.seq == 0) != self.prev.is_none() {
             return Err("entry 0, and only entry 0, has no previous entry".into());
@@ -77,50 +97,23 @@ impl Entry {
         let entry = Entry { seq: head.map_or(0, |h| h.seq + 1), prev: head.map(|h| h.digest), at, actions };
         Signed::sign(entry, server)
     }
-
-    /// [`Entry::sign`] for actions whose canonical encodings (`encoded`, one per action, in
-    /// order) were made elsewhere, such as on the threads that signed their receipts: the
-    /// entry's own encoding is assembled around them (members in RFC 8785 order: `actions`,
-    /// `at`, `prev`, `seq`).
-    pub fn sign_encoded(
-        head: Option<Head>,
-        at: Time,
-        actions: Vec<(Action, Vec<u8>)>,
-        server: &PartyKeys,
-    ) -> Signed<Entry> {
-        let mut canonical = b"{\"actions\":[".to_vec();
-        for (i, (_, encoded)) in actions.iter().enumerate() {
-            if i > 0 {
-                canonical.push(b',');
-            }
-            canonical.extend_from_slice(encoded);
-        }
-        canonical.extend_from_slice(b"],\"at\":");
-        canonical.extend_from_slice(&crate::doc::jcs(&at));
-        if let Some(h) = head {
-            canonical.extend_from_slice(b",\"prev\":");
-            canonical.extend_from_slice(&crate::doc::jcs(&h.digest));
-        }
-        canonical.extend_from_slice(format!(",\"seq\":{}}}", head.map_or(0, |h| h.seq + 1)).as_bytes());
-        let actions = actions.into_iter().map(|(action, _)| action).collect();
-        let entry = Entry { seq: head.map_or(0, |h| h.seq + 1), prev: head.map(|h| h.digest), at, actions };
-        Signed::sign_encoded(entry, canonical, server)
-    }
 }
 
 impl Action {
-    /// The settlement action for `receipt` with its canonical encoding, assembled from the
-    /// receipt's own (members in RFC 8785 order: `action`, `balances`, `receipt`).
-    pub fn settlement_encoded(receipt: Signed<Receipt>, balances: Option<Balances>) -> (Action, Vec<u8>) {
+    /// The action's canonical encoding; a settlement's is assembled around its receipt's own
+    /// (members in RFC 8785 order: `action`, `balances`, `receipt`), so a receipt signed in
+    /// this process is not encoded again.
+    fn encoded(&self) -> Vec<u8> {
+        let Action::Settlement { receipt, balances } = self else { return crate::doc::jcs(self) };
         let mut encoded = b"{\"action\":\"settlement\"".to_vec();
-        if let Some(balances) = &balances {
+        if let Some(balances) = balances {
             encoded.extend_from_slice(b",\"balances\":");
             encoded.extend_from_slice(&crate::doc::jcs(balances));
         }
         encoded.extend_from_slice(b",\"receipt\":");
         encoded.extend_from_slice(&receipt.encoded());
         encoded.push(b'}');
-        (Action::Settlement { receipt: Box::new(receipt), balances }, encoded)
+        encoded
     }
 }
 

@@ -125,9 +125,6 @@ fn check_part(part: &[Signed<EndorsedEpo>], directory: &Directory, server: &Part
     out
 }
 
-/// A signed receipt and, when it binds, its journal action with the action's canonical encoding.
-type Issued = (Signed<Receipt>, Option<(Action, Vec<u8>)>);
-
 /// What became of one request of a group.
 enum Slot {
     /// Settled before: its stored receipt.
@@ -201,16 +198,16 @@ pub fn settle_group(
         }
         slots.push(Slot::Decided(decision, balances));
     }
-    // Each receipt is signed, and the journal action of a binding one encoded, on `threads`
-    // threads, each taking every `threads`-th one so that they come back about in order; the
-    // decisions are recorded, in order, as their receipts arrive, while the rest are signed.
-    // The journal entry is assembled from the actions' encodings.
-    let to_sign: Vec<(usize, &Receipt, Option<Option<Balances>>)> = slots
+    // The receipts are signed on `threads` threads, each taking every `threads`-th one so that
+    // they come back about in order; the decisions are recorded, in order, as their receipts
+    // arrive, while the rest are signed. The journal entry's encoding is assembled from the
+    // receipts' own (`Entry`'s `Body::assembled`).
+    let to_sign: Vec<(usize, &Receipt)> = slots
         .iter()
         .enumerate()
         .filter_map(|(i, s)| match s {
-            Slot::Decided(d, balances) => Some((i, &d.receipt, d.binds().then_some(*balances))),
-            Slot::Replay(r) => Some((i, r, None)),
+            Slot::Decided(d, _) => Some((i, &d.receipt)),
+            Slot::Replay(r) => Some((i, r)),
             _ => None,
         })
         .collect();
@@ -218,22 +215,20 @@ pub fn settle_group(
     let mut receipts: Vec<Signed<Receipt>> = Vec::with_capacity(slots.len());
     let mut actions = Vec::new();
     std::thread::scope(|scope| -> Result<()> {
-        let (issued, arriving) = std::sync::mpsc::channel::<(usize, Issued)>();
+        let (issued, arriving) = std::sync::mpsc::channel::<(usize, Signed<Receipt>)>();
         for t in 0..threads {
             let (issued, to_sign) = (issued.clone(), &to_sign);
             scope.spawn(move || {
-                for (i, r, journaled) in to_sign.iter().skip(t).step_by(threads) {
-                    let receipt = Signed::sign((*r).clone(), server);
-                    let action = journaled.map(|balances| Action::settlement_encoded(receipt.clone(), balances));
-                    if issued.send((*i, (receipt, action))).is_err() {
+                for (i, r) in to_sign.iter().skip(t).step_by(threads) {
+                    if issued.send((*i, Signed::sign((*r).clone(), server))).is_err() {
                         return; // the recording stopped on an error
                     }
                 }
             });
         }
         drop(issued);
-        let mut early: HashMap<usize, Issued> = HashMap::new();
-        let mut take = |i: usize| -> Issued {
+        let mut early: HashMap<usize, Signed<Receipt>> = HashMap::new();
+        let mut take = |i: usize| -> Signed<Receipt> {
             loop {
                 if let Some(done) = early.remove(&i) {
                     return done;
@@ -246,13 +241,13 @@ pub fn settle_group(
             let receipt = match slot {
                 Slot::Stored(r) => r.clone(),
                 Slot::SameAs(j) => receipts[*j].clone(),
-                Slot::Replay(_) => take(i).0,
-                Slot::Decided(decision, _) => {
-                    let (receipt, action) = take(i);
-                    if let Some(action) = action {
+                Slot::Replay(_) => take(i),
+                Slot::Decided(decision, balances) => {
+                    let receipt = take(i);
+                    if decision.binds() {
                         let place = (head.seq + 1, u32::try_from(actions.len()).expect("groups are small"));
                         books.record(decision, &receipt, place)?;
-                        actions.push(action);
+                        actions.push(Action::Settlement { receipt: Box::new(receipt.clone()), balances: *balances });
                     }
                     receipt
                 }
@@ -262,7 +257,7 @@ pub fn settle_group(
         Ok(())
     })?;
     if !actions.is_empty() {
-        books.append(&Entry::sign_encoded(Some(head), now, actions, server))?;
+        books.append(&Entry::sign(Some(head), now, actions, server))?;
     }
     Ok(receipts)
 }
