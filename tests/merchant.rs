@@ -42,6 +42,14 @@ fn the_price_depends_on_who_asks() {
     assert!(String::from_utf8_lossy(&missing.stderr).contains("catalog.json: no product \"nonesuch\""));
 }
 
+/// A world whose merchant has made alice an offer of product `p`, in `offer.json`.
+fn offered() -> World {
+    let world = World::new();
+    catalog(&world);
+    std::fs::write(world.path("offer.json"), offer(&world, "alice.id.json", "p").stdout).unwrap();
+    world
+}
+
 /// goods-encrypt of `goods` for the offer in `offer.json`, into `goods.enc`.
 fn encrypt(world: &World, goods: &str) -> assert_cmd::assert::Assert {
     world
@@ -53,9 +61,7 @@ fn encrypt(world: &World, goods: &str) -> assert_cmd::assert::Assert {
 
 #[test]
 fn goods_that_break_the_offers_promise_are_not_delivered() {
-    let world = World::new();
-    catalog(&world);
-    std::fs::write(world.path("offer.json"), offer(&world, "alice.id.json", "p").stdout).unwrap();
+    let world = offered();
     world.write("other.txt", "other goods\n");
     encrypt(&world, "other.txt").code(1).stdout("").stderr(predicates::str::contains("other.txt: 12 bytes with root"));
     assert!(!world.path("goods.enc").exists());
@@ -64,9 +70,7 @@ fn goods_that_break_the_offers_promise_are_not_delivered() {
 
 #[test]
 fn a_ciphertext_is_never_overwritten() {
-    let world = World::new();
-    catalog(&world);
-    std::fs::write(world.path("offer.json"), offer(&world, "alice.id.json", "p").stdout).unwrap();
+    let world = offered();
     world.write("goods.enc", "a ciphertext sold before\n");
     encrypt(&world, "goods.txt").code(73).stdout("").stderr(predicates::str::contains("goods.enc: exists already"));
     assert_eq!(std::fs::read(world.path("goods.enc")).unwrap(), b"a ciphertext sold before\n");
