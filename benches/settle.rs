@@ -9,12 +9,14 @@
 //!   signature);
 //! - durable settlements through the netbill-settle binary (an NDJSON stream, groups of 512
 //!   per transaction), on SQLite and on PostgreSQL (the server of NETBILL_TEST_POSTGRES, as
-//!   `scripts/test` starts it), with 1 settler and with 4 settlers on one ledger, each the
-//!   median of three runs on fresh books;
+//!   `scripts/test` starts it), with 1 settler and with 4 settlers on one ledger, each run on
+//!   fresh books;
 //!
-//! each as a rate and as a ratio to the batched crypto-only baseline. With BENCH_KEEP set it
-//! stops before the durable runs and keeps the request stream and a fresh ledger in a directory
-//! it names, to profile `netbill-settle` on them (`perf record … netbill-settle --ledger …`).
+//! each as the median of three runs and as a ratio to the batched crypto-only baseline (each
+//! durable run paired with a measure of the baseline just before it: the machine is noisy).
+//! With BENCH_KEEP set it stops before the durable runs and keeps the request stream and a
+//! fresh ledger in a directory it names, to profile `netbill-settle` on them
+//! (`perf record … netbill-settle --ledger …`).
 
 #![allow(missing_docs)]
 
@@ -56,23 +58,28 @@ fn main() {
     let public: VerifyingKey = key.verifying_key();
     let messages: Vec<Vec<u8>> = (0..n).map(|i| format!("settlement {i}").into_bytes()).collect();
     let signatures: Vec<_> = messages.iter().map(|m| key.sign(m)).collect();
-    let unbatched = parallel_rate(n, threads, |range| {
-        for i in range {
-            public.verify_strict(&messages[i], &signatures[i]).unwrap();
-            public.verify_strict(&messages[i], &signatures[i]).unwrap();
-            std::hint::black_box(key.sign(&messages[i]));
-        }
-    });
-    let batched = parallel_rate(n, threads, |range| {
-        for part in range.collect::<Vec<_>>().chunks(256) {
-            let m: Vec<&[u8]> = part.iter().flat_map(|&i| [&messages[i][..], &messages[i][..]]).collect();
-            let s: Vec<_> = part.iter().flat_map(|&i| [signatures[i], signatures[i]]).collect();
-            ed25519_dalek::verify_batch(&m, &s, &vec![public; m.len()]).unwrap();
-            for &i in part {
+    let unbatched = median3(|| {
+        parallel_rate(n, threads, |range| {
+            for i in range {
+                public.verify_strict(&messages[i], &signatures[i]).unwrap();
+                public.verify_strict(&messages[i], &signatures[i]).unwrap();
                 std::hint::black_box(key.sign(&messages[i]));
             }
-        }
+        })
     });
+    let batched = || {
+        parallel_rate(n, threads, |range| {
+            for part in range.collect::<Vec<_>>().chunks(256) {
+                let m: Vec<&[u8]> = part.iter().flat_map(|&i| [&messages[i][..], &messages[i][..]]).collect();
+                let s: Vec<_> = part.iter().flat_map(|&i| [signatures[i], signatures[i]]).collect();
+                ed25519_dalek::verify_batch(&m, &s, &vec![public; m.len()]).unwrap();
+                for &i in part {
+                    std::hint::black_box(key.sign(&messages[i]));
+                }
+            }
+        })
+    };
+    let baseline = median3(batched);
 
     // The settlement's own cryptography, in memory.
     let mut ledger = SqliteLedger::open(&world.ledger).unwrap();
@@ -86,38 +93,40 @@ fn main() {
         };
     let (customer, merchant) = (account(&world.alice.keys, "1000"), account(&world.bookshop.keys, "0"));
     let head = atomic_commerce::ledger::journal::Head { seq: 1, digest: atomic_commerce::doc::Hex([0; 32]) };
-    let started = Instant::now();
-    for group in requests.chunks(512) {
-        let prepared = batch::prepare(group.to_vec(), &directory, &world.server.keys, threads);
-        let receipts = std::thread::scope(|s| {
-            let parts: Vec<_> = prepared
-                .chunks(prepared.len().div_ceil(threads))
-                .map(|part| {
-                    s.spawn(|| {
-                        part.iter()
-                            .map(|p| {
-                                let d = atomic_commerce::netbill::settle::decide_checked(
-                                    &p.request,
-                                    Some(&customer),
-                                    Some(&merchant),
-                                    p.signatures.as_ref(),
-                                    &world.server.keys,
-                                    common::now(),
-                                    head,
-                                );
-                                assert!(d.transfer.is_some(), "a paid receipt is signed");
-                                Signed::sign(d.receipt, &world.server.keys)
-                            })
-                            .count()
+    let own = median3(|| {
+        let started = Instant::now();
+        for group in requests.chunks(512) {
+            let prepared = batch::prepare(group.to_vec(), &directory, &world.server.keys, threads);
+            let receipts = std::thread::scope(|s| {
+                let parts: Vec<_> = prepared
+                    .chunks(prepared.len().div_ceil(threads))
+                    .map(|part| {
+                        s.spawn(|| {
+                            part.iter()
+                                .map(|p| {
+                                    let d = atomic_commerce::netbill::settle::decide_checked(
+                                        &p.request,
+                                        Some(&customer),
+                                        Some(&merchant),
+                                        p.signatures.as_ref(),
+                                        &world.server.keys,
+                                        common::now(),
+                                        head,
+                                    );
+                                    assert!(d.transfer.is_some(), "a paid receipt is signed");
+                                    Signed::sign(d.receipt, &world.server.keys)
+                                })
+                                .count()
+                        })
                     })
-                })
-                .collect();
-            parts.into_iter().map(|p| p.join().unwrap()).sum::<usize>()
-        });
-        assert_eq!(receipts, group.len());
-        assert!(prepared.iter().all(|p| p.signatures.as_ref().is_some_and(|s| s.parties && s.key.is_some())));
-    }
-    let own = n as f64 / started.elapsed().as_secs_f64();
+                    .collect();
+                parts.into_iter().map(|p| p.join().unwrap()).sum::<usize>()
+            });
+            assert_eq!(receipts, group.len());
+            assert!(prepared.iter().all(|p| p.signatures.as_ref().is_some_and(|s| s.parties && s.key.is_some())));
+        }
+        n as f64 / started.elapsed().as_secs_f64()
+    });
 
     // Durable: the binary on fresh copies of the books, with 1 and with 4 settlers.
     let stream: String = requests.iter().map(|r| r.to_json_line()).collect();
@@ -170,25 +179,44 @@ fn main() {
         eprintln!("kept {} (stream.ndjson, fresh.db, netbill.key; --now {})", dir.display(), common::NOW);
         return;
     }
-    // The machine is noisy: each durable rate is the median of three runs on fresh books.
-    let median = |settlers: usize, postgres: bool| {
-        let mut rates = [0.0; 3].map(|_| durable(settlers, postgres));
-        rates.sort_by(f64::total_cmp);
-        rates[1]
+    // The machine is noisy: each durable run on fresh books is paired with a measure of the
+    // batched baseline just before it, and the rate and the ratio shown are the medians of
+    // three such pairs.
+    let paired = |settlers: usize, postgres: bool| {
+        let (mut rates, mut ratios) = (Vec::new(), Vec::new());
+        for _ in 0..3 {
+            let base = batched();
+            let rate = durable(settlers, postgres);
+            rates.push(rate);
+            ratios.push(rate / base);
+        }
+        (median3(|| rates.pop().unwrap()), median3(|| ratios.pop().unwrap()))
     };
-    let (one, four) = (median(1, false), median(4, false));
-    let (pg_one, pg_four) = (median(1, true), median(4, true));
+    let durable_rows = [
+        ("durable, SQLite, 1 netbill-settle", paired(1, false)),
+        ("durable, SQLite, 4 netbill-settle on one ledger", paired(4, false)),
+        ("durable, PostgreSQL, 1 netbill-settle", paired(1, true)),
+        ("durable, PostgreSQL, 4 netbill-settle on one ledger", paired(4, true)),
+    ];
 
-    println!("settle: {n} requests, {threads} cores; ratio = rate / batched crypto-only baseline");
+    println!("settle: {n} requests, {threads} cores; each rate the median of three runs");
+    println!("ratio = rate / batched crypto-only baseline (for durable runs, the median of three");
+    println!("ratios, each to the baseline measured just before the run)");
     for (what, rate) in [
         ("crypto only, 2 verify_strict + 1 sign", unbatched),
-        ("crypto only, 2 batched verifies + 1 sign", batched),
+        ("crypto only, 2 batched verifies + 1 sign", baseline),
         ("our settlement's crypto (2 sigs, 1 unsealing, 1 sign)", own),
-        ("durable, SQLite, 1 netbill-settle", one),
-        ("durable, SQLite, 4 netbill-settle on one ledger", four),
-        ("durable, PostgreSQL, 1 netbill-settle", pg_one),
-        ("durable, PostgreSQL, 4 netbill-settle on one ledger", pg_four),
     ] {
-        println!("  {what:<54} {rate:>9.0} /s   {:.3}", rate / batched);
+        println!("  {what:<54} {rate:>9.0} /s   {:.3}", rate / baseline);
     }
+    for (what, (rate, ratio)) in durable_rows {
+        println!("  {what:<54} {rate:>9.0} /s   {ratio:.3}");
+    }
+}
+
+/// The median of three measures.
+fn median3(mut measure: impl FnMut() -> f64) -> f64 {
+    let mut values = [0.0; 3].map(|_| measure());
+    values.sort_by(f64::total_cmp);
+    values[1]
 }
