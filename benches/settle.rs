@@ -7,7 +7,7 @@
 //! - the settlement's own cryptography (`prepare`: two signatures batched, the sealed key
 //!   opened on the merchant's channel and checked against its commitment; and the receipt's
 //!   signature);
-//! - durable settlements through the netbill-settle binary (an NDJSON stream, groups of 512
+//! - durable settlements through the netbill-settle binary (an NDJSON stream, groups of 1,024
 //!   per transaction), on SQLite and on PostgreSQL (the server of NETBILL_TEST_POSTGRES, as
 //!   `scripts/test` starts it), with 1 settler and with 4 settlers on one ledger, each run on
 //!   fresh books;

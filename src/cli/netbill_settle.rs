@@ -51,7 +51,7 @@ pub struct Args {
     #[arg(long, value_name = "FILE", env = "NETBILL_SERVER_KEY")]
     key: PathBuf,
     /// At most this many requests per transaction (group commit)
-    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=65536))]
     group: u32,
     /// Threads that verify and sign (default: the machine's cores)
     #[arg(long)]
