@@ -207,6 +207,16 @@ fn next_group(incoming: &Receiver<Line>, size: usize) -> (Vec<Raw>, Option<Resul
 /// with the error that ends it).
 type Checked = (Vec<Prepared>, Option<Result<()>>);
 
+/// Lowers the calling thread's scheduling priority (nice 10), and that of the threads it
+/// starts: the checking stage works ahead on what the settling stage leaves of the cores, and
+/// the settling stage, whose serial part (deciding, recording and committing in order) is the
+/// critical path, does not wait for a core behind it. A hint only: where it is refused, the
+/// stages share the cores evenly.
+fn yield_to_settling() {
+    #[cfg(target_os = "linux")]
+    let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 10);
+}
+
 /// The first stage: takes the stream's groups, parses them and checks their signatures in
 /// batches on `threads` threads (account keys looked up in `lookup`), and passes them on until
 /// the stream ends or the settling stage stops listening.
@@ -220,6 +230,7 @@ fn check(
     checked: SyncSender<Checked>,
 ) {
     let mut directory = Directory::new();
+    yield_to_settling();
     loop {
         let (raw, mut end) = next_group(&incoming, size);
         let (requests, malformed) = parse(raw, place, threads);
