@@ -17,7 +17,8 @@ mod text;
 use std::io::Read;
 use std::ops::Deref;
 
-use ed25519_dalek::{Signature, Signer, VerifyingKey};
+use ed25519_dalek::ed25519::signature::MultipartSigner;
+use ed25519_dalek::{Signature, VerifyingKey};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -130,13 +131,12 @@ impl<B> Deref for Verified<'_, B> {
 /// The bytes an Ed25519 signature covers for a document of type `doc_type` whose unsigned
 /// canonical (JCS) encoding is `jcs`.
 pub fn signed_message(doc_type: &str, jcs: &[u8]) -> Vec<u8> {
-    let mut m = Vec::with_capacity(32 + doc_type.len() + jcs.len());
-    m.extend_from_slice(b"atomic-commerce:");
-    m.extend_from_slice(doc_type.as_bytes());
-    m.extend_from_slice(format!(":v{VERSION}").as_bytes());
-    m.push(0);
-    m.extend_from_slice(jcs);
-    m
+    [&message_label(doc_type), jcs].concat()
+}
+
+/// What a signed message starts with: the domain-separation label of `doc_type`.
+fn message_label(doc_type: &str) -> Vec<u8> {
+    format!("atomic-commerce:{doc_type}:v{VERSION}\0").into_bytes()
 }
 
 /// The canonical (RFC 8785) encoding of `value`.
@@ -171,13 +171,22 @@ fn byte_order_is_canonical(value: &Value) -> bool {
 /// The canonical encoding of a document whose body's canonical encoding is `body`, with its
 /// signature block or without: `{"body":…,"signature":…,"type":…,"version":…}`, keys in order.
 fn wire_jcs(doc_type: &str, body: &[u8], signature: Option<&SignatureBlock>) -> Vec<u8> {
-    let signature = signature.map(SignatureBlock::canonical);
-    let mut out = Vec::with_capacity(body.len() + 200);
-    out.extend_from_slice(b"{\"body\":");
-    out.extend_from_slice(body);
+    wire_pieces(body, &wire_rest(doc_type, signature)).concat()
+}
+
+/// [`wire_jcs`] in pieces, the body borrowed, to hash or sign a large document without
+/// copying it: `{"body":`, the body, and `rest` ([`wire_rest`]).
+fn wire_pieces<'a>(body: &'a [u8], rest: &'a [u8]) -> [&'a [u8]; 3] {
+    [b"{\"body\":", body, rest]
+}
+
+/// What follows the body in a document's canonical encoding: the signature block if any, the
+/// type and the version.
+fn wire_rest(doc_type: &str, signature: Option<&SignatureBlock>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(200);
     if let Some(signature) = signature {
         out.extend_from_slice(b",\"signature\":");
-        out.extend_from_slice(&signature);
+        out.extend_from_slice(&signature.canonical());
     }
     out.extend_from_slice(b",\"type\":");
     out.extend_from_slice(&serde_json::to_vec(doc_type).expect("a string serializes"));
@@ -185,12 +194,25 @@ fn wire_jcs(doc_type: &str, body: &[u8], signature: Option<&SignatureBlock>) -> 
     out
 }
 
+/// SHA-256 of a document's canonical encoding, given in pieces.
+fn sha256_of(pieces: [&[u8]; 3]) -> Hex<32> {
+    let mut hash = Sha256::new();
+    for piece in pieces {
+        hash.update(piece);
+    }
+    Hex(hash.finalize().into())
+}
+
 impl<B: Body> Signed<B> {
     /// Signs `body` with `keys`.
     pub fn sign(body: B, keys: &PartyKeys) -> Signed<B> {
-        let signed: Result<Signed<B>> =
-            Signed::sign_with(body, keys.key_id(), |m| Ok(keys.signing_key().sign(m).to_bytes()));
-        signed.expect("signing in process does not fail")
+        let canonical = body_jcs(&body);
+        let (label, rest) = (message_label(B::TYPE), wire_rest(B::TYPE, None));
+        let [open, jcs, rest] = wire_pieces(&canonical, &rest);
+        // The message in its pieces: a journal entry's is a megabyte, and is not copied.
+        let signature = keys.signing_key().try_multipart_sign(&[&label, open, jcs, rest]);
+        let ed25519 = Hex(signature.expect("signing in process does not fail").to_bytes());
+        Signed::encoded_as(body, SignatureBlock { key_id: keys.key_id(), ed25519 }, canonical)
     }
 
     /// Signs `body` with a key held elsewhere (a secure coprocessor), named `key_id`, whose
@@ -198,9 +220,14 @@ impl<B: Body> Signed<B> {
     pub fn sign_with(body: B, key_id: KeyId, sign: impl FnOnce(&[u8]) -> Result<[u8; 64]>) -> Result<Signed<B>> {
         let canonical = body_jcs(&body);
         let ed25519 = Hex(sign(&signed_message(B::TYPE, &wire_jcs(B::TYPE, &canonical, None)))?);
-        let signed = Signed::new(body, SignatureBlock { key_id, ed25519 });
+        Ok(Signed::encoded_as(body, SignatureBlock { key_id, ed25519 }, canonical))
+    }
+
+    /// A document just signed over `canonical`, its body's encoding.
+    fn encoded_as(body: B, signature: SignatureBlock, canonical: Vec<u8>) -> Signed<B> {
+        let signed = Signed::new(body, signature);
         signed.canonical.set(canonical).expect("a new document has no encoding yet");
-        Ok(signed)
+        signed
     }
 
     fn new(body: B, signature: SignatureBlock) -> Signed<B> {
@@ -265,7 +292,10 @@ impl<B: Body> Signed<B> {
     /// SHA-256 of the whole document's canonical encoding, signature included: the
     /// document's identity when another document refers to it.
     pub fn digest(&self) -> Hex<32> {
-        *self.digest.get_or_init(|| Hex(Sha256::digest(self.encoded()).into()))
+        *self.digest.get_or_init(|| {
+            let rest = wire_rest(B::TYPE, Some(&self.signature));
+            sha256_of(wire_pieces(self.canonical(), &rest))
+        })
     }
 
     /// Parses a signed document of type `B` (see the module docs for what is rejected).
@@ -338,7 +368,7 @@ impl<B: Body> Plain<B> {
     /// SHA-256 of the document's canonical encoding (JCS): its identity when another document
     /// refers to it.
     pub fn digest(&self) -> Hex<32> {
-        Hex(Sha256::digest(wire_jcs(B::TYPE, &body_jcs(&self.0), None)).into())
+        sha256_of(wire_pieces(&body_jcs(&self.0), &wire_rest(B::TYPE, None)))
     }
 
     /// Pretty JSON with a final newline.
