@@ -210,7 +210,7 @@ type Checked = (Vec<Prepared>, Option<Result<()>>);
 /// Lowers the calling thread's scheduling priority (nice 10), and that of the threads it
 /// starts: the checking stage works ahead on what the settling stage leaves of the cores, and
 /// the settling stage, whose serial part (deciding, recording and committing in order) is the
-/// critical path, does not wait for a core behind it. A hint only: where it is refused, the
+/// critical path, seldom waits for a core behind it. A hint only: where it is refused, the
 /// stages share the cores evenly.
 fn yield_to_settling() {
     #[cfg(target_os = "linux")]

@@ -168,14 +168,9 @@ fn byte_order_is_canonical(value: &Value) -> bool {
     }
 }
 
-/// The canonical encoding of a document whose body's canonical encoding is `body`, with its
-/// signature block or without: `{"body":…,"signature":…,"type":…,"version":…}`, keys in order.
-fn wire_jcs(doc_type: &str, body: &[u8], signature: Option<&SignatureBlock>) -> Vec<u8> {
-    wire_pieces(body, &wire_rest(doc_type, signature)).concat()
-}
-
-/// [`wire_jcs`] in pieces, the body borrowed, to hash or sign a large document without
-/// copying it: `{"body":`, the body, and `rest` ([`wire_rest`]).
+/// The canonical encoding of a document whose body's canonical encoding is `body`, in pieces,
+/// the body borrowed, to hash or sign a large document without copying it: `{"body":`, the
+/// body, and `rest` ([`wire_rest`]: `,"signature":…,"type":…,"version":…}`, keys in order).
 fn wire_pieces<'a>(body: &'a [u8], rest: &'a [u8]) -> [&'a [u8]; 3] {
     [b"{\"body\":", body, rest]
 }
@@ -194,6 +189,15 @@ fn wire_rest(doc_type: &str, signature: Option<&SignatureBlock>) -> Vec<u8> {
     out
 }
 
+/// Calls `take` with the bytes a signature covers on a document of type `doc_type` whose body's
+/// canonical encoding is `body` (see [`signed_message`]), in pieces, none of them copied: the
+/// label and the unsigned document's canonical encoding ([`wire_pieces`]).
+fn with_message<T>(doc_type: &str, body: &[u8], take: impl FnOnce(&[&[u8]]) -> T) -> T {
+    let (label, rest) = (message_label(doc_type), wire_rest(doc_type, None));
+    let [open, body, rest] = wire_pieces(body, &rest);
+    take(&[&label, open, body, rest])
+}
+
 /// SHA-256 of a document's canonical encoding, given in pieces.
 fn sha256_of(pieces: [&[u8]; 3]) -> Hex<32> {
     let mut hash = Sha256::new();
@@ -207,10 +211,8 @@ impl<B: Body> Signed<B> {
     /// Signs `body` with `keys`.
     pub fn sign(body: B, keys: &PartyKeys) -> Signed<B> {
         let canonical = body_jcs(&body);
-        let (label, rest) = (message_label(B::TYPE), wire_rest(B::TYPE, None));
-        let [open, jcs, rest] = wire_pieces(&canonical, &rest);
         // The message in its pieces: a journal entry's is a megabyte, and is not copied.
-        let signature = keys.signing_key().try_multipart_sign(&[&label, open, jcs, rest]);
+        let signature = with_message(B::TYPE, &canonical, |m| keys.signing_key().try_multipart_sign(m));
         let ed25519 = Hex(signature.expect("signing in process does not fail").to_bytes());
         Signed::encoded_as(body, SignatureBlock { key_id: keys.key_id(), ed25519 }, canonical)
     }
@@ -219,7 +221,7 @@ impl<B: Body> Signed<B> {
     /// Ed25519 signature over a message `sign` returns.
     pub fn sign_with(body: B, key_id: KeyId, sign: impl FnOnce(&[u8]) -> Result<[u8; 64]>) -> Result<Signed<B>> {
         let canonical = body_jcs(&body);
-        let ed25519 = Hex(sign(&signed_message(B::TYPE, &wire_jcs(B::TYPE, &canonical, None)))?);
+        let ed25519 = Hex(with_message(B::TYPE, &canonical, |m| sign(&m.concat()))?);
         Ok(Signed::encoded_as(body, SignatureBlock { key_id, ed25519 }, canonical))
     }
 
@@ -248,7 +250,7 @@ impl<B: Body> Signed<B> {
     /// The bytes the signature covers (see [`signed_message`]), for verifiers that check many
     /// signatures at once.
     pub fn signed_bytes(&self) -> Vec<u8> {
-        signed_message(B::TYPE, &wire_jcs(B::TYPE, self.canonical(), None))
+        with_message(B::TYPE, self.canonical(), |m| m.concat())
     }
 
     /// The signature block.
@@ -286,7 +288,7 @@ impl<B: Body> Signed<B> {
     /// The whole document's canonical encoding, signature included (JCS, §1.6 of
     /// docs/FORMATS.md): what its digest hashes, and what a document containing it holds.
     pub fn encoded(&self) -> Vec<u8> {
-        wire_jcs(B::TYPE, self.canonical(), Some(&self.signature))
+        wire_pieces(self.canonical(), &wire_rest(B::TYPE, Some(&self.signature))).concat()
     }
 
     /// SHA-256 of the whole document's canonical encoding, signature included: the
