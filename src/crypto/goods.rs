@@ -537,11 +537,8 @@ mod base64_bytes {
     }
 
     pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        STANDARD.decode(text.as_bytes()).map_err(|e| serde::de::Error::custom(format!("invalid base64: {e}")))
+        crate::doc::text::from_str_with(d, |text| STANDARD.decode(text).map_err(|e| format!("invalid base64: {e}")))
     }
-
-    use serde::Deserialize;
 }
 
 #[cfg(test)]

@@ -36,7 +36,7 @@ impl KeyId {
 
 impl fmt::Display for KeyId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&hex::encode(self.0))
+        fmt::Display::fmt(&crate::doc::Hex(self.0), f)
     }
 }
 

@@ -69,8 +69,7 @@ impl<const N: usize> Serialize for Hex<N> {
 
 impl<'de, const N: usize> Deserialize<'de> for Hex<N> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        Hex::parse(&s).map_err(serde::de::Error::custom)
+        crate::doc::text::from_str_with(d, Hex::parse)
     }
 }
 
@@ -84,8 +83,7 @@ impl Serialize for HexBytes {
 
 impl<'de> Deserialize<'de> for HexBytes {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        decode(&s).map(HexBytes).map_err(serde::de::Error::custom)
+        crate::doc::text::from_str_with(d, |s| decode(s).map(HexBytes))
     }
 }
 

@@ -12,9 +12,9 @@
 //! [`Verified`] is what [`Signed::verify`] returns, and the only way to read a body as trusted.
 
 pub mod hex;
-mod text;
+pub(crate) mod text;
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::ops::Deref;
 
 use ed25519_dalek::ed25519::signature::MultipartSigner;
@@ -73,8 +73,8 @@ pub struct SignatureBlock {
 impl SignatureBlock {
     /// The block's canonical encoding, written directly, as [`jcs`] would but without a JSON
     /// tree: its two members in order, each a string of hex digits, which needs no escape.
-    fn canonical(&self) -> Vec<u8> {
-        format!(r#"{{"ed25519":"{}","key_id":"{}"}}"#, self.ed25519, self.key_id).into_bytes()
+    fn write_canonical(&self, out: &mut Vec<u8>) {
+        write!(out, r#"{{"ed25519":"{}","key_id":"{}"}}"#, self.ed25519, self.key_id).expect("a Vec takes any write");
     }
 }
 
@@ -181,11 +181,11 @@ fn wire_rest(doc_type: &str, signature: Option<&SignatureBlock>) -> Vec<u8> {
     let mut out = Vec::with_capacity(200);
     if let Some(signature) = signature {
         out.extend_from_slice(b",\"signature\":");
-        out.extend_from_slice(&signature.canonical());
+        signature.write_canonical(&mut out);
     }
     out.extend_from_slice(b",\"type\":");
-    out.extend_from_slice(&serde_json::to_vec(doc_type).expect("a string serializes"));
-    out.extend_from_slice(format!(",\"version\":{VERSION}}}").as_bytes());
+    serde_json::to_writer(&mut out, doc_type).expect("a string serializes");
+    write!(out, ",\"version\":{VERSION}}}").expect("a Vec takes any write");
     out
 }
 
@@ -470,12 +470,12 @@ fn pretty(value: &impl Serialize) -> String {
 fn line(doc_type: &str, body: &[u8], signature: Option<&SignatureBlock>) -> String {
     let mut out = Vec::with_capacity(body.len() + 200);
     out.extend_from_slice(b"{\"type\":");
-    out.extend_from_slice(&serde_json::to_vec(doc_type).expect("a string serializes"));
-    out.extend_from_slice(format!(",\"version\":{VERSION},\"body\":").as_bytes());
+    serde_json::to_writer(&mut out, doc_type).expect("a string serializes");
+    write!(out, ",\"version\":{VERSION},\"body\":").expect("a Vec takes any write");
     out.extend_from_slice(body);
     if let Some(signature) = signature {
         out.extend_from_slice(b",\"signature\":");
-        out.extend_from_slice(&signature.canonical());
+        signature.write_canonical(&mut out);
     }
     out.extend_from_slice(b"}\n");
     String::from_utf8(out).expect("JSON is UTF-8")
@@ -542,7 +542,11 @@ impl Frame {
                             return Some(self.scanned);
                         }
                     }
-                    _ => {}
+                    // The rest of a string up to its next quote or backslash says nothing.
+                    _ => match memchr::memchr2(b'"', b'\\', &bytes[self.scanned..]) {
+                        Some(plain) => self.scanned += plain,
+                        None => self.scanned = bytes.len(),
+                    },
                 }
             } else if self.scalar {
                 if b.is_ascii_whitespace() || b"{}[]\",:".contains(&b) {
@@ -693,6 +697,9 @@ mod tests {
         // Split anywhere, across strings with escaped quotes and braces, without blank between.
         let got = values(&[b"{\"a\": \"}\\\"{\"", b", \"b\": [1,", b" {}]}{}", b"\n  [\n\"x\"\n]"], false, 3);
         assert_eq!(got, [r#"{"a": "}\"{", "b": [1, {}]}"#, "{}", "[\n\"x\"\n]"]);
+        // A string split in its plain run, or right after a backslash, goes on in the next read.
+        let got = values(&[b"{\"k\":\"ab", b"c}\\", b"\"]\"}", b"\"x\\\\\" 1"], true, 3);
+        assert_eq!(got, [r#"{"k":"abc}\"]"}"#, r#""x\\""#, "1"]);
         // A bare number ends at the blank after it, or at the end of the stream.
         assert_eq!(values(&[b"12", b"3 4"], true, 3), ["123", "4"]);
         assert_eq!(
@@ -709,7 +716,9 @@ mod tests {
         let keys = PartyKeys::generate("tester").unwrap();
         let note = Signed::sign(Note { text: String::new(), price: Amount::ZERO }, &keys);
         let block = note.signature();
-        assert_eq!(block.canonical(), serde_json_canonicalizer::to_vec(block).unwrap());
+        let mut canonical = Vec::new();
+        block.write_canonical(&mut canonical);
+        assert_eq!(canonical, serde_json_canonicalizer::to_vec(block).unwrap());
     }
 
     /// The fast path writes what the reference canonicalizer writes, on values chosen to

@@ -13,8 +13,7 @@ macro_rules! serde_as_text {
 
         impl<'de> serde::Deserialize<'de> for $t {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-                text.parse().map_err(|e: $crate::Error| serde::de::Error::custom(e.message()))
+                $crate::doc::text::from_str_with(d, |text| text.parse().map_err(|e: $crate::Error| e.message().to_string()))
             }
         }
     )+};
@@ -28,3 +27,27 @@ serde_as_text!(
     crate::crypto::keys::KeyId,
     crate::netbill::delivery::EpoId,
 );
+
+/// Deserializes a string with `parse`, reading it as the deserializer hands it over (borrowed
+/// from the input or from its scratch buffer) rather than copied into a `String` first.
+pub(crate) fn from_str_with<'de, D, T>(d: D, parse: impl FnOnce(&str) -> Result<T, String>) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    d.deserialize_str(Text(parse))
+}
+
+/// The visitor of [`from_str_with`].
+struct Text<F>(F);
+
+impl<T, F: FnOnce(&str) -> Result<T, String>> serde::de::Visitor<'_> for Text<F> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<T, E> {
+        (self.0)(s).map_err(E::custom)
+    }
+}
