@@ -285,10 +285,13 @@ impl<B: Body> Signed<B> {
         Ok(Verified { body: &self.body })
     }
 
-    /// The whole document's canonical encoding, signature included (JCS, §1.6 of
-    /// docs/FORMATS.md): what its digest hashes, and what a document containing it holds.
-    pub fn encoded(&self) -> Vec<u8> {
-        wire_pieces(self.canonical(), &wire_rest(B::TYPE, Some(&self.signature))).concat()
+    /// Appends the whole document's canonical encoding, signature included (JCS, §1.6 of
+    /// docs/FORMATS.md), to `out`: what its digest hashes, and what a document containing it
+    /// holds.
+    pub fn write_encoded(&self, out: &mut Vec<u8>) {
+        for piece in wire_pieces(self.canonical(), &wire_rest(B::TYPE, Some(&self.signature))) {
+            out.extend_from_slice(piece);
+        }
     }
 
     /// SHA-256 of the whole document's canonical encoding, signature included: the

@@ -15,6 +15,7 @@
 //! a [`Divergence`] pinpoints where the corruption began.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 
 use serde::{Deserialize, Serialize};
 
@@ -63,12 +64,13 @@ impl Body for Entry {
     /// Assembled from its actions' encodings (members in RFC 8785 order: `actions`, `at`,
     /// `prev`, `seq`): a group's entry holds every receipt of the group.
     fn assembled(&self) -> Option<Vec<u8>> {
-        let mut out = b"{\"actions\":[".to_vec();
+        let mut out = Vec::with_capacity(1024 * self.actions.len());
+        out.extend_from_slice(b"{\"actions\":[");
         for (i, action) in self.actions.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
             }
-            out.extend_from_slice(&action.encoded());
+            action.write_encoded(&mut out);
         }
         out.extend_from_slice(b"],\"at\":");
         out.extend_from_slice(&crate::doc::jcs(&self.at));
@@ -100,20 +102,21 @@ impl Entry {
 }
 
 impl Action {
-    /// The action's canonical encoding; a settlement's is assembled around its receipt's own
-    /// (members in RFC 8785 order: `action`, `balances`, `receipt`), so a receipt signed in
-    /// this process is not encoded again.
-    fn encoded(&self) -> Vec<u8> {
-        let Action::Settlement { receipt, balances } = self else { return crate::doc::jcs(self) };
-        let mut encoded = b"{\"action\":\"settlement\"".to_vec();
+    /// Appends the action's canonical encoding to `out`; a settlement's is assembled around
+    /// its receipt's own (members in RFC 8785 order: `action`, `balances`, `receipt`), so a
+    /// receipt signed in this process is not encoded again.
+    fn write_encoded(&self, out: &mut Vec<u8>) {
+        let Action::Settlement { receipt, balances } = self else {
+            return out.extend_from_slice(&crate::doc::jcs(self));
+        };
+        out.extend_from_slice(b"{\"action\":\"settlement\"");
         if let Some(balances) = balances {
-            encoded.extend_from_slice(b",\"balances\":");
-            encoded.extend_from_slice(&crate::doc::jcs(balances));
+            out.extend_from_slice(b",\"balances\":");
+            balances.write_canonical(out);
         }
-        encoded.extend_from_slice(b",\"receipt\":");
-        encoded.extend_from_slice(&receipt.encoded());
-        encoded.push(b'}');
-        encoded
+        out.extend_from_slice(b",\"receipt\":");
+        receipt.write_encoded(out);
+        out.push(b'}');
     }
 }
 
@@ -176,6 +179,15 @@ pub struct Balances {
     pub customer: Amount,
     /// The merchant's.
     pub merchant: Amount,
+}
+
+impl Balances {
+    /// Appends the canonical encoding, written directly as [`crate::doc::jcs`] would: the two
+    /// members in order, each an amount's decimal digits, which need no escape.
+    fn write_canonical(&self, out: &mut Vec<u8>) {
+        write!(out, r#"{{"customer":"{}","merchant":"{}"}}"#, self.customer, self.merchant)
+            .expect("a Vec takes any write");
+    }
 }
 
 /// One account's part in a correction.
@@ -485,4 +497,18 @@ impl Replayed {
 fn sorted(mut moves: Vec<(Option<String>, i64)>) -> Vec<(Option<String>, i64)> {
     moves.sort();
     moves
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Balances, written directly, are in the reference canonical form.
+    #[test]
+    fn balances_are_written_canonically() {
+        let balances = Balances { customer: "12.5".parse().unwrap(), merchant: "1000000.0001".parse().unwrap() };
+        let mut out = Vec::new();
+        balances.write_canonical(&mut out);
+        assert_eq!(out, serde_json_canonicalizer::to_vec(&balances).unwrap());
+    }
 }

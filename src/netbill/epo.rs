@@ -66,10 +66,11 @@ impl Body for EndorsedEpo {
     /// The EPO's and the offer's own encodings (which their signatures and digests use),
     /// members in RFC 8785 order: `epo`, `offer`, `sealed_key`.
     fn assembled(&self) -> Option<Vec<u8>> {
-        let mut out = b"{\"epo\":".to_vec();
-        out.extend_from_slice(&self.epo.encoded());
+        let mut out = Vec::with_capacity(2048);
+        out.extend_from_slice(b"{\"epo\":");
+        self.epo.write_encoded(&mut out);
         out.extend_from_slice(b",\"offer\":");
-        out.extend_from_slice(&self.offer.encoded());
+        self.offer.write_encoded(&mut out);
         out.extend_from_slice(b",\"sealed_key\":");
         out.extend_from_slice(&crate::doc::jcs(&self.sealed_key));
         out.push(b'}');
