@@ -7,7 +7,7 @@ use atomic_commerce::ledger::journal::Head;
 use atomic_commerce::ledger::sqlite::External;
 use atomic_commerce::money::Amount;
 use atomic_commerce::netbill::epo::{EndorsedEpo, goods_key_context};
-use atomic_commerce::netbill::receipt::RefusalReason;
+use atomic_commerce::netbill::receipt::{Outcome, Receipt, RefusalReason};
 use atomic_commerce::netbill::settle::{Account, Signatures, decide_checked};
 use serde_json::Value;
 
@@ -191,6 +191,43 @@ fn an_ndjson_stream_gets_one_receipt_line_per_request_in_order() {
         assert_eq!(r["body"]["epo_id"], p.epo.unverified().epo_id.to_string());
     }
     assert_eq!(world.balance("alice"), amount("4.7"));
+}
+
+/// The receipts of requests settled together are signed in one batch: each carries its place
+/// and inclusion proof, verifies on its own, and is taken by the merchant's tools; a receipt
+/// whose proof is changed is refused.
+#[test]
+fn receipts_settled_together_are_signed_in_a_batch_and_verify_each_on_its_own() {
+    let world = World::new();
+    let pieces: Vec<_> = ["0.1", "0.2", "0.3"].iter().map(|p| world.purchase(p, b"goods")).collect();
+    let stream: String = pieces.iter().map(|p| p.endorsed.to_json_line()).collect();
+    let (code, out) = world.settle(&world.write("stream.ndjson", stream));
+    assert_eq!(code, 0, "{out}");
+    let server = world.server.identity();
+    for (i, line) in out.lines().enumerate() {
+        let signed = Signed::<Receipt>::parse(line.as_bytes()).unwrap();
+        let batch = signed.signature().batch.as_ref().expect("signed in a batch");
+        assert_eq!((batch.index as usize, batch.size), (i, 3));
+        assert_eq!(signed.verify(&server).unwrap().result, Outcome::Paid);
+    }
+    let record = |receipt: String| {
+        world
+            .tool("merchant-record")
+            .args(["--store", "store", "--server", "netbill.id.json"])
+            .write_stdin(receipt)
+            .output()
+            .unwrap()
+    };
+    let second = out.lines().nth(1).unwrap();
+    assert!(record(second.to_string()).status.success());
+    let mut forged = receipt(second);
+    let hash = forged["signature"]["batch"]["path"][0].as_str().unwrap().to_string();
+    let flipped = if hash.starts_with('0') { hash.replacen('0', "1", 1) } else { format!("0{}", &hash[1..]) };
+    forged["signature"]["batch"]["path"][0] = flipped.into();
+    let refused = record(forged.to_string());
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("netbill.receipt is not in the batch its signature by netbill covers"), "{stderr}");
 }
 
 #[test]

@@ -17,6 +17,7 @@ pub(crate) mod text;
 use std::io::{Read, Write};
 use std::ops::Deref;
 
+use ed25519_dalek::Signer;
 use ed25519_dalek::ed25519::signature::MultipartSigner;
 use ed25519_dalek::{Signature, VerifyingKey};
 use serde::de::DeserializeOwned;
@@ -25,6 +26,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::crypto::keys::{Identity, KeyId, PartyKeys};
+use crate::crypto::merkle::{self, Leaf, Tree};
 use crate::error::{Error, Result};
 pub use hex::{Hex, HexBytes};
 
@@ -60,21 +62,53 @@ fn body_jcs<B: Body>(body: &B) -> Vec<u8> {
     encoded
 }
 
-/// The signature block: who signed (key id) and the Ed25519 signature.
+/// The signature block: who signed (key id) and the Ed25519 signature, and, for a document
+/// signed in a batch, where it sits in the batch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SignatureBlock {
     /// Key id of the signing key (see [`KeyId`]).
     pub key_id: KeyId,
-    /// The 64-byte Ed25519 signature.
+    /// The 64-byte Ed25519 signature: over the document's message, or over its batch's.
     pub ed25519: Hex<64>,
+    /// Present when the signature covers a batch of documents ([`Signed::sign_batch`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<Batch>,
+}
+
+/// Where a document signed in a batch sits: one Ed25519 signature covers the root of the
+/// RFC 6962 Merkle tree (SHA-256) whose leaves are the batch's documents' messages, and this
+/// is the document's inclusion proof.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Batch {
+    /// The document's leaf index, from 0.
+    pub index: u32,
+    /// The number of documents in the batch.
+    pub size: u32,
+    /// The tree's root.
+    pub root: Hex<32>,
+    /// The audit path: sibling hashes from the leaf up.
+    pub path: Vec<Hex<32>>,
 }
 
 impl SignatureBlock {
     /// The block's canonical encoding, written directly, as [`jcs`] would but without a JSON
-    /// tree: its two members in order, each a string of hex digits, which needs no escape.
+    /// tree: its members in order, strings of hex digits (which need no escape) and integers
+    /// below 2^32.
     fn write_canonical(&self, out: &mut Vec<u8>) {
-        write!(out, r#"{{"ed25519":"{}","key_id":"{}"}}"#, self.ed25519, self.key_id).expect("a Vec takes any write");
+        let written = (|| {
+            out.write_all(b"{")?;
+            if let Some(Batch { index, size, root, path }) = &self.batch {
+                write!(out, r#""batch":{{"index":{index},"path":["#)?;
+                for (i, hash) in path.iter().enumerate() {
+                    write!(out, r#"{}"{hash}""#, if i == 0 { "" } else { "," })?;
+                }
+                write!(out, r#"],"root":"{root}","size":{size}}},"#)?;
+            }
+            write!(out, r#""ed25519":"{}","key_id":"{}"}}"#, self.ed25519, self.key_id)
+        })();
+        written.expect("a Vec takes any write");
     }
 }
 
@@ -198,6 +232,32 @@ fn with_message<T>(doc_type: &str, body: &[u8], take: impl FnOnce(&[&[u8]]) -> T
     take(&[&label, open, body, rest])
 }
 
+/// What a signature over a batch starts with: the label of a type no document has
+/// (`signature-batch`, see [`message_label`]), so the message of a batch is never a document's.
+const BATCH_LABEL: &[u8] = b"atomic-commerce:signature-batch:v1\0";
+
+/// The bytes a batch's signature covers: [`BATCH_LABEL`], the root and the batch's size
+/// (8 bytes, big-endian).
+fn batch_message(root: &Hex<32>, size: u32) -> [u8; BATCH_LABEL.len() + 40] {
+    let mut message = [0; BATCH_LABEL.len() + 40];
+    message[..BATCH_LABEL.len()].copy_from_slice(BATCH_LABEL);
+    message[BATCH_LABEL.len()..][..32].copy_from_slice(&root.0);
+    message[BATCH_LABEL.len() + 32..].copy_from_slice(&u64::from(size).to_be_bytes());
+    message
+}
+
+/// A document's leaf in a batch: the SHA-256 of its message, the bytes a signature of it
+/// alone would cover.
+fn message_leaf(doc_type: &str, body: &[u8]) -> Leaf {
+    with_message(doc_type, body, |pieces| {
+        let mut hash = Sha256::new();
+        for piece in pieces {
+            hash.update(piece);
+        }
+        hash.finalize().into()
+    })
+}
+
 /// SHA-256 of a document's canonical encoding, given in pieces.
 fn sha256_of(pieces: [&[u8]; 3]) -> Hex<32> {
     let mut hash = Sha256::new();
@@ -214,7 +274,32 @@ impl<B: Body> Signed<B> {
         // The message in its pieces: a journal entry's is a megabyte, and is not copied.
         let signature = with_message(B::TYPE, &canonical, |m| keys.signing_key().try_multipart_sign(m));
         let ed25519 = Hex(signature.expect("signing in process does not fail").to_bytes());
-        Signed::encoded_as(body, SignatureBlock { key_id: keys.key_id(), ed25519 }, canonical)
+        Signed::encoded_as(body, SignatureBlock { key_id: keys.key_id(), ed25519, batch: None }, canonical)
+    }
+
+    /// Signs `bodies` at once with `keys`: one Ed25519 signature over the root of the Merkle
+    /// tree of their messages (the bytes each would be signed over alone), and each document
+    /// carries its inclusion proof, so it verifies on its own as a document signed alone does.
+    /// A batch of one is signed alone.
+    pub fn sign_batch(bodies: Vec<B>, keys: &PartyKeys) -> Vec<Signed<B>> {
+        if bodies.len() < 2 {
+            return bodies.into_iter().map(|body| Signed::sign(body, keys)).collect();
+        }
+        let size = u32::try_from(bodies.len()).expect("a batch of fewer than 2^32 documents");
+        let canonical: Vec<Vec<u8>> = bodies.iter().map(body_jcs).collect();
+        let tree = Tree::new(&canonical.iter().map(|c| message_leaf(B::TYPE, c)).collect::<Vec<_>>());
+        let root = tree.root();
+        let ed25519 = Hex(keys.signing_key().sign(&batch_message(&root, size)).to_bytes());
+        bodies
+            .into_iter()
+            .zip(canonical)
+            .zip(0..)
+            .map(|((body, canonical), index)| {
+                let batch = Batch { index, size, root, path: tree.path(u64::from(index)) };
+                let signature = SignatureBlock { key_id: keys.key_id(), ed25519, batch: Some(batch) };
+                Signed::encoded_as(body, signature, canonical)
+            })
+            .collect()
     }
 
     /// Signs `body` with a key held elsewhere (a secure coprocessor), named `key_id`, whose
@@ -222,7 +307,7 @@ impl<B: Body> Signed<B> {
     pub fn sign_with(body: B, key_id: KeyId, sign: impl FnOnce(&[u8]) -> Result<[u8; 64]>) -> Result<Signed<B>> {
         let canonical = body_jcs(&body);
         let ed25519 = Hex(with_message(B::TYPE, &canonical, |m| sign(&m.concat()))?);
-        Ok(Signed::encoded_as(body, SignatureBlock { key_id, ed25519 }, canonical))
+        Ok(Signed::encoded_as(body, SignatureBlock { key_id, ed25519, batch: None }, canonical))
     }
 
     /// A document just signed over `canonical`, its body's encoding.
@@ -244,13 +329,20 @@ impl<B: Body> Signed<B> {
     /// A signed document from its body and a signature made elsewhere (as a compact binary
     /// record carries them); nothing is checked until [`Signed::verify`].
     pub fn from_parts(body: B, key_id: KeyId, ed25519: [u8; 64]) -> Signed<B> {
-        Signed::new(body, SignatureBlock { key_id, ed25519: Hex(ed25519) })
+        Signed::new(body, SignatureBlock { key_id, ed25519: Hex(ed25519), batch: None })
     }
 
-    /// The bytes the signature covers (see [`signed_message`]), for verifiers that check many
-    /// signatures at once.
-    pub fn signed_bytes(&self) -> Vec<u8> {
-        with_message(B::TYPE, self.canonical(), |m| m.concat())
+    /// The bytes the Ed25519 signature covers, for verifiers that check many signatures at
+    /// once: the document's message (see [`signed_message`]), or, for a document signed in a
+    /// batch, the batch's message once the document is shown to be in the batch (`None` if it
+    /// is not).
+    pub fn signed_bytes(&self) -> Option<Vec<u8>> {
+        let Some(batch) = &self.signature.batch else {
+            return Some(with_message(B::TYPE, self.canonical(), |m| m.concat()));
+        };
+        let leaf = message_leaf(B::TYPE, self.canonical());
+        merkle::verify(&batch.root, batch.size.into(), &leaf, batch.index.into(), &batch.path)
+            .then(|| batch_message(&batch.root, batch.size).to_vec())
     }
 
     /// The signature block.
@@ -280,7 +372,10 @@ impl<B: Body> Signed<B> {
             )));
         }
         let signature = Signature::from_bytes(&self.signature.ed25519.0);
-        key.verify_strict(&self.signed_bytes(), &signature)
+        let signed = self
+            .signed_bytes()
+            .ok_or_else(|| Error::refused(format!("{} is not in the batch its signature by {who} covers", B::TYPE)))?;
+        key.verify_strict(&signed, &signature)
             .map_err(|_| Error::refused(format!("{} signature by {who} does not verify", B::TYPE)))?;
         Ok(Verified { body: &self.body })
     }
@@ -640,8 +735,9 @@ impl<R: Read> Iterator for Values<R> {
 mod tests {
     use serde_json::json;
 
-    use super::{Body, Signed, jcs, stream};
+    use super::{Batch, Body, Signed, jcs, stream};
     use crate::crypto::keys::PartyKeys;
+    use crate::crypto::merkle;
     use crate::money::Amount;
 
     #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -713,15 +809,85 @@ mod tests {
         assert!(values(&[b"  \n "], true, 1).is_empty());
     }
 
-    /// A signature block, written directly, is in the reference canonical form.
+    /// A signature block, written directly, is in the reference canonical form, alone or
+    /// with a batch's inclusion proof.
     #[test]
     fn a_signature_block_is_written_canonically() {
         let keys = PartyKeys::generate("tester").unwrap();
-        let note = Signed::sign(Note { text: String::new(), price: Amount::ZERO }, &keys);
-        let block = note.signature();
-        let mut canonical = Vec::new();
-        block.write_canonical(&mut canonical);
-        assert_eq!(canonical, serde_json_canonicalizer::to_vec(block).unwrap());
+        let alone = Signed::sign(Note { text: String::new(), price: Amount::ZERO }, &keys);
+        let batched = Signed::sign_batch(notes(3), &keys);
+        for block in [alone.signature(), batched[2].signature()] {
+            let mut canonical = Vec::new();
+            block.write_canonical(&mut canonical);
+            assert_eq!(canonical, serde_json_canonicalizer::to_vec(block).unwrap());
+        }
+    }
+
+    fn notes(n: usize) -> Vec<Note> {
+        (0..n).map(|i| Note { text: format!("note {i}"), price: Amount::ZERO }).collect()
+    }
+
+    /// Each document of a batch verifies on its own and parses back from its line as itself;
+    /// a batch of one is signed alone.
+    #[test]
+    fn documents_signed_in_a_batch_verify_each_on_its_own() {
+        let keys = PartyKeys::generate("tester").unwrap();
+        let identity = keys.identity();
+        for size in [2, 3, 16, 17] {
+            let batch = Signed::sign_batch(notes(size), &keys);
+            for (i, note) in batch.iter().enumerate() {
+                let proof = note.signature().batch.as_ref().expect("signed in a batch");
+                assert_eq!((proof.index as usize, proof.size as usize), (i, size));
+                assert_eq!(proof.path.len(), merkle::path_len(size as u64, i as u64));
+                assert_eq!(note.verify(&identity).unwrap().text, format!("note {i}"));
+                assert_eq!(Signed::<Note>::parse(note.to_json_line().as_bytes()).unwrap(), *note);
+            }
+        }
+        assert!(Signed::sign_batch(notes(1), &keys)[0].signature().batch.is_none());
+    }
+
+    /// A document is refused when its proof does not place it in the batch the signature
+    /// covers: another body, another index, a changed path or root, or another batch's proof.
+    #[test]
+    fn a_document_outside_its_signed_batch_is_refused() {
+        let keys = PartyKeys::generate("tester").unwrap();
+        let identity = keys.identity();
+        let batch = Signed::sign_batch(notes(5), &keys);
+        let other = Signed::sign_batch(notes(5).into_iter().rev().collect(), &keys);
+        let with = |body: Note, change: &dyn Fn(&mut Batch)| {
+            let mut signature = batch[1].signature().clone();
+            change(signature.batch.as_mut().unwrap());
+            Signed::new(body, signature)
+        };
+        let note = || batch[1].unverified().clone();
+        let outside = "test.note is not in the batch its signature by tester covers";
+        let unsigned = "test.note signature by tester does not verify";
+        let forged = [
+            (with(batch[2].unverified().clone(), &|_| {}), outside),
+            (with(note(), &|b| b.index = 2), outside),
+            (with(note(), &|b| b.path[0].0[0] ^= 1), outside),
+            (
+                with(note(), &|b| {
+                    b.path.pop();
+                }),
+                outside,
+            ),
+            (with(note(), &|b| b.root.0[31] ^= 1), outside),
+            (with(note(), &|b| *b = other[0].signature().batch.clone().unwrap()), outside),
+            // The note's place in the other batch (it holds the same notes, reversed): a proof
+            // that holds, but of a root this signature does not cover.
+            (with(note(), &|b| *b = other[3].signature().batch.clone().unwrap()), unsigned),
+            // The same path fits a batch of 6, but the signature covers the batch's size.
+            (with(note(), &|b| b.size = 6), unsigned),
+        ];
+        for (doc, why) in forged {
+            assert_eq!(doc.verify(&identity).unwrap_err().message(), why);
+        }
+        // A proof that holds, under the signature of another batch.
+        let mut signature = batch[3].signature().clone();
+        signature.ed25519 = other[3].signature().ed25519;
+        let e = Signed::new(batch[3].unverified().clone(), signature).verify(&identity).unwrap_err();
+        assert_eq!(e.message(), unsigned);
     }
 
     /// The fast path writes what the reference canonicalizer writes, on values chosen to

@@ -83,13 +83,14 @@ fn check_part(part: &[Signed<EndorsedEpo>], directory: &Directory, server: &Part
             }
             let ((customer, customer_key), (merchant, merchant_key)) =
                 (directory.get(&epo.customer)?, directory.get(&epo.merchant)?);
-            let mut claim = |doc_key: KeyId, message: Vec<u8>, sig: &Hex<64>, id: &Identity, key: &VerifyingKey| {
-                if doc_key != id.key_id {
-                    return false;
-                }
-                claims.push(Claim { message, signature: Signature::from_bytes(&sig.0), key: *key, request: i });
-                true
-            };
+            let mut claim =
+                |doc_key: KeyId, message: Option<Vec<u8>>, sig: &Hex<64>, id: &Identity, key: &VerifyingKey| {
+                    let Some(message) = message.filter(|_| doc_key == id.key_id) else {
+                        return false;
+                    };
+                    claims.push(Claim { message, signature: Signature::from_bytes(&sig.0), key: *key, request: i });
+                    true
+                };
             let parties = claim(
                 request.signature().key_id,
                 request.signed_bytes(),
@@ -123,6 +124,41 @@ fn check_part(part: &[Signed<EndorsedEpo>], directory: &Directory, server: &Part
         }
     }
     out
+}
+
+/// How many receipts one signature covers. Each receipt carries its batch's inclusion proof,
+/// log2 of this many hashes; 16 costs a sixteenth of a signature and four hashes (about 270
+/// bytes) per receipt, which the settlement row and the journal entry each store.
+pub const RECEIPT_BATCH: usize = 16;
+
+/// Signs `receipts` in batches of [`RECEIPT_BATCH`] on `threads` threads; in order.
+fn sign_receipts(receipts: Vec<Receipt>, server: &PartyKeys, threads: usize) -> Vec<Signed<Receipt>> {
+    let per_thread = receipts.len().div_ceil(threads.max(1)).next_multiple_of(RECEIPT_BATCH).max(RECEIPT_BATCH);
+    let mut parts = Vec::new();
+    let mut rest = receipts.into_iter();
+    loop {
+        let part: Vec<Receipt> = rest.by_ref().take(per_thread).collect();
+        if part.is_empty() {
+            break;
+        }
+        parts.push(part);
+    }
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = parts
+            .into_iter()
+            .map(|part| {
+                scope.spawn(move || {
+                    let mut batches = part.into_iter().peekable();
+                    let mut signed = Vec::new();
+                    while batches.peek().is_some() {
+                        signed.extend(Signed::sign_batch(batches.by_ref().take(RECEIPT_BATCH).collect(), server));
+                    }
+                    signed
+                })
+            })
+            .collect();
+        workers.into_iter().flat_map(|w| w.join().expect("a signer does not panic")).collect()
+    })
 }
 
 /// What became of one request of a group.
@@ -198,66 +234,52 @@ pub fn settle_group(
         }
         slots.push(Slot::Decided(decision, balances));
     }
-    // The receipts are signed on `threads` threads, each taking every `threads`-th one so that
-    // they come back about in order; the decisions are recorded, in order, as their receipts
-    // arrive, while the rest are signed. The journal entry's encoding is assembled from the
+    // The receipts are signed in batches (`Signed::sign_batch`) on `threads` threads, and the
+    // binding decisions recorded in order. The journal entry's encoding is assembled from the
     // receipts' own (`Entry`'s `Body::assembled`).
-    let to_sign: Vec<(usize, &Receipt)> = slots
+    let bodies: Vec<Receipt> = slots
         .iter()
-        .enumerate()
-        .filter_map(|(i, s)| match s {
-            Slot::Decided(d, _) => Some((i, &d.receipt)),
-            Slot::Replay(r) => Some((i, r)),
+        .filter_map(|s| match s {
+            Slot::Decided(d, _) => Some(d.receipt.clone()),
+            Slot::Replay(r) => Some(r.clone()),
             _ => None,
         })
         .collect();
-    let threads = threads.clamp(1, to_sign.len().max(1));
+    // In the order of their slots.
+    let mut signed = sign_receipts(bodies, server, threads).into_iter();
     let mut receipts: Vec<Signed<Receipt>> = Vec::with_capacity(slots.len());
-    let mut actions = Vec::new();
-    std::thread::scope(|scope| -> Result<()> {
-        let (issued, arriving) = std::sync::mpsc::channel::<(usize, Signed<Receipt>)>();
-        for t in 0..threads {
-            let (issued, to_sign) = (issued.clone(), &to_sign);
-            scope.spawn(move || {
-                for (i, r) in to_sign.iter().skip(t).step_by(threads) {
-                    if issued.send((*i, Signed::sign((*r).clone(), server))).is_err() {
-                        return; // the recording stopped on an error
-                    }
-                }
-            });
-        }
-        drop(issued);
-        let mut early: HashMap<usize, Signed<Receipt>> = HashMap::new();
-        let mut take = |i: usize| -> Signed<Receipt> {
-            loop {
-                if let Some(done) = early.remove(&i) {
-                    return done;
-                }
-                let (j, done) = arriving.recv().expect("a signer does not panic");
-                early.insert(j, done);
-            }
+    let (mut actions, mut binding) = (Vec::new(), Vec::new());
+    for slot in &slots {
+        let receipt = match slot {
+            Slot::Stored(r) => r.clone(),
+            Slot::SameAs(j) => receipts[*j].clone(),
+            Slot::Replay(_) | Slot::Decided(..) => signed.next().expect("a receipt for every decision"),
         };
-        for (i, slot) in slots.iter().enumerate() {
-            let receipt = match slot {
-                Slot::Stored(r) => r.clone(),
-                Slot::SameAs(j) => receipts[*j].clone(),
-                Slot::Replay(_) => take(i),
-                Slot::Decided(decision, balances) => {
-                    let receipt = take(i);
-                    if decision.binds() {
-                        let place = (head.seq + 1, u32::try_from(actions.len()).expect("groups are small"));
-                        books.record(decision, &receipt, place)?;
-                        actions.push(Action::Settlement { receipt: Box::new(receipt.clone()), balances: *balances });
-                    }
-                    receipt
-                }
-            };
-            receipts.push(receipt);
+        if let Slot::Decided(decision, balances) = slot
+            && decision.binds()
+        {
+            binding.push((decision, receipts.len()));
+            actions.push(Action::Settlement { receipt: Box::new(receipt.clone()), balances: *balances });
         }
-        Ok(())
-    })?;
-    if !actions.is_empty() {
-        books.append(&Entry::sign(Some(head), now, actions, server))?;
+        receipts.push(receipt);
     }
+    // The journal entry is signed and hashed (a megabyte for a full group) on its own thread
+    // while the decisions are recorded.
+    std::thread::scope(|scope| -> Result<()> {
+        let entry = (!actions.is_empty()).then(|| {
+            scope.spawn(move || {
+                let entry = Entry::sign(Some(head), now, actions, server);
+                entry.digest();
+                entry
+            })
+        });
+        for (n, (decision, i)) in binding.into_iter().enumerate() {
+            books.record(decision, &receipts[i], (head.seq + 1, u32::try_from(n).expect("groups are small")))?;
+        }
+        match entry {
+            Some(entry) => books.append(&entry.join().expect("signing does not panic")),
+            None => Ok(()),
+        }
+    })?;
     Ok(receipts)
 }
