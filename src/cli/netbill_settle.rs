@@ -34,7 +34,9 @@ use serde_json::value::RawValue;
 /// A stream is settled in groups: the signatures of a group are verified in batches on every
 /// core, then the group is decided and committed in one transaction (each settlement in it
 /// still all-or-nothing and idempotent) while the next group's signatures are verified;
-/// memory stays bounded whatever the stream's length.
+/// memory stays bounded whatever the stream's length. The receipts of a group are signed in
+/// batches of up to 16, one signature over their Merkle tree, each receipt carrying its
+/// inclusion proof (docs/FORMATS.md §2.3); each verifies on its own.
 /// Several settlers may share one ledger. Progress goes to stderr when it is a terminal.
 ///
 /// Exit status 1 when any receipt is a refusal. A malformed request stops the stream with
