@@ -249,17 +249,11 @@ fn batch_message(root: &Hex<32>, size: u32) -> [u8; BATCH_LABEL.len() + 40] {
 /// A document's leaf in a batch: the SHA-256 of its message, the bytes a signature of it
 /// alone would cover.
 fn message_leaf(doc_type: &str, body: &[u8]) -> Leaf {
-    with_message(doc_type, body, |pieces| {
-        let mut hash = Sha256::new();
-        for piece in pieces {
-            hash.update(piece);
-        }
-        hash.finalize().into()
-    })
+    with_message(doc_type, body, |pieces| sha256_of(pieces).0)
 }
 
-/// SHA-256 of a document's canonical encoding, given in pieces.
-fn sha256_of(pieces: [&[u8]; 3]) -> Hex<32> {
+/// SHA-256 of bytes given in pieces (a document's canonical encoding, or its message).
+fn sha256_of(pieces: &[&[u8]]) -> Hex<32> {
     let mut hash = Sha256::new();
     for piece in pieces {
         hash.update(piece);
@@ -394,7 +388,7 @@ impl<B: Body> Signed<B> {
     pub fn digest(&self) -> Hex<32> {
         *self.digest.get_or_init(|| {
             let rest = wire_rest(B::TYPE, Some(&self.signature));
-            sha256_of(wire_pieces(self.canonical(), &rest))
+            sha256_of(&wire_pieces(self.canonical(), &rest))
         })
     }
 
@@ -468,7 +462,7 @@ impl<B: Body> Plain<B> {
     /// SHA-256 of the document's canonical encoding (JCS): its identity when another document
     /// refers to it.
     pub fn digest(&self) -> Hex<32> {
-        sha256_of(wire_pieces(&body_jcs(&self.0), &wire_rest(B::TYPE, None)))
+        sha256_of(&wire_pieces(&body_jcs(&self.0), &wire_rest(B::TYPE, None)))
     }
 
     /// Pretty JSON with a final newline.
