@@ -282,7 +282,7 @@ impl SqliteLedger {
         self.check_server_keys(server)?;
         let path = self.path.clone();
         let tx = self.write_txn()?;
-        let mut books = SqliteBooks { tx: &tx, path: &path, deltas: HashMap::new() };
+        let mut books = SqliteBooks::new(&tx, &path);
         let receipts = batch::settle_group(&mut books, group, server, now, threads)?;
         books.apply_deltas()?;
         tx.commit().map_err(db_error(&path))?;
@@ -315,7 +315,7 @@ impl SqliteLedger {
     pub fn settlement(&mut self, epo_id: &EpoId) -> Result<Option<(StoredSettlement, Option<Account>)>> {
         let path = self.path.clone();
         let tx = self.conn.transaction().map_err(db_error(&path))?;
-        let mut books = SqliteBooks { tx: &tx, path: &path, deltas: HashMap::new() };
+        let mut books = SqliteBooks::new(&tx, &path);
         let Some(stored) = books.settlement(epo_id)? else {
             return Ok(None);
         };
@@ -390,9 +390,29 @@ struct SqliteBooks<'a> {
     /// What the payments recorded so far move on each account (in micro-units), applied once
     /// per account at the end of the group.
     deltas: HashMap<KeyId, i64>,
+    /// The row ids of the accounts read in this transaction.
+    ids: HashMap<KeyId, i64>,
 }
 
-impl SqliteBooks<'_> {
+impl<'a> SqliteBooks<'a> {
+    fn new(tx: &'a Transaction<'a>, path: &'a Path) -> SqliteBooks<'a> {
+        SqliteBooks { tx, path, deltas: HashMap::new(), ids: HashMap::new() }
+    }
+
+    /// The row id of account `key`: as read with it in this transaction, or looked up.
+    fn account_id(&mut self, key: KeyId) -> Result<i64> {
+        if let Some(&id) = self.ids.get(&key) {
+            return Ok(id);
+        }
+        let id = self
+            .tx
+            .prepare_cached("SELECT id FROM accounts WHERE key_id = ?1")
+            .and_then(|mut s| s.query_row([key.to_string()], |r| r.get(0)))
+            .map_err(db_error(self.path))?;
+        self.ids.insert(key, id);
+        Ok(id)
+    }
+
     /// Applies the group's balance changes, one update per account; each must find the
     /// account and leave it non-negative (the transaction holds the write lock, so the balances
     /// the group was decided on are still the books').
@@ -412,13 +432,14 @@ impl SqliteBooks<'_> {
 
 impl Books for SqliteBooks<'_> {
     fn account(&mut self, key: KeyId) -> Result<Option<Account>> {
-        let row: Option<(String, String, i64)> = self
+        let row: Option<(i64, String, String, i64)> = self
             .tx
-            .prepare_cached("SELECT name, identity, balance FROM accounts WHERE key_id = ?1")
-            .and_then(|mut s| s.query_row([key.to_string()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))))
+            .prepare_cached("SELECT id, name, identity, balance FROM accounts WHERE key_id = ?1")
+            .and_then(|mut s| s.query_row([key.to_string()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))))
             .optional()
             .map_err(db_error(self.path))?;
-        row.map(|(name, identity, balance)| {
+        row.map(|(id, name, identity, balance)| {
+            self.ids.insert(key, id);
             let identity: Identity = serde_json::from_str(&identity).map_err(|e| {
                 Error::malformed(format!("account {name}: stored identity: {e}")).at(self.path.display())
             })?;
@@ -455,6 +476,7 @@ impl Books for SqliteBooks<'_> {
     fn record(&mut self, decision: &Decision, receipt: &Signed<Receipt>, place: (u64, u32)) -> Result<()> {
         let db = db_error(self.path);
         let r = &decision.receipt;
+        let at = r.server_time.to_string();
         let txn = match &decision.transfer {
             None => None,
             Some(t) => {
@@ -463,7 +485,7 @@ impl Books for SqliteBooks<'_> {
                     .prepare_cached(
                         "INSERT INTO transactions (kind, epo_id, at, entry, action) VALUES ('purchase', ?1, ?2, ?3, ?4)",
                     )
-                    .and_then(|mut s| s.execute(params![r.epo_id.as_str(), r.server_time.to_string(), place.0 as i64, place.1]))
+                    .and_then(|mut s| s.execute(params![r.epo_id.as_str(), at, place.0 as i64, place.1]))
                     .map_err(&db)?;
                 let txn = self.tx.last_insert_rowid();
                 for (key, delta) in [(t.customer, -price), (t.merchant, price)] {
@@ -471,13 +493,10 @@ impl Books for SqliteBooks<'_> {
                     // The decisions kept every balance in range, so their sums are too.
                     *d = d.checked_add(delta).expect("a group moves less than the largest amount");
                 }
+                let (customer, merchant) = (self.account_id(t.customer)?, self.account_id(t.merchant)?);
                 self.tx
-                    .prepare_cached(
-                        "INSERT INTO movements (txn, account, amount)
-                         SELECT ?1, id, -?2 FROM accounts WHERE key_id = ?3
-                         UNION ALL SELECT ?1, id, ?2 FROM accounts WHERE key_id = ?4",
-                    )
-                    .and_then(|mut s| s.execute(params![txn, price, t.customer.to_string(), t.merchant.to_string()]))
+                    .prepare_cached("INSERT INTO movements (txn, account, amount) VALUES (?1, ?2, -?3), (?1, ?4, ?3)")
+                    .and_then(|mut s| s.execute(params![txn, customer, price, merchant]))
                     .map_err(&db)?;
                 Some(txn)
             }
@@ -497,7 +516,7 @@ impl Books for SqliteBooks<'_> {
                     r.key.map(|k| k.to_string()),
                     receipt.to_json_line(),
                     txn,
-                    r.server_time.to_string()
+                    at
                 ])
             })
             .map_err(&db)?;
