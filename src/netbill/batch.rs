@@ -132,28 +132,16 @@ fn check_part(part: &[Signed<EndorsedEpo>], directory: &Directory, server: &Part
 pub const RECEIPT_BATCH: usize = 16;
 
 /// Signs `receipts` in batches of [`RECEIPT_BATCH`] on `threads` threads; in order.
-fn sign_receipts(receipts: Vec<Receipt>, server: &PartyKeys, threads: usize) -> Vec<Signed<Receipt>> {
+fn sign_receipts(receipts: &[&Receipt], server: &PartyKeys, threads: usize) -> Vec<Signed<Receipt>> {
     let per_thread = receipts.len().div_ceil(threads.max(1)).next_multiple_of(RECEIPT_BATCH).max(RECEIPT_BATCH);
-    let mut parts = Vec::new();
-    let mut rest = receipts.into_iter();
-    loop {
-        let part: Vec<Receipt> = rest.by_ref().take(per_thread).collect();
-        if part.is_empty() {
-            break;
-        }
-        parts.push(part);
-    }
     std::thread::scope(|scope| {
-        let workers: Vec<_> = parts
-            .into_iter()
+        let workers: Vec<_> = receipts
+            .chunks(per_thread)
             .map(|part| {
                 scope.spawn(move || {
-                    let mut batches = part.into_iter().peekable();
-                    let mut signed = Vec::new();
-                    while batches.peek().is_some() {
-                        signed.extend(Signed::sign_batch(batches.by_ref().take(RECEIPT_BATCH).collect(), server));
-                    }
-                    signed
+                    part.chunks(RECEIPT_BATCH)
+                        .flat_map(|batch| Signed::sign_batch(batch.iter().map(|&r| r.clone()).collect(), server))
+                        .collect::<Vec<_>>()
                 })
             })
             .collect();
@@ -237,16 +225,16 @@ pub fn settle_group(
     // The receipts are signed in batches (`Signed::sign_batch`) on `threads` threads, and the
     // binding decisions recorded in order. The journal entry's encoding is assembled from the
     // receipts' own (`Entry`'s `Body::assembled`).
-    let bodies: Vec<Receipt> = slots
+    let bodies: Vec<&Receipt> = slots
         .iter()
         .filter_map(|s| match s {
-            Slot::Decided(d, _) => Some(d.receipt.clone()),
-            Slot::Replay(r) => Some(r.clone()),
+            Slot::Decided(d, _) => Some(&d.receipt),
+            Slot::Replay(r) => Some(r),
             _ => None,
         })
         .collect();
     // In the order of their slots.
-    let mut signed = sign_receipts(bodies, server, threads).into_iter();
+    let mut signed = sign_receipts(&bodies, server, threads).into_iter();
     let mut receipts: Vec<Signed<Receipt>> = Vec::with_capacity(slots.len());
     let (mut actions, mut binding) = (Vec::new(), Vec::new());
     for slot in &slots {
@@ -263,8 +251,8 @@ pub fn settle_group(
         }
         receipts.push(receipt);
     }
-    // The journal entry is signed and hashed (a megabyte for a full group) on its own thread
-    // while the decisions are recorded.
+    // The journal entry (a megabyte for a full group) is signed, and its digest, which
+    // `append` makes the head, computed, on its own thread while the decisions are recorded.
     std::thread::scope(|scope| -> Result<()> {
         let entry = (!actions.is_empty()).then(|| {
             scope.spawn(move || {
