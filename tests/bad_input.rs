@@ -5,7 +5,8 @@
 //! Each case is a valid document the tool accepts, broken one way: truncated, not JSON, not
 //! UTF-8, another document type, an unknown field, a duplicate key, a number too large, an
 //! unsupported version, a field of the wrong JSON type, a negative or overflowing amount, a
-//! signature by another party, a tampered signature. A line of a gigabyte is refused after
+//! signature by another party, a tampered signature, a signature's batch proof that does not
+//! hold or does not parse. A line of a gigabyte is refused after
 //! its first 64 MiB.
 
 use std::collections::BTreeMap;
@@ -89,6 +90,15 @@ fn mutations(base: &str, signed: bool, stranger: &PartyKeys) -> Vec<(&'static st
             }),
             1,
         ));
+        // A proof that places the document in a batch its signature does not cover.
+        let batch = |index: Value| {
+            with(&|d| {
+                d["signature"]["batch"] =
+                    serde_json::json!({"index": index, "path": ["ab".repeat(32)], "root": "cd".repeat(32), "size": 2});
+            })
+        };
+        out.push(("outside-its-batch", batch(0.into()), 1));
+        out.push(("batch-index-too-large", batch(4_294_967_296u64.into()), 65));
     }
     out
 }
