@@ -139,11 +139,44 @@ fn money_created_from_nothing_is_pinpointed_and_removed() {
 }
 
 #[test]
-fn a_rewritten_receipt_is_pinpointed_and_restored() {
+fn a_settlement_placed_at_another_action_is_pinpointed_and_restored() {
     tamper_and_unwind(
-        "UPDATE settlements SET receipt = replace(receipt, '\"price\":\"0.5\"', '\"price\":\"0.05\"')",
-        "the stored receipt is not the one the journal holds",
+        "UPDATE settlements SET entry = 3",
+        "the books place its receipt at journal entry 3, action 0; the journal holds it at entry 4, action 0",
     );
+}
+
+#[test]
+fn a_settled_request_sent_again_gets_the_receipt_its_journal_entry_holds() {
+    let world = World::new();
+    let p = world.purchase("0.5", b"goods");
+    let request = world.write("request.json", p.endorsed.to_json_pretty());
+    let settle = || {
+        world
+            .tool("netbill-settle")
+            .args(["--ledger", "netbill.db", "--key", "netbill.key"])
+            .arg(&request)
+            .output()
+            .unwrap()
+    };
+    let first = settle();
+    assert_eq!(first.status.code(), Some(0));
+    let again = settle();
+    assert_eq!(again.status.code(), Some(0));
+    assert_eq!(again.stdout, first.stdout, "the identical receipt");
+    let conn = Connection::open(&world.ledger).unwrap();
+    let place: (i64, i64) =
+        conn.query_row("SELECT entry, action FROM settlements", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+    assert_eq!(place, (4, 0), "the books store where the journal holds the receipt, not the receipt");
+    // A row that places it where the journal holds no receipt is refused, naming both.
+    conn.execute("UPDATE settlements SET action = 1", []).unwrap();
+    let refused = settle();
+    assert_eq!(refused.status.code(), Some(65));
+    assert!(refused.stdout.is_empty());
+    let epo_id = p.epo.unverified().epo_id.to_string();
+    let err = String::from_utf8(refused.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains(&format!("settlement {epo_id}: journal entry 4 holds no receipt at action 1")), "{err}");
 }
 
 #[test]
@@ -248,14 +281,14 @@ fn postgresql_books_are_audited_and_unwound_the_same_way() {
     client
         .batch_execute(
             "UPDATE accounts SET balance = 0 WHERE name = 'bookshop';
-             UPDATE settlements SET receipt = replace(receipt, '\"price\":\"0.5\"', '\"price\":\"0.05\"');",
+             UPDATE settlements SET entry = 3;",
         )
         .unwrap();
     let (code, report) = audit(&world, &db.url);
     assert_eq!(code, 1);
     let problems = report["body"]["problems"].to_string();
     assert!(problems.contains("account bookshop: balance 0 in the books, 0.5 by the journal"), "{problems}");
-    assert!(problems.contains("the stored receipt is not the one the journal holds"), "{problems}");
+    assert!(problems.contains("the books place its receipt at journal entry 3, action 0"), "{problems}");
     unwind(&world, &db.url, None, "account bookshop");
     assert_eq!(books(&world, &db.url), before, "every balance and statement restored");
 }

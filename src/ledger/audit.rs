@@ -21,8 +21,8 @@ pub const SELECT_TRANSACTIONS: &str = "SELECT id, kind, epo_id, memo, at, entry,
 /// See [`SELECT_ACCOUNTS`].
 pub const SELECT_MOVEMENTS: &str = "SELECT txn, account, amount FROM movements ORDER BY id";
 /// See [`SELECT_ACCOUNTS`].
-pub const SELECT_SETTLEMENTS: &str = "SELECT epo_id, request_sha256, result, ciphertext_root, goods_key, receipt, \
-                                      txn, at FROM settlements ORDER BY epo_id";
+pub const SELECT_SETTLEMENTS: &str = "SELECT epo_id, request_sha256, result, ciphertext_root, goods_key, entry, \
+                                      action, txn, at FROM settlements ORDER BY epo_id";
 /// See [`SELECT_ACCOUNTS`].
 pub const SELECT_JOURNAL: &str = "SELECT seq, entry FROM journal ORDER BY seq";
 /// See [`SELECT_ACCOUNTS`].
@@ -32,8 +32,9 @@ pub const SELECT_HEAD: &str = "SELECT seq, digest FROM journal_head";
 pub type AccountRow = (i64, String, String, String, i64, String);
 /// `(id, kind, EPO id, memo, at, journal entry, action)` of a transaction.
 pub type TxnRow = (i64, String, Option<String>, Option<String>, String, i64, i64);
-/// `(EPO id, request digest, result, ciphertext digest, goods key, receipt, transaction, at)`.
-pub type SettlementRow = (String, String, String, String, Option<String>, String, Option<i64>, String);
+/// `(EPO id, request digest, result, ciphertext digest, goods key, journal entry and action
+/// holding its receipt, transaction, at)`.
+pub type SettlementRow = (String, String, String, String, Option<String>, i64, i64, Option<i64>, String);
 
 /// A ledger's tables, as the audit reads them (one consistent snapshot).
 #[derive(Debug, Default, Serialize)]
@@ -211,14 +212,18 @@ pub fn compare(t: &Tables, j: &Replayed) -> Vec<String> {
             problems.push(format!("settlement {epo_id} is in the journal but missing from the books"));
             continue;
         };
-        if row.5 != s.receipt {
-            problems.push(format!("settlement {epo_id}: the stored receipt is not the one the journal holds"));
+        if (row.5, row.6) != (s.place.0 as i64, i64::from(s.place.1)) {
+            problems.push(format!(
+                "settlement {epo_id}: the books place its receipt at journal entry {}, action {}; the journal holds it \
+                 at entry {}, action {}",
+                row.5, row.6, s.place.0, s.place.1
+            ));
         } else if row.1 != s.request
             || row.2 != s.result
             || row.3 != s.ciphertext
             || row.4 != s.goods_key
-            || row.6.and_then(|t| place_of.get(&t).copied()) != s.txn
-            || row.7 != s.at
+            || row.7.and_then(|t| place_of.get(&t).copied()) != s.txn
+            || row.8 != s.at
         {
             problems.push(format!("settlement {epo_id}: its row differs from the journal's"));
         }

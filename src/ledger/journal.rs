@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::clock::Time;
 use crate::crypto::keys::{Identity, KeyId, PartyKeys};
 use crate::doc::{Body, Hex, Signed};
+use crate::error::Error;
 use crate::ledger::Direction;
 use crate::money::{Amount, to_sql};
 use crate::netbill::receipt::{Outcome, Receipt};
@@ -117,6 +118,38 @@ impl Action {
         out.extend_from_slice(b",\"receipt\":");
         receipt.write_encoded(out);
         out.push(b'}');
+    }
+}
+
+/// Receipts read from the journal entries that hold them, for the settlements the books place
+/// there: an entry is parsed once for a run of reads into it (the last one read is kept).
+#[derive(Default)]
+pub struct StoredReceipts {
+    last: Option<Signed<Entry>>,
+}
+
+impl StoredReceipts {
+    /// The receipt of action `place.1` of entry `place.0`, whose stored line `load` reads.
+    pub fn get<E: From<Error>>(
+        &mut self,
+        place: (u64, u32),
+        load: impl FnOnce(u64) -> std::result::Result<String, E>,
+    ) -> std::result::Result<Signed<Receipt>, E> {
+        if self.last.as_ref().is_none_or(|entry| entry.unverified().seq != place.0) {
+            self.last = None;
+            let line = load(place.0)?;
+            let entry = Signed::<Entry>::parse(line.as_bytes())
+                .map_err(|e| Error::malformed(format!("journal entry {}: {}", place.0, e.message())))?;
+            self.last = Some(entry);
+        }
+        let entry = self.last.as_ref().expect("loaded above").unverified();
+        match usize::try_from(place.1).ok().and_then(|i| entry.actions.get(i)).filter(|_| entry.seq == place.0) {
+            Some(Action::Settlement { receipt, .. }) => Ok((**receipt).clone()),
+            _ => {
+                Err(Error::malformed(format!("journal entry {} holds no receipt at action {}", place.0, place.1))
+                    .into())
+            }
+        }
     }
 }
 
@@ -245,8 +278,11 @@ pub struct SettlementState {
     pub ciphertext: String,
     /// The escrowed K (payments only).
     pub goods_key: Option<String>,
-    /// The signed receipt as the ledger stores it (one JSON line).
+    /// The signed receipt, in line form.
     pub receipt: String,
+    /// Where the journal holds the receipt: (entry, action). The books store this place, not
+    /// the receipt.
+    pub place: (u64, u32),
     /// Its purchase transaction (payments only).
     pub txn: Option<(u64, u32)>,
     /// The server's time of decision.
@@ -438,6 +474,7 @@ impl Replayed {
                     ciphertext: body.ciphertext_root.to_string(),
                     goods_key: body.key.map(|k| k.to_string()),
                     receipt: receipt.to_json_line(),
+                    place: (seq, index),
                     txn,
                     at: body.server_time.to_string(),
                 };

@@ -18,7 +18,7 @@ use crate::crypto::keys::{Identity, KeyId, PartyKeys};
 use crate::doc::{Hex, Signed};
 use crate::error::{Error, ErrorKind, Result};
 use crate::ledger::audit::{self, Tables};
-use crate::ledger::journal::{Action, Entry, Head, Replayed};
+use crate::ledger::journal::{Action, Entry, Head, Replayed, StoredReceipts};
 use crate::ledger::sqlite::External;
 use crate::ledger::unwind::{self, Plan};
 use crate::ledger::{AuditReport, Statement, statement_lines};
@@ -28,7 +28,7 @@ use crate::netbill::delivery::EpoId;
 use crate::netbill::receipt::{Outcome, Receipt};
 use crate::netbill::settle::{Account, Books, Decision, StoredSettlement};
 
-const SCHEMA_VERSION: &str = "3";
+const SCHEMA_VERSION: &str = "4";
 
 const SCHEMA: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -65,7 +65,8 @@ CREATE TABLE settlements (
     result TEXT NOT NULL CHECK (result IN ('paid', 'refused')),
     ciphertext_root TEXT NOT NULL,
     goods_key TEXT,
-    receipt TEXT NOT NULL,
+    entry BIGINT NOT NULL,
+    action BIGINT NOT NULL,
     txn BIGINT UNIQUE REFERENCES transactions(id),
     at TEXT NOT NULL
 );
@@ -374,12 +375,13 @@ impl PgLedger {
     /// The recorded settlement of `epo_id`, and the account of its customer.
     pub fn settlement(&mut self, epo_id: &EpoId) -> Result<Option<(StoredSettlement, Option<Account>)>> {
         let place = self.place.clone();
-        let row = self
-            .client
-            .query_opt("SELECT request_sha256, receipt FROM settlements WHERE epo_id = $1", &[&epo_id.as_str()])
-            .map_err(|e| db_error(&place, &e))?;
-        let Some(row) = row else { return Ok(None) };
-        let stored = stored_settlement(row.get(0), row.get(1)).map_err(|e| e.at(&place))?;
+        let mut tx = self.client.build_transaction().read_only(true).start().map_err(|e| db_error(&place, &e))?;
+        let stored = stored_settlements(&mut tx, &[epo_id.as_str().to_string()]).map_err(|e| match e {
+            Fail::Db(e) => db_error(&place, &e),
+            Fail::Books(e) => e.at(&place),
+        })?;
+        tx.commit().map_err(|e| db_error(&place, &e))?;
+        let Some((_, stored)) = stored.into_iter().next() else { return Ok(None) };
         let customer = stored.receipt.unverified().customer;
         let account = self
             .client
@@ -444,10 +446,7 @@ impl PgLedger {
                 books.ids.insert(key, row.get(0));
                 books.accounts.insert(key, account_of(row.get(2), row.get(3), row.get(4))?);
             }
-            for row in tx.query("SELECT epo_id, request_sha256, receipt FROM settlements WHERE epo_id = ANY($1)", &[&epo_ids])? {
-                let epo_id: String = row.get(0);
-                books.settlements.insert(epo_id.parse()?, stored_settlement(row.get(1), row.get(2))?);
-            }
+            books.settlements = stored_settlements(tx, &epo_ids)?;
             let receipts = batch::settle_group(&mut books, group, server, now, threads)?;
             books.write(tx)?;
             Ok(receipts)
@@ -461,11 +460,39 @@ fn account_of(name: String, identity: String, balance: i64) -> Result<Account> {
     Ok(Account { name, identity, balance: amount(balance)? })
 }
 
-fn stored_settlement(request: String, receipt: String) -> Result<StoredSettlement> {
-    Ok(StoredSettlement {
-        request: Hex::parse(&request).map_err(Error::malformed)?,
-        receipt: Signed::parse(receipt.as_bytes())?,
-    })
+/// The stored settlements of `epo_ids`, their receipts read from the journal entries that hold
+/// them (in entry order, one entry at a time).
+fn stored_settlements(
+    tx: &mut Transaction<'_>,
+    epo_ids: &[String],
+) -> std::result::Result<HashMap<EpoId, StoredSettlement>, Fail> {
+    let rows = tx.query(
+        "SELECT epo_id, request_sha256, entry, action FROM settlements WHERE epo_id = ANY($1) ORDER BY entry, action",
+        &[&epo_ids],
+    )?;
+    let mut receipts = StoredReceipts::default();
+    let mut stored = HashMap::with_capacity(rows.len());
+    for row in rows {
+        let (epo_id, request, entry, action): (String, String, i64, i64) =
+            (row.get(0), row.get(1), row.get(2), row.get(3));
+        let in_context = |e: Error| Error::malformed(format!("settlement {epo_id}: {}", e.message()));
+        let (Ok(entry), Ok(action)) = (u64::try_from(entry), u32::try_from(action)) else {
+            return Err(in_context(Error::malformed(format!("no journal entry {entry}, action {action}"))).into());
+        };
+        let receipt = receipts.get((entry, action), |seq| -> std::result::Result<String, Fail> {
+            let row = tx.query_opt("SELECT entry FROM journal WHERE seq = $1", &[&(seq as i64)])?;
+            Ok(row.ok_or_else(|| Error::malformed(format!("journal entry {seq} is missing")))?.get(0))
+        });
+        let settlement = StoredSettlement {
+            request: Hex::parse(&request).map_err(|e| in_context(Error::malformed(e)))?,
+            receipt: receipt.map_err(|e| match e {
+                Fail::Books(e) => Fail::Books(in_context(e)),
+                db => db,
+            })?,
+        };
+        stored.insert(epo_id.parse()?, settlement);
+    }
+    Ok(stored)
 }
 
 /// A group's books in memory: its accounts (locked) and settlements read at the start, its
@@ -476,7 +503,7 @@ struct MemoryBooks {
     ids: HashMap<KeyId, i64>,
     accounts: HashMap<KeyId, Account>,
     settlements: HashMap<EpoId, StoredSettlement>,
-    records: Vec<(Decision, Signed<Receipt>, (u64, u32))>,
+    records: Vec<(Decision, (u64, u32))>,
     entry: Option<Signed<Entry>>,
 }
 
@@ -493,8 +520,8 @@ impl Books for MemoryBooks {
         Ok(self.head.expect("read when the group's transaction starts"))
     }
 
-    fn record(&mut self, decision: &Decision, receipt: &Signed<Receipt>, place: (u64, u32)) -> Result<()> {
-        self.records.push((decision.clone(), receipt.clone(), place));
+    fn record(&mut self, decision: &Decision, place: (u64, u32)) -> Result<()> {
+        self.records.push((decision.clone(), place));
         Ok(())
     }
 
@@ -508,7 +535,7 @@ impl MemoryBooks {
     /// Writes the group's purchases, movements, balances and settlements.
     fn write(&self, tx: &mut Transaction<'_>) -> std::result::Result<(), Fail> {
         let paid: Vec<(&Decision, (u64, u32))> =
-            self.records.iter().filter(|(d, ..)| d.transfer.is_some()).map(|(d, _, place)| (d, *place)).collect();
+            self.records.iter().filter(|(d, _)| d.transfer.is_some()).map(|(d, place)| (d, *place)).collect();
         let mut txns: HashMap<String, i64> = HashMap::new();
         if !paid.is_empty() {
             let ids: Vec<String> = paid.iter().map(|(d, _)| d.receipt.epo_id.as_str().to_string()).collect();
@@ -551,22 +578,25 @@ impl MemoryBooks {
             return Ok(());
         }
         let mut columns: (Vec<String>, Vec<String>, Vec<String>, Vec<String>) = Default::default();
-        let (mut keys, mut receipts, mut txn, mut at) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for (d, receipt, _) in &self.records {
+        let (mut keys, mut entries, mut actions, mut txn, mut at) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (d, place) in &self.records {
             let r = &d.receipt;
             columns.0.push(r.epo_id.as_str().to_string());
             columns.1.push(r.request.to_string());
             columns.2.push((if r.result == Outcome::Paid { "paid" } else { "refused" }).to_string());
             columns.3.push(r.ciphertext_root.to_string());
             keys.push(r.key.map(|k| k.to_string()));
-            receipts.push(receipt.to_json_line());
+            entries.push(place.0 as i64);
+            actions.push(i64::from(place.1));
             txn.push(txns.get(r.epo_id.as_str()).copied());
             at.push(r.server_time.to_string());
         }
         tx.execute(
-            "INSERT INTO settlements (epo_id, request_sha256, result, ciphertext_root, goods_key, receipt, txn, at)
-             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int8[], $8::text[])",
-            &[&columns.0, &columns.1, &columns.2, &columns.3, &keys, &receipts, &txn, &at],
+            "INSERT INTO settlements (epo_id, request_sha256, result, ciphertext_root, goods_key, entry, action, txn, at)
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::int8[],
+                                  $8::int8[], $9::text[])",
+            &[&columns.0, &columns.1, &columns.2, &columns.3, &keys, &entries, &actions, &txn, &at],
         )?;
         if let Some(entry) = &self.entry {
             append(tx, entry)?;
@@ -612,7 +642,7 @@ fn read_tables(tx: &mut Transaction<'_>) -> std::result::Result<Tables, postgres
         settlements: tx
             .query(audit::SELECT_SETTLEMENTS, &[])?
             .iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5), r.get(6), r.get(7)))
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5), r.get(6), r.get(7), r.get(8)))
             .collect(),
         journal: tx.query(audit::SELECT_JOURNAL, &[])?.iter().map(|r| (r.get(0), r.get(1))).collect(),
         head: tx.query(audit::SELECT_HEAD, &[])?.iter().map(|r| (r.get(0), r.get(1))).next(),
@@ -648,9 +678,19 @@ fn rebuild(tx: &mut Transaction<'_>, books: &Replayed) -> std::result::Result<()
     }
     for (epo_id, s) in &books.settlements {
         tx.execute(
-            "INSERT INTO settlements (epo_id, request_sha256, result, ciphertext_root, goods_key, receipt, txn, at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            &[epo_id, &s.request, &s.result, &s.ciphertext, &s.goods_key, &s.receipt, &s.txn.map(|p| txns[&p]), &s.at],
+            "INSERT INTO settlements (epo_id, request_sha256, result, ciphertext_root, goods_key, entry, action, txn, at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            &[
+                epo_id,
+                &s.request,
+                &s.result,
+                &s.ciphertext,
+                &s.goods_key,
+                &(s.place.0 as i64),
+                &i64::from(s.place.1),
+                &s.txn.map(|p| txns[&p]),
+                &s.at,
+            ],
         )?;
     }
     Ok(())

@@ -10,7 +10,7 @@ use crate::crypto::keys::{Identity, KeyId, PartyKeys};
 use crate::doc::{Hex, Signed};
 use crate::error::{Error, ErrorKind, Result};
 use crate::ledger::audit::{self, Tables};
-use crate::ledger::journal::{self, Action, Entry, Head, Replayed};
+use crate::ledger::journal::{self, Action, Entry, Head, Replayed, StoredReceipts};
 use crate::ledger::unwind::{self, Plan};
 use crate::ledger::{AuditReport, Statement, statement_lines};
 use crate::money::{Amount, from_sql, to_sql as micros};
@@ -20,7 +20,7 @@ use crate::netbill::epo::EndorsedEpo;
 use crate::netbill::receipt::{Outcome, Receipt};
 use crate::netbill::settle::{Account, Books, Decision, StoredSettlement};
 
-const SCHEMA_VERSION: &str = "3";
+const SCHEMA_VERSION: &str = "4";
 
 const SCHEMA: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
@@ -57,7 +57,8 @@ CREATE TABLE settlements (
     result TEXT NOT NULL CHECK (result IN ('paid', 'refused')),
     ciphertext_root TEXT NOT NULL,
     goods_key TEXT,
-    receipt TEXT NOT NULL,
+    entry INTEGER NOT NULL,
+    action INTEGER NOT NULL,
     txn INTEGER UNIQUE REFERENCES transactions(id),
     at TEXT NOT NULL
 ) STRICT;
@@ -392,11 +393,13 @@ struct SqliteBooks<'a> {
     deltas: HashMap<KeyId, i64>,
     /// The row ids of the accounts read in this transaction.
     ids: HashMap<KeyId, i64>,
+    /// The stored settlements' receipts, read from the journal.
+    receipts: StoredReceipts,
 }
 
 impl<'a> SqliteBooks<'a> {
     fn new(tx: &'a Transaction<'a>, path: &'a Path) -> SqliteBooks<'a> {
-        SqliteBooks { tx, path, deltas: HashMap::new(), ids: HashMap::new() }
+        SqliteBooks { tx, path, deltas: HashMap::new(), ids: HashMap::new(), receipts: StoredReceipts::default() }
     }
 
     /// The row id of account `key`: as read with it in this transaction, or looked up.
@@ -449,20 +452,32 @@ impl Books for SqliteBooks<'_> {
     }
 
     fn settlement(&mut self, epo_id: &EpoId) -> Result<Option<StoredSettlement>> {
-        let row: Option<(String, String)> = self
+        let row: Option<(String, i64, i64)> = self
             .tx
-            .prepare_cached("SELECT request_sha256, receipt FROM settlements WHERE epo_id = ?1")
-            .and_then(|mut s| s.query_row([epo_id.as_str()], |r| Ok((r.get(0)?, r.get(1)?))))
+            .prepare_cached("SELECT request_sha256, entry, action FROM settlements WHERE epo_id = ?1")
+            .and_then(|mut s| s.query_row([epo_id.as_str()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))))
             .optional()
             .map_err(db_error(self.path))?;
-        row.map(|(request, receipt)| {
-            let at = |e: Error| e.at(format!("{}: settlement {epo_id}", self.path.display()));
-            Ok(StoredSettlement {
-                request: Hex::parse(&request).map_err(|e| at(Error::malformed(e)))?,
-                receipt: Signed::parse(receipt.as_bytes()).map_err(at)?,
-            })
-        })
-        .transpose()
+        let Some((request, entry, action)) = row else {
+            return Ok(None);
+        };
+        let at = |e: Error| e.at(format!("{}: settlement {epo_id}", self.path.display()));
+        let place = (u64::try_from(entry), u32::try_from(action));
+        let (Ok(entry), Ok(action)) = place else {
+            return Err(at(Error::malformed(format!("no journal entry {entry}, action {action}"))));
+        };
+        let (tx, path) = (self.tx, self.path);
+        let receipt = self.receipts.get((entry, action), |seq| {
+            tx.prepare_cached("SELECT entry FROM journal WHERE seq = ?1")
+                .and_then(|mut s| s.query_row([seq as i64], |r| r.get(0)))
+                .optional()
+                .map_err(db_error(path))?
+                .ok_or_else(|| Error::malformed(format!("journal entry {seq} is missing")))
+        });
+        Ok(Some(StoredSettlement {
+            request: Hex::parse(&request).map_err(|e| at(Error::malformed(e)))?,
+            receipt: receipt.map_err(at)?,
+        }))
     }
 
     fn head(&mut self) -> Result<Head> {
@@ -473,7 +488,7 @@ impl Books for SqliteBooks<'_> {
         append(self.tx, entry).map_err(db_error(self.path))
     }
 
-    fn record(&mut self, decision: &Decision, receipt: &Signed<Receipt>, place: (u64, u32)) -> Result<()> {
+    fn record(&mut self, decision: &Decision, place: (u64, u32)) -> Result<()> {
         let db = db_error(self.path);
         let r = &decision.receipt;
         let at = r.server_time.to_string();
@@ -504,8 +519,8 @@ impl Books for SqliteBooks<'_> {
         let result = if r.result == Outcome::Paid { "paid" } else { "refused" };
         self.tx
             .prepare_cached(
-                "INSERT INTO settlements (epo_id, request_sha256, result, ciphertext_root, goods_key, receipt, txn, at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO settlements (epo_id, request_sha256, result, ciphertext_root, goods_key, entry, action, txn, at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )
             .and_then(|mut s| {
                 s.execute(params![
@@ -514,7 +529,8 @@ impl Books for SqliteBooks<'_> {
                     result,
                     r.ciphertext_root.to_string(),
                     r.key.map(|k| k.to_string()),
-                    receipt.to_json_line(),
+                    place.0 as i64,
+                    place.1,
                     txn,
                     at
                 ])
@@ -561,7 +577,7 @@ fn tables(conn: &Connection) -> rusqlite::Result<Tables> {
         })?,
         movements: rows(conn, audit::SELECT_MOVEMENTS, |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?,
         settlements: rows(conn, audit::SELECT_SETTLEMENTS, |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?))
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?))
         })?,
         journal: rows(conn, audit::SELECT_JOURNAL, |r| Ok((r.get(0)?, r.get(1)?)))?,
         head: rows(conn, audit::SELECT_HEAD, |r| Ok((r.get(0)?, r.get(1)?)))?.pop(),
@@ -604,9 +620,19 @@ fn rebuild(conn: &Connection, books: &Replayed) -> rusqlite::Result<()> {
     }
     for (epo_id, s) in &books.settlements {
         conn.execute(
-            "INSERT INTO settlements (epo_id, request_sha256, result, ciphertext_root, goods_key, receipt, txn, at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![epo_id, s.request, s.result, s.ciphertext, s.goods_key, s.receipt, s.txn.map(|p| txns[&p]), s.at],
+            "INSERT INTO settlements (epo_id, request_sha256, result, ciphertext_root, goods_key, entry, action, txn, at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                epo_id,
+                s.request,
+                s.result,
+                s.ciphertext,
+                s.goods_key,
+                s.place.0 as i64,
+                s.place.1,
+                s.txn.map(|p| txns[&p]),
+                s.at
+            ],
         )?;
     }
     Ok(())

@@ -128,7 +128,7 @@ fn check_part(part: &[Signed<EndorsedEpo>], directory: &Directory, server: &Part
 
 /// How many receipts one signature covers. Each receipt carries its batch's inclusion proof,
 /// log2 of this many hashes; 16 costs a sixteenth of a signature and four hashes (about 270
-/// bytes) per receipt, which the settlement row and the journal entry each store.
+/// bytes) per receipt, which the journal entry stores.
 pub const RECEIPT_BATCH: usize = 16;
 
 /// Signs `receipts` in batches of [`RECEIPT_BATCH`] on `threads` threads; in order.
@@ -246,7 +246,7 @@ pub fn settle_group(
         if let Slot::Decided(decision, balances) = slot
             && decision.binds()
         {
-            binding.push((decision, receipts.len()));
+            binding.push(decision);
             actions.push(Action::Settlement { receipt: Box::new(receipt.clone()), balances: *balances });
         }
         receipts.push(receipt);
@@ -261,8 +261,8 @@ pub fn settle_group(
                 entry
             })
         });
-        for (n, (decision, i)) in binding.into_iter().enumerate() {
-            books.record(decision, &receipts[i], (head.seq + 1, u32::try_from(n).expect("groups are small")))?;
+        for (n, decision) in binding.into_iter().enumerate() {
+            books.record(decision, (head.seq + 1, u32::try_from(n).expect("groups are small")))?;
         }
         match entry {
             Some(entry) => books.append(&entry.join().expect("signing does not panic")),

@@ -80,8 +80,9 @@ pub trait Books {
     /// The head of the journal, which stays the head until the transaction ends.
     fn head(&mut self) -> Result<Head>;
     /// Records a binding decision: the settlement, the escrowed K, and for a payment the
-    /// debit and credit, as action `place` (entry, action) of the journal.
-    fn record(&mut self, decision: &Decision, receipt: &Signed<Receipt>, place: (u64, u32)) -> Result<()>;
+    /// debit and credit, as action `place` (entry, action) of the journal, which holds its
+    /// receipt.
+    fn record(&mut self, decision: &Decision, place: (u64, u32)) -> Result<()>;
     /// Appends the entry that journals what was recorded.
     fn append(&mut self, entry: &Signed<Entry>) -> Result<()>;
 }
