@@ -45,7 +45,7 @@ CREATE TABLE accounts (
 CREATE TABLE transactions (
     id BIGSERIAL PRIMARY KEY,
     kind TEXT NOT NULL CHECK (kind IN ('deposit', 'withdrawal', 'purchase', 'correction')),
-    epo_id TEXT UNIQUE,
+    epo_id TEXT,
     memo TEXT,
     at TEXT NOT NULL,
     entry BIGINT NOT NULL,

@@ -37,7 +37,7 @@ CREATE TABLE accounts (
 CREATE TABLE transactions (
     id INTEGER PRIMARY KEY,
     kind TEXT NOT NULL CHECK (kind IN ('deposit', 'withdrawal', 'purchase', 'correction')),
-    epo_id TEXT UNIQUE,
+    epo_id TEXT,
     memo TEXT,
     at TEXT NOT NULL,
     entry INTEGER NOT NULL,
