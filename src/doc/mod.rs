@@ -55,6 +55,78 @@ pub trait Body: Serialize + DeserializeOwned + Clone {
     }
 }
 
+/// A body's canonical encoding written member by member, for [`Body::assembled`], without
+/// building a JSON tree: the caller gives the members in RFC 8785 order (byte order, for ASCII
+/// keys), and serde_json writes each value, escaping strings as RFC 8785 prescribes.
+pub struct Members {
+    out: Vec<u8>,
+    first: bool,
+    /// False once an integer beyond 2^53 was written: RFC 8785 writes those as doubles, so
+    /// then the body is encoded by [`jcs`] instead.
+    exact: bool,
+}
+
+impl Members {
+    /// An object, `{` written.
+    pub fn new(capacity: usize) -> Members {
+        let mut out = Vec::with_capacity(capacity);
+        out.push(b'{');
+        Members { out, first: true, exact: true }
+    }
+
+    fn key(&mut self, key: &str) {
+        if !std::mem::take(&mut self.first) {
+            self.out.push(b',');
+        }
+        self.out.push(b'"');
+        self.out.extend_from_slice(key.as_bytes());
+        self.out.extend_from_slice(b"\":");
+    }
+
+    /// A member whose value serde_json writes as one JSON string (text, hex, an amount, a
+    /// time, an identifier or a unit enum).
+    pub fn string(mut self, key: &str, value: &impl Serialize) -> Members {
+        self.key(key);
+        serde_json::to_writer(&mut self.out, value).expect("a Vec takes any write");
+        self
+    }
+
+    /// A member whose value is a string when present, and that is absent otherwise.
+    pub fn optional(self, key: &str, value: Option<&impl Serialize>) -> Members {
+        match value {
+            Some(value) => self.string(key, value),
+            None => self,
+        }
+    }
+
+    /// A non-negative integer member.
+    pub fn integer(mut self, key: &str, value: u64) -> Members {
+        self.key(key);
+        self.exact &= value <= 1 << 53;
+        write!(self.out, "{value}").expect("a Vec takes any write");
+        self
+    }
+
+    /// A member whose value is an object, written by `members`.
+    pub fn object(mut self, key: &str, members: impl FnOnce(Members) -> Members) -> Members {
+        self.key(key);
+        self.out.push(b'{');
+        let inner = members(Members { out: std::mem::take(&mut self.out), first: true, exact: self.exact });
+        Members { out: inner.out, first: false, exact: inner.exact }.close()
+    }
+
+    fn close(mut self) -> Members {
+        self.out.push(b'}');
+        self
+    }
+
+    /// The encoding, `}` written; `None` when it is not the canonical one ([`Members::integer`]).
+    pub fn end(self) -> Option<Vec<u8>> {
+        let done = self.close();
+        done.exact.then_some(done.out)
+    }
+}
+
 /// The canonical encoding of `body`: assembled from its parts when it can be, else encoded.
 fn body_jcs<B: Body>(body: &B) -> Vec<u8> {
     let encoded = body.assembled().unwrap_or_else(|| jcs(body));
@@ -729,7 +801,7 @@ impl<R: Read> Iterator for Values<R> {
 mod tests {
     use serde_json::json;
 
-    use super::{Batch, Body, Signed, jcs, stream};
+    use super::{Batch, Body, Members, Signed, jcs, stream};
     use crate::crypto::keys::PartyKeys;
     use crate::crypto::merkle;
     use crate::money::Amount;
@@ -899,5 +971,25 @@ mod tests {
             let reference = serde_json_canonicalizer::to_vec(&v).unwrap();
             assert_eq!(String::from_utf8(jcs(&v)).unwrap(), String::from_utf8(reference).unwrap(), "{v}");
         }
+    }
+
+    /// An object written member by member is the reference encoding: escapes, a nested
+    /// object, an absent optional member; and an integer RFC 8785 writes as a double is left
+    /// to the reference (`None`).
+    #[test]
+    fn members_are_written_as_the_reference_writes_them() {
+        let text = "\u{0}\u{1f}\u{7f}\"\\/\n\u{e000}\u{1f600}\u{2028}";
+        for size in [0, 1 << 53] {
+            let written = Members::new(0)
+                .string("a", &text)
+                .object("b", |m| m.string("c", &Amount::from_micros(5).unwrap()).integer("d", size))
+                .optional("e", None::<&String>)
+                .optional("f", Some(&"x".to_string()))
+                .end()
+                .unwrap();
+            let reference = json!({"a": text, "b": {"c": "0.000005", "d": size}, "f": "x"});
+            assert_eq!(String::from_utf8(written).unwrap(), String::from_utf8(jcs(&reference)).unwrap());
+        }
+        assert_eq!(Members::new(0).integer("n", (1 << 53) + 1).end(), None);
     }
 }

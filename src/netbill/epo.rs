@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::clock::Time;
 use crate::crypto::keys::{Identity, KeyId, PartyKeys};
 use crate::crypto::seal::ChannelBox;
-use crate::doc::{Body, Hex, Signed};
+use crate::doc::{Body, Hex, Members, Signed};
 use crate::error::{Error, Result, ResultExt};
 use crate::money::Amount;
 use crate::netbill::delivery::{DeliveryNote, EpoId, key_commitment};
@@ -46,6 +46,23 @@ pub struct Epo {
 
 impl Body for Epo {
     const TYPE: &'static str = "netbill.epo";
+
+    /// Written member by member (one EPO per request).
+    fn assembled(&self) -> Option<Vec<u8>> {
+        Members::new(512)
+            .string("ciphertext_root", &self.ciphertext_root)
+            .string("customer", &self.customer)
+            .string("epo_id", &self.epo_id)
+            .string("expires_at", &self.expires_at)
+            .string("key_commitment", &self.key_commitment)
+            .string("merchant", &self.merchant)
+            .string("offer", &self.offer)
+            .string("price", &self.price)
+            .string("product", &self.product)
+            .string("server", &self.server)
+            .string("signed_at", &self.signed_at)
+            .end()
+    }
 }
 
 /// The body of a `netbill.endorsed-epo`, signed by the merchant: the step-6 message.
@@ -72,7 +89,11 @@ impl Body for EndorsedEpo {
         out.extend_from_slice(b",\"offer\":");
         self.offer.write_encoded(&mut out);
         out.extend_from_slice(b",\"sealed_key\":");
-        out.extend_from_slice(&crate::doc::jcs(&self.sealed_key));
+        let sealed_key = Members::new(160)
+            .string("ciphertext", &self.sealed_key.ciphertext)
+            .string("nonce", &self.sealed_key.nonce)
+            .end()?;
+        out.extend_from_slice(&sealed_key);
         out.push(b'}');
         Some(out)
     }

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::clock::Time;
 use crate::crypto::goods::GoodsCommitment;
 use crate::crypto::keys::{Identity, KeyId, PartyKeys};
-use crate::doc::{Body, Hex, Signed};
+use crate::doc::{Body, Hex, Members, Signed};
 use crate::error::{Error, Result};
 use crate::money::Amount;
 
@@ -46,6 +46,24 @@ pub struct Offer {
 
 impl Body for Offer {
     const TYPE: &'static str = "netbill.offer";
+
+    /// Written member by member (one offer per request).
+    fn assembled(&self) -> Option<Vec<u8>> {
+        let mut m = Members::new(512)
+            .string("customer", &self.customer)
+            .string("description", &self.description)
+            .string("expires_at", &self.expires_at);
+        if let Some(goods) = &self.goods {
+            m = m.object("goods", |g| g.string("root", &goods.root).integer("size", goods.size));
+        }
+        m.string("issued_at", &self.issued_at)
+            .string("merchant", &self.merchant)
+            .string("offer_id", &self.offer_id)
+            .string("price", &self.price)
+            .optional("price_group", self.price_group.as_ref())
+            .string("product", &self.product)
+            .end()
+    }
 }
 
 /// A merchant's catalog file (plain JSON, written by people: amounts may be `"0.10"`).

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Time;
 use crate::crypto::keys::KeyId;
-use crate::doc::{Body, Hex};
+use crate::doc::{Body, Hex, Members};
 use crate::ledger::journal::Head;
 use crate::money::Amount;
 use crate::netbill::delivery::{EpoId, key_commitment};
@@ -132,6 +132,26 @@ impl Receipt {
 
 impl Body for Receipt {
     const TYPE: &'static str = "netbill.receipt";
+
+    /// Written member by member (one receipt per settlement).
+    fn assembled(&self) -> Option<Vec<u8>> {
+        Members::new(640)
+            .string("ciphertext_root", &self.ciphertext_root)
+            .string("customer", &self.customer)
+            .string("epo", &self.epo)
+            .string("epo_id", &self.epo_id)
+            .object("journal", |m| m.string("digest", &self.journal.digest).integer("seq", self.journal.seq))
+            .optional("key", self.key.as_ref())
+            .string("key_commitment", &self.key_commitment)
+            .string("merchant", &self.merchant)
+            .string("price", &self.price)
+            .string("product", &self.product)
+            .optional("reason", self.reason.as_ref())
+            .string("request", &self.request)
+            .string("result", &self.result)
+            .string("server_time", &self.server_time)
+            .end()
+    }
 
     /// A paid receipt carries the K its key commitment names, and no reason; a refusal
     /// carries a reason and no key.
