@@ -2,6 +2,7 @@
 //! from the merchant; nobody else can.
 
 use crate::common::World;
+use crate::common::pg::PgDb;
 
 /// Settles and records a purchase the way the tools do, then deletes everything the customer
 /// held but her key file and the EPO id.
@@ -44,6 +45,27 @@ fn the_customer_recovers_k_from_the_server() {
     let world = World::new();
     let (epo_id, ciphertext) = settled_purchase(&world, b"the goods");
     assert_eq!(fetch_and_decrypt(&world, &epo_id, &ciphertext, &["--ledger", "netbill.db"]), b"the goods");
+}
+
+/// On PostgreSQL too: the receipt is read back from the journal entry that holds it.
+#[test]
+fn the_customer_recovers_k_from_a_postgresql_ledger() {
+    let world = World::new();
+    let db = PgDb::ledger_for(&world);
+    let p = world.purchase("0.5", b"the goods");
+    let settled = world
+        .tool("netbill-settle")
+        .args(["--ledger", &db.url, "--key", "netbill.key"])
+        .arg(world.write("request.json", p.endorsed.to_json_pretty()))
+        .output()
+        .unwrap();
+    assert!(settled.status.success(), "{}", String::from_utf8_lossy(&settled.stderr));
+    let epo_id = p.epo.unverified().epo_id.to_string();
+    let recovered = fetch_and_decrypt(&world, &epo_id, &p.delivery.ciphertext, &["--ledger", &db.url]);
+    assert_eq!(recovered, b"the goods");
+    let json = |bytes: &[u8]| serde_json::from_slice::<serde_json::Value>(bytes).unwrap();
+    let recovered_receipt = std::fs::read(world.path("recovered.json")).unwrap();
+    assert_eq!(json(&recovered_receipt), json(&settled.stdout), "the receipt it released");
 }
 
 #[test]
