@@ -147,6 +147,33 @@ fn a_settlement_placed_at_another_action_is_pinpointed_and_restored() {
 }
 
 #[test]
+fn a_ledger_of_another_schema_version_is_refused_untouched() {
+    let world = World::new();
+    purchase(&world, "netbill.db", "0.5", 0);
+    Connection::open(&world.ledger)
+        .unwrap()
+        .execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'", [])
+        .unwrap();
+    let before = std::fs::read(&world.ledger).unwrap();
+    let request = world.write("request.json", world.purchase("0.5", b"goods").endorsed.to_json_pretty());
+    let audit = world.tool("netbill-ledger").args(["--ledger", "netbill.db", "audit"]).output().unwrap();
+    let settle = world
+        .tool("netbill-settle")
+        .args(["--ledger", "netbill.db", "--key", "netbill.key"])
+        .arg(&request)
+        .output()
+        .unwrap();
+    for out in [audit, settle] {
+        assert_eq!(out.status.code(), Some(65));
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains("ledger schema version 3 is not supported (this release reads version 4)"), "{err}");
+        assert!(out.stdout.is_empty());
+    }
+    assert_eq!(std::fs::read(&world.ledger).unwrap(), before, "nothing written");
+}
+
+#[test]
 fn a_settled_request_sent_again_gets_the_receipt_its_journal_entry_holds() {
     let world = World::new();
     let p = world.purchase("0.5", b"goods");

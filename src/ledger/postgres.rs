@@ -193,7 +193,12 @@ impl PgLedger {
         };
         match meta(&mut client, "schema_version")?.as_deref() {
             Some(SCHEMA_VERSION) => {}
-            Some(v) => return Err(Error::malformed(format!("ledger schema version {v} is not supported")).at(&place)),
+            Some(v) => {
+                return Err(Error::malformed(format!(
+                    "ledger schema version {v} is not supported (this release reads version {SCHEMA_VERSION})"
+                ))
+                .at(&place));
+            }
             None => return Err(not_one()),
         }
         let identity = meta(&mut client, "server_identity")?.ok_or_else(not_one)?;

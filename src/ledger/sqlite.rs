@@ -122,7 +122,10 @@ impl SqliteLedger {
         match meta("schema_version")?.as_deref() {
             Some(SCHEMA_VERSION) => {}
             Some(v) => {
-                return Err(Error::malformed(format!("ledger schema version {v} is not supported")).at(path.display()));
+                return Err(Error::malformed(format!(
+                    "ledger schema version {v} is not supported (this release reads version {SCHEMA_VERSION})"
+                ))
+                .at(path.display()));
             }
             None => return Err(Error::malformed("not a NetBill ledger").at(path.display())),
         }
