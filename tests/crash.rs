@@ -82,8 +82,7 @@ fn kill_again_and_again(world: &World, spec: &str) {
         assert_eq!(stored.receipt, receipt, "the printed receipt is the stored one");
     }
 
-    let out =
-        world.tool("netbill-settle").args(["--ledger", spec, "--key", "netbill.key"]).arg(&input).output().unwrap();
+    let out = world.settle_on(spec, &input);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), PURCHASES);
     let audit = books.audit().unwrap();

@@ -32,12 +32,7 @@ fn books(world: &World, spec: &str) -> Vec<String> {
 /// Settles a purchase at `price`; returns the receipt.
 fn purchase(world: &World, spec: &str, price: &str, code: i32) -> Value {
     let p = world.purchase(price, b"goods");
-    let out = world
-        .tool("netbill-settle")
-        .args(["--ledger", spec, "--key", "netbill.key"])
-        .arg(world.write("request.json", p.endorsed.to_json_pretty()))
-        .output()
-        .unwrap();
+    let out = world.settle_on(spec, &world.write("request.json", p.endorsed.to_json_pretty()));
     assert_eq!(out.status.code(), Some(code), "{}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).unwrap()
 }
@@ -157,12 +152,7 @@ fn a_ledger_of_another_schema_version_is_refused_untouched() {
     let before = std::fs::read(&world.ledger).unwrap();
     let request = world.write("request.json", world.purchase("0.5", b"goods").endorsed.to_json_pretty());
     let audit = world.tool("netbill-ledger").args(["--ledger", "netbill.db", "audit"]).output().unwrap();
-    let settle = world
-        .tool("netbill-settle")
-        .args(["--ledger", "netbill.db", "--key", "netbill.key"])
-        .arg(&request)
-        .output()
-        .unwrap();
+    let settle = world.settle_on("netbill.db", &request);
     for out in [audit, settle] {
         assert_eq!(out.status.code(), Some(65));
         let err = String::from_utf8(out.stderr).unwrap();
@@ -178,14 +168,7 @@ fn a_settled_request_sent_again_gets_the_receipt_its_journal_entry_holds() {
     let world = World::new();
     let p = world.purchase("0.5", b"goods");
     let request = world.write("request.json", p.endorsed.to_json_pretty());
-    let settle = || {
-        world
-            .tool("netbill-settle")
-            .args(["--ledger", "netbill.db", "--key", "netbill.key"])
-            .arg(&request)
-            .output()
-            .unwrap()
-    };
+    let settle = || world.settle_on("netbill.db", &request);
     let first = settle();
     assert_eq!(first.status.code(), Some(0));
     let again = settle();

@@ -53,12 +53,7 @@ fn the_customer_recovers_k_from_a_postgresql_ledger() {
     let world = World::new();
     let db = PgDb::ledger_for(&world);
     let p = world.purchase("0.5", b"the goods");
-    let settled = world
-        .tool("netbill-settle")
-        .args(["--ledger", &db.url, "--key", "netbill.key"])
-        .arg(world.write("request.json", p.endorsed.to_json_pretty()))
-        .output()
-        .unwrap();
+    let settled = world.settle_on(&db.url, &world.write("request.json", p.endorsed.to_json_pretty()));
     assert!(settled.status.success(), "{}", String::from_utf8_lossy(&settled.stderr));
     let epo_id = p.epo.unverified().epo_id.to_string();
     let recovered = fetch_and_decrypt(&world, &epo_id, &p.delivery.ciphertext, &["--ledger", &db.url]);
@@ -84,12 +79,7 @@ fn the_merchant_recovers_k_for_her_after_a_refusal_that_did_not_bind() {
     let p = world.purchase("0.5", b"the goods");
     let request = world.write("request.json", p.endorsed.to_json_pretty());
     world.tool("netbill-ledger").args(["--ledger", "empty.db", "init", "--key", "netbill.key"]).assert().success();
-    let refused = world
-        .tool("netbill-settle")
-        .args(["--ledger", "empty.db", "--key", "netbill.key"])
-        .arg(&request)
-        .output()
-        .unwrap();
+    let refused = world.settle_on("empty.db", &request);
     assert!(String::from_utf8_lossy(&refused.stdout).contains("unknown-account"));
     let record = |receipt: &[u8]| {
         world

@@ -129,26 +129,25 @@ pub struct StoredReceipts {
 }
 
 impl StoredReceipts {
-    /// The receipt of action `place.1` of entry `place.0`, whose stored line `load` reads.
+    /// The receipt of action `action` of entry `entry` (as the books store them), whose stored
+    /// line `load` reads (`None`: no such entry).
     pub fn get<E: From<Error>>(
         &mut self,
-        place: (u64, u32),
-        load: impl FnOnce(u64) -> std::result::Result<String, E>,
+        (entry, action): (i64, i64),
+        load: impl FnOnce(u64) -> std::result::Result<Option<String>, E>,
     ) -> std::result::Result<Signed<Receipt>, E> {
-        if self.last.as_ref().is_none_or(|entry| entry.unverified().seq != place.0) {
-            self.last = None;
-            let line = load(place.0)?;
-            let entry = Signed::<Entry>::parse(line.as_bytes())
-                .map_err(|e| Error::malformed(format!("journal entry {}: {}", place.0, e.message())))?;
-            self.last = Some(entry);
+        let no_receipt = || Error::malformed(format!("journal entry {entry} holds no receipt at action {action}"));
+        let seq = u64::try_from(entry).map_err(|_| no_receipt())?;
+        if self.last.as_ref().is_none_or(|last| last.unverified().seq != seq) {
+            let line = load(seq)?.ok_or_else(|| Error::malformed(format!("journal entry {seq} is missing")))?;
+            let parsed = Signed::<Entry>::parse(line.as_bytes())
+                .map_err(|e| Error::malformed(format!("journal entry {seq}: {}", e.message())))?;
+            self.last = Some(parsed);
         }
-        let entry = self.last.as_ref().expect("loaded above").unverified();
-        match usize::try_from(place.1).ok().and_then(|i| entry.actions.get(i)).filter(|_| entry.seq == place.0) {
+        let last = self.last.as_ref().expect("loaded above").unverified();
+        match usize::try_from(action).ok().and_then(|i| last.actions.get(i)).filter(|_| last.seq == seq) {
             Some(Action::Settlement { receipt, .. }) => Ok((**receipt).clone()),
-            _ => {
-                Err(Error::malformed(format!("journal entry {} holds no receipt at action {}", place.0, place.1))
-                    .into())
-            }
+            _ => Err(no_receipt().into()),
         }
     }
 }

@@ -481,12 +481,8 @@ fn stored_settlements(
         let (epo_id, request, entry, action): (String, String, i64, i64) =
             (row.get(0), row.get(1), row.get(2), row.get(3));
         let in_context = |e: Error| Error::malformed(format!("settlement {epo_id}: {}", e.message()));
-        let (Ok(entry), Ok(action)) = (u64::try_from(entry), u32::try_from(action)) else {
-            return Err(in_context(Error::malformed(format!("no journal entry {entry}, action {action}"))).into());
-        };
-        let receipt = receipts.get((entry, action), |seq| -> std::result::Result<String, Fail> {
-            let row = tx.query_opt("SELECT entry FROM journal WHERE seq = $1", &[&(seq as i64)])?;
-            Ok(row.ok_or_else(|| Error::malformed(format!("journal entry {seq} is missing")))?.get(0))
+        let receipt = receipts.get((entry, action), |seq| -> std::result::Result<Option<String>, Fail> {
+            Ok(tx.query_opt("SELECT entry FROM journal WHERE seq = $1", &[&(seq as i64)])?.map(|row| row.get(0)))
         });
         let settlement = StoredSettlement {
             request: Hex::parse(&request).map_err(|e| in_context(Error::malformed(e)))?,

@@ -465,17 +465,12 @@ impl Books for SqliteBooks<'_> {
             return Ok(None);
         };
         let at = |e: Error| e.at(format!("{}: settlement {epo_id}", self.path.display()));
-        let place = (u64::try_from(entry), u32::try_from(action));
-        let (Ok(entry), Ok(action)) = place else {
-            return Err(at(Error::malformed(format!("no journal entry {entry}, action {action}"))));
-        };
         let (tx, path) = (self.tx, self.path);
         let receipt = self.receipts.get((entry, action), |seq| {
             tx.prepare_cached("SELECT entry FROM journal WHERE seq = ?1")
                 .and_then(|mut s| s.query_row([seq as i64], |r| r.get(0)))
                 .optional()
-                .map_err(db_error(path))?
-                .ok_or_else(|| Error::malformed(format!("journal entry {seq} is missing")))
+                .map_err(db_error(path))
         });
         Ok(Some(StoredSettlement {
             request: Hex::parse(&request).map_err(|e| at(Error::malformed(e)))?,

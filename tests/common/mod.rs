@@ -197,12 +197,12 @@ impl World {
 
     /// Runs netbill-settle on `input` and returns (exit code, stdout).
     pub fn settle(&self, input: &Path) -> (i32, String) {
-        let out = self
-            .tool("netbill-settle")
-            .args(["--ledger", "netbill.db", "--key", "netbill.key"])
-            .arg(input)
-            .output()
-            .unwrap();
+        let out = self.settle_on("netbill.db", input);
         (out.status.code().unwrap(), String::from_utf8(out.stdout).unwrap())
+    }
+
+    /// Runs netbill-settle on the ledger `spec` (a file or a URL) with the server's key.
+    pub fn settle_on(&self, spec: &str, input: &Path) -> std::process::Output {
+        self.tool("netbill-settle").args(["--ledger", spec, "--key", "netbill.key"]).arg(input).output().unwrap()
     }
 }
