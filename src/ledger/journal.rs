@@ -95,10 +95,11 @@ impl Body for Entry {
 }
 
 impl Entry {
-    /// The entry that follows `head` (or the first one), signed by `server`.
+    /// The entry that follows `head` (or the first one), signed by `server` as a batch of one
+    /// ([`Signed::sign_hashed`]: a full group's entry is a megabyte).
     pub fn sign(head: Option<Head>, at: Time, actions: Vec<Action>, server: &PartyKeys) -> Signed<Entry> {
         let entry = Entry { seq: head.map_or(0, |h| h.seq + 1), prev: head.map(|h| h.digest), at, actions };
-        Signed::sign(entry, server)
+        Signed::sign_hashed(entry, server)
     }
 }
 
