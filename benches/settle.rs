@@ -13,7 +13,8 @@
 //!   fresh books;
 //!
 //! each as the median of three runs and as a ratio to the batched crypto-only baseline (each
-//! durable run paired with a measure of the baseline just before it: the machine is noisy).
+//! durable run paired with the mean of two measures of the baseline, just before it and just
+//! after: the machine is noisy).
 //! With BENCH_KEEP set it stops before the durable runs and keeps the request stream and a
 //! fresh ledger in a directory it names, to profile `netbill-settle` on them
 //! (`perf record … netbill-settle --ledger …`).
@@ -184,16 +185,16 @@ fn main() {
         eprintln!("kept {} (stream.ndjson, fresh.db, netbill.key; --now {})", dir.display(), common::NOW);
         return;
     }
-    // The machine is noisy: each durable run on fresh books is paired with a measure of the
-    // batched baseline just before it, and the rate and the ratio shown are the medians of
-    // three such pairs.
+    // The machine is noisy: each durable run on fresh books is paired with the mean of two
+    // measures of the batched baseline, just before it and just after, and the rate and the
+    // ratio shown are the medians of three such pairs.
     let paired = |settlers: usize, postgres: bool| {
         let (mut rates, mut ratios) = (Vec::new(), Vec::new());
         for _ in 0..3 {
-            let base = batched();
+            let before = batched();
             let rate = durable(settlers, postgres);
             rates.push(rate);
-            ratios.push(rate / base);
+            ratios.push(rate / ((before + batched()) / 2.0));
         }
         (median3(|| rates.pop().unwrap()), median3(|| ratios.pop().unwrap()))
     };
@@ -206,7 +207,7 @@ fn main() {
 
     println!("settle: {n} requests, {threads} cores; each rate the median of three runs");
     println!("ratio = rate / batched crypto-only baseline (for durable runs, the median of three");
-    println!("ratios, each to the baseline measured just before the run)");
+    println!("ratios, each to the mean of the baselines measured just before and just after the run)");
     for (what, rate) in [
         ("crypto only, 2 verify_strict + 1 sign", unbatched),
         ("crypto only, 2 batched verifies + 1 sign", baseline),
