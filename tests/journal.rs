@@ -103,6 +103,25 @@ fn a_receipt_commits_to_the_journal_it_follows() {
     assert_eq!(next["body"]["actions"][0]["balances"], serde_json::json!({"customer": "4.5", "merchant": "0.5"}));
 }
 
+/// The server signs an entry as a batch of one; an entry signed alone, as releases before
+/// that signed them, still verifies, and the audit holds with it.
+#[test]
+fn an_entry_signed_alone_as_earlier_releases_signed_it_still_verifies() {
+    let world = World::new();
+    settled(&world);
+    let conn = Connection::open(&world.ledger).unwrap();
+    let line: String = conn.query_row("SELECT entry FROM journal WHERE seq = 4", [], |r| r.get(0)).unwrap();
+    let entry = Signed::<Entry>::parse(line.as_bytes()).unwrap();
+    let batch = entry.signature().batch.as_ref().expect("signed as a batch");
+    assert_eq!((batch.size, batch.path.len()), (1, 0), "a batch of one");
+    let alone = Signed::sign(entry.unverified().clone(), &world.server.keys);
+    assert!(alone.signature().batch.is_none());
+    conn.execute("UPDATE journal SET entry = ?1 WHERE seq = 4", [alone.to_json_line()]).unwrap();
+    conn.execute("UPDATE journal_head SET digest = ?1", [alone.digest().to_string()]).unwrap();
+    let (code, report) = audit(&world, "netbill.db");
+    assert_eq!((code, &report["body"]["problems"]), (0, &serde_json::json!([])), "{report}");
+}
+
 #[test]
 fn an_edited_balance_is_pinpointed_and_restored() {
     tamper_and_unwind(
