@@ -355,8 +355,9 @@ impl<B: Body> Signed<B> {
     }
 
     /// Signs `body` with `keys` as a batch of one: the signature covers the SHA-256 of its
-    /// message, one pass over it with the CPU's SHA extensions, where signing it alone would
-    /// hash it twice with SHA-512. For documents of a megabyte (a group's journal entry).
+    /// message, one pass over it (with the CPU's SHA extensions where it has them), where
+    /// signing it alone would hash it twice with SHA-512. For documents of a megabyte (a
+    /// group's journal entry).
     pub fn sign_hashed(body: B, keys: &PartyKeys) -> Signed<B> {
         Signed::sign_tree(vec![body], keys).pop().expect("a batch of one signs one document")
     }
