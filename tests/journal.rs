@@ -99,7 +99,13 @@ fn a_receipt_commits_to_the_journal_it_follows() {
     assert_eq!(head["digest"], digest.to_string());
     let next = entry(4);
     assert_eq!(next["body"]["prev"], digest.to_string());
-    assert_eq!(next["body"]["actions"][0]["receipt"], receipt, "the receipt is entry 4's");
+    // The entry holds the receipt's body, and the signature once for its batch (of one).
+    assert_eq!(next["body"]["actions"][0]["receipt"], receipt["body"], "the receipt is entry 4's");
+    let signature = &receipt["signature"];
+    assert_eq!(
+        next["body"]["receipt_batches"],
+        serde_json::json!([{"ed25519": signature["ed25519"], "key_id": signature["key_id"], "size": 1}])
+    );
     assert_eq!(next["body"]["actions"][0]["balances"], serde_json::json!({"customer": "4.5", "merchant": "0.5"}));
 }
 
@@ -176,10 +182,51 @@ fn a_ledger_of_another_schema_version_is_refused_untouched() {
         assert_eq!(out.status.code(), Some(65));
         let err = String::from_utf8(out.stderr).unwrap();
         assert_eq!(err.lines().count(), 1, "{err}");
-        assert!(err.contains("ledger schema version 3 is not supported (this release reads version 4)"), "{err}");
+        assert!(err.contains("ledger schema version 3 is not supported (this release reads version 5)"), "{err}");
         assert!(out.stdout.is_empty());
     }
     assert_eq!(std::fs::read(&world.ledger).unwrap(), before, "nothing written");
+}
+
+/// A group's entry holds its receipts' bodies and each batch's signature once; the receipts
+/// rebuilt from them are the released ones, byte for byte; batches that do not cover the
+/// entry's receipts break the journal.
+#[test]
+fn a_groups_receipts_are_journaled_as_bodies_with_each_batch_signature_once() {
+    let world = World::new();
+    let stream: String = (0..20).map(|_| world.purchase("0.1", b"goods").endorsed.to_json_line()).collect();
+    let input = world.write("stream.ndjson", stream);
+    let first = world.settle_on("netbill.db", &input);
+    assert_eq!(first.status.code(), Some(0), "{}", String::from_utf8_lossy(&first.stderr));
+    let conn = Connection::open(&world.ledger).unwrap();
+    let line: String = conn.query_row("SELECT entry FROM journal WHERE seq = 4", [], |r| r.get(0)).unwrap();
+    let entry: Value = serde_json::from_str(&line).unwrap();
+    let receipts: Vec<Value> = first
+        .stdout
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect();
+    let actions = entry["body"]["actions"].as_array().unwrap();
+    assert_eq!(actions.len(), 20, "one group, one entry");
+    for (action, receipt) in actions.iter().zip(&receipts) {
+        assert_eq!(action["receipt"], receipt["body"]);
+    }
+    let sizes: Vec<u64> =
+        entry["body"]["receipt_batches"].as_array().unwrap().iter().map(|b| b["size"].as_u64().unwrap()).collect();
+    assert_eq!(sizes, [16, 4]);
+    assert_eq!(entry["body"]["receipt_batches"][1]["ed25519"], receipts[19]["signature"]["ed25519"]);
+    let again = world.settle_on("netbill.db", &input);
+    assert_eq!(again.stdout, first.stdout, "every stored receipt rebuilt byte for byte");
+    conn.execute("UPDATE journal SET entry = replace(entry, '\"size\":4', '\"size\":3') WHERE seq = 4", []).unwrap();
+    let (code, report) = audit(&world, "netbill.db");
+    assert_eq!(code, 1);
+    let problems = report["body"]["problems"].to_string();
+    assert!(
+        problems.contains("journal entry 4: ")
+            && problems.contains("the receipt batches cover 19 receipts, the entry holds 20"),
+        "{problems}"
+    );
 }
 
 #[test]

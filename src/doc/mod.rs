@@ -364,18 +364,37 @@ impl<B: Body> Signed<B> {
 
     /// Signs `bodies` (at least one) under the root of the Merkle tree of their messages.
     fn sign_tree(bodies: Vec<B>, keys: &PartyKeys) -> Vec<Signed<B>> {
+        Signed::tree(bodies, keys.key_id(), |root, size| {
+            Hex(keys.signing_key().sign(&batch_message(root, size)).to_bytes())
+        })
+    }
+
+    /// The documents of a batch that `key_id` signed with `ed25519`, from their bodies in
+    /// order (as a journal entry stores receipts): the tree, each document's proof, and the
+    /// signature, as [`Signed::sign_batch`] made them; a batch of one was signed alone. Nothing
+    /// is checked until [`Signed::verify`].
+    pub fn from_batch(bodies: Vec<B>, key_id: KeyId, ed25519: Hex<64>) -> Vec<Signed<B>> {
+        if let [_] = bodies[..] {
+            return bodies.into_iter().map(|body| Signed::from_parts(body, key_id, ed25519.0)).collect();
+        }
+        Signed::tree(bodies, key_id, |_, _| ed25519)
+    }
+
+    /// `bodies` (at least one) under the root of the Merkle tree of their messages, with the
+    /// signature `sign` gives for the root and the size.
+    fn tree(bodies: Vec<B>, key_id: KeyId, sign: impl FnOnce(&Hex<32>, u32) -> Hex<64>) -> Vec<Signed<B>> {
         let size = u32::try_from(bodies.len()).expect("a batch of fewer than 2^32 documents");
         let canonical: Vec<Vec<u8>> = bodies.iter().map(body_jcs).collect();
         let tree = Tree::new(&canonical.iter().map(|c| message_leaf(B::TYPE, c)).collect::<Vec<_>>());
         let root = tree.root();
-        let ed25519 = Hex(keys.signing_key().sign(&batch_message(&root, size)).to_bytes());
+        let ed25519 = sign(&root, size);
         bodies
             .into_iter()
             .zip(canonical)
             .zip(0..)
             .map(|((body, canonical), index)| {
                 let batch = Batch { index, size, root, path: tree.path(u64::from(index)) };
-                let signature = SignatureBlock { key_id: keys.key_id(), ed25519, batch: Some(batch) };
+                let signature = SignatureBlock { key_id, ed25519, batch: Some(batch) };
                 Signed::encoded_as(body, signature, canonical)
             })
             .collect()
@@ -400,8 +419,8 @@ impl<B: Body> Signed<B> {
         Signed { body, signature, canonical: std::sync::OnceLock::new(), digest: std::sync::OnceLock::new() }
     }
 
-    /// The body's canonical encoding.
-    fn canonical(&self) -> &[u8] {
+    /// The body's canonical encoding (encoded once, then kept).
+    pub fn canonical(&self) -> &[u8] {
         self.canonical.get_or_init(|| body_jcs(&self.body))
     }
 

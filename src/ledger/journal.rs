@@ -44,9 +44,11 @@ impl Head {
     }
 }
 
-/// The body of a `netbill.journal` entry, signed by the server.
+/// The body of a `netbill.journal` entry, signed by the server. Its settlements' receipts are
+/// stored as their bodies, with the signature of each batch they were signed in once
+/// ([`EntryWire`]), and whole again when the entry is parsed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "EntryWire", into = "EntryWire")]
 pub struct Entry {
     /// Sequence number: one more than the previous entry's.
     pub seq: u64,
@@ -59,11 +61,108 @@ pub struct Entry {
     pub actions: Vec<Action>,
 }
 
+/// An entry as it is encoded: each settlement's receipt as its body, and the signature of
+/// each batch of receipts once, in order (`receipt_batches`, absent when empty).
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EntryWire {
+    seq: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    prev: Option<Hex<32>>,
+    at: Time,
+    actions: Vec<Action<Receipt>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    receipt_batches: Vec<ReceiptBatch>,
+}
+
+/// The signature of a batch of receipts: it covers the next `size` settlements' receipts of
+/// the entry (a batch of one was signed alone; docs/FORMATS.md §2.3, §6.10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReceiptBatch {
+    /// The batch's Ed25519 signature.
+    pub ed25519: Hex<64>,
+    /// The signer's key id.
+    pub key_id: KeyId,
+    /// How many receipts it covers, at least one.
+    pub size: u32,
+}
+
+impl ReceiptBatch {
+    /// The batches of `receipts`, in order: each must be whole, as a group signs the receipts
+    /// it journals in batches of their own.
+    fn of<'a>(receipts: impl Iterator<Item = &'a Signed<Receipt>>) -> Vec<ReceiptBatch> {
+        let mut batches: Vec<ReceiptBatch> = Vec::new();
+        let mut open = 0;
+        for receipt in receipts {
+            let signature = receipt.signature();
+            let (index, size) = signature.batch.as_ref().map_or((0, 1), |b| (b.index, b.size));
+            assert_eq!(index, open, "a journal entry holds whole batches of receipts, in order");
+            if index == 0 {
+                batches.push(ReceiptBatch { ed25519: signature.ed25519, key_id: signature.key_id, size });
+            }
+            open = if index + 1 == size { 0 } else { index + 1 };
+        }
+        assert_eq!(open, 0, "a journal entry holds whole batches of receipts");
+        batches
+    }
+
+    /// Writes the canonical encoding of `batches` (members in order: `ed25519`, `key_id`,
+    /// `size`; hex, a key id and an integer, which need no escape).
+    fn write_canonical(batches: &[ReceiptBatch], out: &mut Vec<u8>) {
+        out.push(b'[');
+        for (i, b) in batches.iter().enumerate() {
+            let comma = if i > 0 { "," } else { "" };
+            write!(out, r#"{comma}{{"ed25519":"{}","key_id":"{}","size":{}}}"#, b.ed25519, b.key_id, b.size)
+                .expect("a Vec takes any write");
+        }
+        out.push(b']');
+    }
+}
+
+impl From<Entry> for EntryWire {
+    fn from(entry: Entry) -> EntryWire {
+        let receipt_batches = ReceiptBatch::of(entry.receipts());
+        let actions = entry.actions.into_iter().map(|a| a.map_receipt(|r| r.unverified().clone())).collect();
+        EntryWire { seq: entry.seq, prev: entry.prev, at: entry.at, actions, receipt_batches }
+    }
+}
+
+impl TryFrom<EntryWire> for Entry {
+    type Error = String;
+
+    /// Makes each batch's receipts whole again from their bodies and its signature.
+    fn try_from(wire: EntryWire) -> std::result::Result<Entry, String> {
+        let mut bodies: Vec<Receipt> = wire.actions.iter().filter_map(Action::receipt).cloned().collect();
+        let held = bodies.len();
+        let covered: u64 = wire.receipt_batches.iter().map(|b| u64::from(b.size)).sum();
+        if covered != held as u64 {
+            return Err(format!("the receipt batches cover {covered} receipts, the entry holds {held}"));
+        }
+        if wire.receipt_batches.iter().any(|b| b.size == 0) {
+            return Err("a receipt batch covers no receipt".into());
+        }
+        let mut receipts = Vec::with_capacity(held);
+        for batch in &wire.receipt_batches {
+            let rest = bodies.split_off(batch.size as usize);
+            receipts.extend(Signed::from_batch(std::mem::replace(&mut bodies, rest), batch.key_id, batch.ed25519));
+        }
+        let mut receipts = receipts.into_iter();
+        let actions = wire
+            .actions
+            .into_iter()
+            .map(|a| a.map_receipt(|_| Box::new(receipts.next().expect("one receipt for each settlement"))))
+            .collect();
+        Ok(Entry { seq: wire.seq, prev: wire.prev, at: wire.at, actions })
+    }
+}
+
 impl Body for Entry {
     const TYPE: &'static str = "netbill.journal";
 
     /// Assembled from its actions' encodings (members in RFC 8785 order: `actions`, `at`,
-    /// `prev`, `seq`): a group's entry holds every receipt of the group.
+    /// `prev`, `receipt_batches`, `seq`): a group's entry holds the body of every receipt of the
+    /// group.
     fn assembled(&self) -> Option<Vec<u8>> {
         let mut out = Vec::with_capacity(1024 * self.actions.len());
         out.extend_from_slice(b"{\"actions\":[");
@@ -78,6 +177,11 @@ impl Body for Entry {
         if let Some(prev) = &self.prev {
             out.extend_from_slice(b",\"prev\":");
             out.extend_from_slice(&crate::doc::jcs(prev));
+        }
+        let batches = ReceiptBatch::of(self.receipts());
+        if !batches.is_empty() {
+            out.extend_from_slice(b",\"receipt_batches\":");
+            ReceiptBatch::write_canonical(&batches, &mut out);
         }
         out.extend_from_slice(format!(",\"seq\":{}}}", self.seq).as_bytes());
         Some(out)
@@ -95,6 +199,11 @@ impl Body for Entry {
 }
 
 impl Entry {
+    /// Its settlements' receipts, in order.
+    fn receipts(&self) -> impl Iterator<Item = &Signed<Receipt>> {
+        self.actions.iter().filter_map(Action::receipt).map(|r| &**r)
+    }
+
     /// The entry that follows `head` (or the first one), signed by `server` as a batch of one
     /// ([`Signed::sign_hashed`]: a full group's entry is a megabyte).
     pub fn sign(head: Option<Head>, at: Time, actions: Vec<Action>, server: &PartyKeys) -> Signed<Entry> {
@@ -105,11 +214,11 @@ impl Entry {
 
 impl Action {
     /// Appends the action's canonical encoding to `out`; a settlement's is assembled around
-    /// its receipt's own (members in RFC 8785 order: `action`, `balances`, `receipt`), so a
-    /// receipt signed in this process is not encoded again.
+    /// its receipt body's own (members in RFC 8785 order: `action`, `balances`, `receipt`), so
+    /// a receipt signed in this process is not encoded again.
     fn write_encoded(&self, out: &mut Vec<u8>) {
         let Action::Settlement { receipt, balances } = self else {
-            return out.extend_from_slice(&crate::doc::jcs(self));
+            return out.extend_from_slice(&crate::doc::jcs(&self.clone().map_receipt(|r| r.unverified().clone())));
         };
         out.extend_from_slice(b"{\"action\":\"settlement\"");
         if let Some(balances) = balances {
@@ -117,8 +226,30 @@ impl Action {
             balances.write_canonical(out);
         }
         out.extend_from_slice(b",\"receipt\":");
-        receipt.write_encoded(out);
+        out.extend_from_slice(receipt.canonical());
         out.push(b'}');
+    }
+}
+
+impl<R> Action<R> {
+    /// A settlement's receipt.
+    fn receipt(&self) -> Option<&R> {
+        match self {
+            Action::Settlement { receipt, .. } => Some(receipt),
+            _ => None,
+        }
+    }
+
+    /// The same action, a settlement's receipt mapped by `f`.
+    fn map_receipt<S>(self, f: impl FnOnce(R) -> S) -> Action<S> {
+        match self {
+            Action::Create { server } => Action::Create { server },
+            Action::Open { identity } => Action::Open { identity },
+            Action::Deposit(e) => Action::Deposit(e),
+            Action::Withdrawal(e) => Action::Withdrawal(e),
+            Action::Settlement { receipt, balances } => Action::Settlement { receipt: f(receipt), balances },
+            Action::Correction { from, moves } => Action::Correction { from, moves },
+        }
     }
 }
 
@@ -153,10 +284,11 @@ impl StoredReceipts {
     }
 }
 
-/// One change of the books.
+/// One change of the books. In memory a settlement holds its signed receipt (`R`); an entry's
+/// encoding holds the receipt's body ([`EntryWire`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "kebab-case", deny_unknown_fields)]
-pub enum Action {
+pub enum Action<R = Box<Signed<Receipt>>> {
     /// The ledger was created for this server (entry 0 only).
     Create {
         /// The server's public identity.
@@ -174,7 +306,7 @@ pub enum Action {
     /// A settlement was recorded: its signed receipt, and for a payment the balances it left.
     Settlement {
         /// The receipt released for it.
-        receipt: Box<Signed<Receipt>>,
+        receipt: R,
         /// The customer's and the merchant's balances after a payment.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         balances: Option<Balances>,

@@ -20,7 +20,7 @@ use crate::netbill::epo::EndorsedEpo;
 use crate::netbill::receipt::{Outcome, Receipt};
 use crate::netbill::settle::{Account, Books, Decision, StoredSettlement};
 
-const SCHEMA_VERSION: &str = "4";
+const SCHEMA_VERSION: &str = "5";
 
 const SCHEMA: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;

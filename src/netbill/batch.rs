@@ -223,25 +223,35 @@ pub fn settle_group(
         slots.push(Slot::Decided(decision, balances));
     }
     // The receipts are signed in batches (`Signed::sign_batch`) on `threads` threads, and the
-    // binding decisions recorded in order. The journal entry's encoding is assembled from the
+    // binding decisions recorded in order. The receipts the journal entry holds are signed in
+    // batches of their own, so that the entry holds each of its batches whole (it stores each
+    // batch's signature once, docs/FORMATS.md §6.10); its encoding is assembled from the
     // receipts' own (`Entry`'s `Body::assembled`).
-    let bodies: Vec<&Receipt> = slots
-        .iter()
-        .filter_map(|s| match s {
-            Slot::Decided(d, _) => Some(&d.receipt),
-            Slot::Replay(r) => Some(r),
-            _ => None,
-        })
-        .collect();
-    // In the order of their slots.
-    let mut signed = sign_receipts(&bodies, server, threads).into_iter();
+    let journaled = |slot: &Slot| matches!(slot, Slot::Decided(d, _) if d.binds());
+    let sign = |journal: bool| {
+        let bodies: Vec<&Receipt> = slots
+            .iter()
+            .filter(|s| journaled(s) == journal)
+            .filter_map(|s| match s {
+                Slot::Decided(d, _) => Some(&d.receipt),
+                Slot::Replay(r) => Some(r),
+                _ => None,
+            })
+            .collect();
+        sign_receipts(&bodies, server, threads).into_iter()
+    };
+    // Each in the order of its slots.
+    let (mut signed_journaled, mut signed_others) = (sign(true), sign(false));
     let mut receipts: Vec<Signed<Receipt>> = Vec::with_capacity(slots.len());
     let (mut actions, mut binding) = (Vec::new(), Vec::new());
     for slot in &slots {
         let receipt = match slot {
             Slot::Stored(r) => r.clone(),
             Slot::SameAs(j) => receipts[*j].clone(),
-            Slot::Replay(_) | Slot::Decided(..) => signed.next().expect("a receipt for every decision"),
+            Slot::Replay(_) | Slot::Decided(..) => {
+                let signed = if journaled(slot) { &mut signed_journaled } else { &mut signed_others };
+                signed.next().expect("a receipt for every decision")
+            }
         };
         if let Slot::Decided(decision, balances) = slot
             && decision.binds()
