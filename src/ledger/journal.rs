@@ -77,15 +77,15 @@ struct EntryWire {
 
 /// The signature of a batch of receipts: it covers the next `size` settlements' receipts of
 /// the entry (a batch of one was signed alone; docs/FORMATS.md §2.3, §6.10).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ReceiptBatch {
+struct ReceiptBatch {
     /// The batch's Ed25519 signature.
-    pub ed25519: Hex<64>,
+    ed25519: Hex<64>,
     /// The signer's key id.
-    pub key_id: KeyId,
+    key_id: KeyId,
     /// How many receipts it covers, at least one.
-    pub size: u32,
+    size: u32,
 }
 
 impl ReceiptBatch {
