@@ -133,7 +133,8 @@ impl TryFrom<EntryWire> for Entry {
 
     /// Makes each batch's receipts whole again from their bodies and its signature.
     fn try_from(wire: EntryWire) -> std::result::Result<Entry, String> {
-        let mut bodies: Vec<Receipt> = wire.actions.iter().filter_map(Action::receipt).cloned().collect();
+        let mut bodies = Vec::new();
+        let actions: Vec<Action<()>> = wire.actions.into_iter().map(|a| a.map_receipt(|r| bodies.push(r))).collect();
         let held = bodies.len();
         let covered: u64 = wire.receipt_batches.iter().map(|b| u64::from(b.size)).sum();
         if covered != held as u64 {
@@ -148,10 +149,9 @@ impl TryFrom<EntryWire> for Entry {
             receipts.extend(Signed::from_batch(std::mem::replace(&mut bodies, rest), batch.key_id, batch.ed25519));
         }
         let mut receipts = receipts.into_iter();
-        let actions = wire
-            .actions
+        let actions = actions
             .into_iter()
-            .map(|a| a.map_receipt(|_| Box::new(receipts.next().expect("one receipt for each settlement"))))
+            .map(|a| a.map_receipt(|()| Box::new(receipts.next().expect("one receipt for each settlement"))))
             .collect();
         Ok(Entry { seq: wire.seq, prev: wire.prev, at: wire.at, actions })
     }
@@ -218,7 +218,7 @@ impl Action {
     /// a receipt signed in this process is not encoded again.
     fn write_encoded(&self, out: &mut Vec<u8>) {
         let Action::Settlement { receipt, balances } = self else {
-            return out.extend_from_slice(&crate::doc::jcs(&self.clone().map_receipt(|r| r.unverified().clone())));
+            return out.extend_from_slice(&crate::doc::jcs(self));
         };
         out.extend_from_slice(b"{\"action\":\"settlement\"");
         if let Some(balances) = balances {
