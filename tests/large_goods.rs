@@ -2,7 +2,7 @@
 //! memory, and a dispute over one chunk ruled from a proof of a few KiB.
 
 use std::io::Read;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use atomic_commerce::crypto::goods;
 use atomic_commerce::doc::Signed;
@@ -12,38 +12,19 @@ use atomic_commerce::netbill::offer::Offer;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::common::{NOW, World, now};
+use crate::common::{World, now};
 
 const GIB: u64 = 1 << 30;
-
-/// `tool` with `args` (split at spaces), run under GNU time in the world's directory: its peak
-/// RSS goes to `TOOL.rss` ([`peak`]).
-fn timed(world: &World, tool: &str, args: &str) -> Command {
-    let mut cmd = Command::new("/usr/bin/time");
-    cmd.current_dir(world.dir.path())
-        .env("ATOMIC_COMMERCE_NOW", NOW)
-        .args(["-f", "%M", "-o"])
-        .arg(world.path(&format!("{tool}.rss")))
-        .arg(assert_cmd::cargo::cargo_bin(tool))
-        .args(args.split(' '))
-        .stdin(Stdio::null());
-    cmd
-}
-
-/// The peak RSS in KiB of the last timed run of `tool`.
-fn peak(world: &World, tool: &str) -> u64 {
-    std::fs::read_to_string(world.path(&format!("{tool}.rss"))).unwrap().trim().parse().unwrap()
-}
 
 /// Runs `tool` timed, writes its stdout to `output` (if any), and returns its peak RSS in KiB.
 fn step(world: &World, tool: &str, args: &str, output: Option<&str>) -> u64 {
     let out =
-        timed(world, tool, args).output().expect("GNU time measures peak RSS (scripts/test installs the time package)");
+        world.timed(tool, args).output().expect("GNU time measures peak RSS (scripts/test installs the time package)");
     assert!(out.status.success(), "{tool} {args}: {}", String::from_utf8_lossy(&out.stderr));
     if let Some(name) = output {
         world.write(name, out.stdout);
     }
-    peak(world, tool)
+    world.peak_rss(tool)
 }
 
 /// A file of `size` zero bytes that takes no disk (sparse), and a catalog that sells it.
@@ -96,7 +77,7 @@ fn four_gib_of_goods_are_encrypted_checked_settled_and_decrypted_in_under_64_mib
     // The goods stream to stdout, hashed here as they come: no second 4 GiB on disk.
     let decrypt = "--receipt receipt.json --server netbill.id.json --ciphertext film.enc --offer offer.json \
                    --merchant bookshop.id.json";
-    let mut child = timed(&world, "goods-decrypt", decrypt).stdout(Stdio::piped()).spawn().unwrap();
+    let mut child = world.timed("goods-decrypt", decrypt).stdout(Stdio::piped()).spawn().unwrap();
     let mut out = child.stdout.take().unwrap();
     let (mut hash, mut buffer, mut total) = (Sha256::new(), vec![0u8; 1 << 20], 0u64);
     loop {
@@ -108,7 +89,7 @@ fn four_gib_of_goods_are_encrypted_checked_settled_and_decrypted_in_under_64_mib
         total += n as u64;
     }
     assert!(child.wait().unwrap().success(), "goods-decrypt checks every chunk and the root");
-    peaks.push(("goods-decrypt", peak(&world, "goods-decrypt")));
+    peaks.push(("goods-decrypt", world.peak_rss("goods-decrypt")));
     let (mut zero_hash, chunk) = (Sha256::new(), vec![0u8; 1 << 20]);
     for _ in 0..4096 {
         zero_hash.update(&chunk);

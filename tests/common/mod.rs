@@ -188,6 +188,25 @@ impl World {
         countersign(&endorsement, &self.bookshop.keys).unwrap()
     }
 
+    /// `tool` with `args` (split at spaces), run under GNU time in the world's directory at the
+    /// fixed time: its peak RSS goes to `TOOL.rss` ([`World::peak_rss`]).
+    pub fn timed(&self, tool: &str, args: &str) -> std::process::Command {
+        let mut cmd = std::process::Command::new("/usr/bin/time");
+        cmd.current_dir(self.dir.path())
+            .env("ATOMIC_COMMERCE_NOW", NOW)
+            .args(["-f", "%M", "-o"])
+            .arg(self.path(&format!("{tool}.rss")))
+            .arg(assert_cmd::cargo::cargo_bin(tool))
+            .args(args.split(' '))
+            .stdin(std::process::Stdio::null());
+        cmd
+    }
+
+    /// The peak RSS in KiB of the last timed run of `tool`.
+    pub fn peak_rss(&self, tool: &str) -> u64 {
+        std::fs::read_to_string(self.path(&format!("{tool}.rss"))).unwrap().trim().parse().unwrap()
+    }
+
     /// Writes a document to a file in the world and returns its path.
     pub fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
         let path = self.path(name);
