@@ -11,7 +11,7 @@ use atomic_commerce::netbill::receipt::{Outcome, Receipt, RefusalReason};
 use atomic_commerce::netbill::settle::{Account, Signatures, decide_checked};
 use serde_json::Value;
 
-use crate::common::{World, now};
+use crate::common::{NOW, World, now};
 
 fn amount(s: &str) -> Amount {
     s.parse().unwrap()
@@ -298,4 +298,30 @@ fn a_stream_eight_times_longer_settles_in_the_same_memory() {
     let (short, long) = (peak(1024), peak(8192));
     println!("peak RSS: {short} KiB for 1,024 requests, {long} KiB for 8,192");
     assert!(long < short + 8 * 1024, "{long} KiB for 8,192 requests, {short} KiB for 1,024");
+}
+
+/// On a terminal, netbill-settle counts the requests settled on stderr; piped, its stderr
+/// stays empty. script(1) gives it a pseudo-terminal for stderr (its stdout goes to a file).
+#[test]
+fn a_terminal_sees_the_requests_settled_and_a_pipe_sees_nothing() {
+    let world = World::new();
+    let stream: String = (0..3).map(|_| world.purchase("0.1", b"goods").endorsed.to_json_line()).collect();
+    let input = world.write("stream.ndjson", stream);
+    let settle = format!(
+        "{} --ledger netbill.db --key netbill.key stream.ndjson > receipts.ndjson",
+        assert_cmd::cargo::cargo_bin("netbill-settle").display()
+    );
+    let out = std::process::Command::new("script")
+        .current_dir(world.dir.path())
+        .env("ATOMIC_COMMERCE_NOW", NOW)
+        .args(["--quiet", "--return", "--command", &settle, "/dev/null"])
+        .output()
+        .expect("script(1), of util-linux");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let terminal = String::from_utf8_lossy(&out.stdout);
+    assert!(terminal.contains("3 settled"), "the terminal showed {terminal:?}");
+    assert_eq!(std::fs::read_to_string(world.path("receipts.ndjson")).unwrap().lines().count(), 3);
+
+    let again = world.settle_on("netbill.db", &input);
+    assert!(again.status.success() && again.stderr.is_empty(), "{}", String::from_utf8_lossy(&again.stderr));
 }
