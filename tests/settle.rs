@@ -282,10 +282,8 @@ fn a_stream_eight_times_longer_settles_in_the_same_memory() {
     let expires = now().plus(jiff::SignedDuration::from_hours(1)).unwrap();
     let requests: Vec<String> =
         (0..8192).map(|_| world.unrecorded_purchase("0.0001", b"goods", expires).endorsed.to_json_line()).collect();
-    let fresh = world.path("fresh.db");
-    std::fs::copy(&world.ledger, &fresh).unwrap();
     let peak = |n: usize| {
-        std::fs::copy(&fresh, world.path(&format!("ledger-{n}.db"))).unwrap();
+        std::fs::copy(&world.ledger, world.path(&format!("ledger-{n}.db"))).unwrap();
         world.write(&format!("stream-{n}.ndjson"), requests[..n].concat());
         let args = format!("--group 64 --ledger ledger-{n}.db --key netbill.key stream-{n}.ndjson");
         let out = world.timed("netbill-settle", &args).output().expect("GNU time (scripts/test installs it)");
