@@ -143,10 +143,10 @@ impl TryFrom<EntryWire> for Entry {
         if wire.receipt_batches.iter().any(|b| b.size == 0) {
             return Err("a receipt batch covers no receipt".into());
         }
-        let mut receipts = Vec::with_capacity(held);
+        let (mut bodies, mut receipts) = (bodies.into_iter(), Vec::with_capacity(held));
         for batch in &wire.receipt_batches {
-            let rest = bodies.split_off(batch.size as usize);
-            receipts.extend(Signed::from_batch(std::mem::replace(&mut bodies, rest), batch.key_id, batch.ed25519));
+            let batch_bodies = bodies.by_ref().take(batch.size as usize).collect();
+            receipts.extend(Signed::from_batch(batch_bodies, batch.key_id, batch.ed25519));
         }
         let mut receipts = receipts.into_iter();
         let actions = actions
